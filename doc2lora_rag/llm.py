@@ -1,0 +1,162 @@
+"""Answer engine: the base model answers a question with the chat template, adapters switched in.
+
+Modes are expressed by the arguments: `adapters` (LoRA weights active, no text), `context` (text
+in the prompt), both (hybrid) or neither. Adapters are rank-concatenated and copied into a slot;
+an LRU keyed by adapter ids keeps recently used combinations resident. Greedy by default.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .base_model import BaseModel
+from .errors import InputError
+from .lora import LoraSlots, LoraWeights
+
+SYSTEM_PROMPT = "You are a helpful assistant. Answer the question briefly, in a few words."
+
+
+def build_messages(question: str, context: str | None = None) -> list[dict[str, str]]:
+    """The one prompt format every mode shares; `context` adds the document text before the question."""
+    user = f"Question: {question}" if context is None else f"{context}\n\nQuestion: {question}"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def prompt_ids(tokenizer, question: str, context: str | None = None) -> list[int]:
+    ids = tokenizer.apply_chat_template(build_messages(question, context), add_generation_prompt=True, tokenize=True)
+    if isinstance(ids, dict) or hasattr(ids, "keys"):
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+@dataclass
+class Answer:
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    seconds: float
+    adapter_ids: list[str] = field(default_factory=list)
+
+
+class AnswerEngine:
+    """Answers questions with the base model, optionally with adapters active and/or text in the prompt."""
+
+    def __init__(self, base: BaseModel, num_slots: int = 4, max_rank: int = 64, targets: Sequence[str] = ("down_proj",)) -> None:
+        self.base = base
+        if getattr(base, "slots", None) is None:
+            base.slots = LoraSlots(base, num_slots=num_slots, max_rank=max_rank, targets=targets)
+        self.slots: LoraSlots = base.slots
+        self._lru: OrderedDict[str, int] = OrderedDict()  # adapter key -> slot
+
+    @staticmethod
+    def _check(question: object, max_new_tokens: int) -> None:
+        if not isinstance(question, str) or not question.strip():
+            raise InputError(f"question must be a non-empty string, got {question!r}")
+        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise InputError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
+
+    def _slot_for(self, adapters: Sequence[LoraWeights], key: str) -> int:
+        """Slot holding the rank-concatenation of `adapters` (loaded on a miss, LRU eviction)."""
+        if key in self._lru:
+            self._lru.move_to_end(key)
+            return self._lru[key]
+        if len(self._lru) < self.slots.num_slots:
+            slot = len(self._lru)
+        else:
+            _, slot = self._lru.popitem(last=False)
+        lora = LoraWeights.concat(list(adapters))
+        if lora.rank > self.slots.max_rank:
+            raise InputError(
+                f"the selected adapters add up to rank {lora.rank}, above the engine's max_rank {self.slots.max_rank}; "
+                "use fewer adapters (smaller k) or create AnswerEngine(max_rank=...) larger"
+            )
+        self.slots.load(slot, lora, key)
+        self._lru[key] = slot
+        return slot
+
+    def _prepare(self, question: str, adapters, context, max_new_tokens):
+        self._check(question, max_new_tokens)
+        if isinstance(adapters, LoraWeights):
+            adapters = [adapters]
+        adapters = list(adapters or [])
+        if context is not None and not isinstance(context, str):
+            raise InputError(f"context must be a string or None, got {type(context).__name__}")
+        ids = prompt_ids(self.base.tokenizer, question, context)
+        key = "|".join(a.meta.get("id") or f"anon-{id(a)}" for a in adapters)
+        return adapters, ids, key
+
+    def _generate_kwargs(self, ids: list[int], max_new_tokens: int, temperature: float) -> dict:
+        tok = self.base.tokenizer
+        kwargs = dict(
+            input_ids=torch.tensor([ids], device=self.base.device),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.base.device),
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+            do_sample=temperature > 0,
+        )
+        if temperature > 0:
+            kwargs.update(temperature=temperature, top_p=1.0, top_k=0)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def answer(
+        self,
+        question: str,
+        adapters: Sequence[LoraWeights] | LoraWeights | None = None,
+        context: str | None = None,
+        *,
+        max_new_tokens: int = 48,
+        temperature: float = 0.0,
+    ) -> Answer:
+        adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
+        t0 = time.perf_counter()
+        with self.slots.lock, torch.no_grad():
+            slot = self._slot_for(adapters, key) if adapters else None
+            with self.slots.use(slot):
+                out = self.base.model.generate(**self._generate_kwargs(ids, max_new_tokens, temperature))
+        new = out[0, len(ids) :]
+        text = self.base.tokenizer.decode(new, skip_special_tokens=True).strip()
+        return Answer(text, len(ids), int(new.numel()), time.perf_counter() - t0, [a.meta.get("id", "") for a in adapters])
+
+    def stream(
+        self,
+        question: str,
+        adapters: Sequence[LoraWeights] | LoraWeights | None = None,
+        context: str | None = None,
+        *,
+        max_new_tokens: int = 48,
+        temperature: float = 0.0,
+    ) -> Iterator[str]:
+        """Yield the answer text piece by piece as tokens are generated."""
+        from transformers import TextIteratorStreamer
+
+        adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
+        streamer = TextIteratorStreamer(self.base.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self.slots.lock, torch.no_grad():
+                    slot = self._slot_for(adapters, key) if adapters else None
+                    with self.slots.use(slot):
+                        self.base.model.generate(**self._generate_kwargs(ids, max_new_tokens, temperature), streamer=streamer)
+            except BaseException as exc:  # surfaced in the consumer thread below
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        for piece in streamer:
+            if piece:
+                yield piece
+        thread.join()
+        if errors:
+            raise errors[0]

@@ -1,0 +1,324 @@
+"""Read files into :class:`~doc2lora_rag.documents.Document` objects.
+
+Built-in formats:
+
+* ``.txt``, ``.text``, ``.md``, ``.markdown``: UTF-8 text, one document per file.
+* ``.html``, ``.htm``: visible text only (``script``, ``style``, ``noscript``,
+  ``template`` and ``svg`` contents are dropped), block elements become
+  paragraphs separated by a blank line; one document per file.
+* ``.pdf``: read with ``pypdf``, one document per page that has text; the
+  1-based page number is in ``metadata["page"]``; pages without text are skipped.
+
+Any other extension is handed to ``unstructured.partition.auto.partition``
+(optional; imported only when needed).
+
+Every document carries ``metadata["source"]`` (absolute path) and
+``metadata["file_name"]``. Bad inputs raise :class:`~doc2lora_rag.errors.LoaderError`
+naming the path and what to do; :func:`load_paths` reads every file before it
+returns, so it either returns all documents or raises for the first bad file.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+from collections.abc import Iterable
+from html.parser import HTMLParser
+from pathlib import Path
+
+from doc2lora_rag.documents import Document
+from doc2lora_rag.errors import InputError, LoaderError, MissingDependencyError
+
+__all__ = ["TEXT_SUFFIXES", "HTML_SUFFIXES", "PDF_SUFFIXES", "load_file", "load_paths"]
+
+logger = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown"})
+HTML_SUFFIXES = frozenset({".html", ".htm"})
+PDF_SUFFIXES = frozenset({".pdf"})
+
+_LOADERS_EXTRA = "pip install 'doc2lora-rag[loaders]'"
+
+PathLike = str | os.PathLike[str]
+
+
+def load_file(path: PathLike) -> list[Document]:
+    """Load one file into documents (several for a PDF: one per page with text).
+
+    Raises:
+        InputError: ``path`` is not a ``str`` or path-like object.
+        LoaderError: the file is missing, a directory, unreadable, empty,
+            binary, a corrupt PDF or has no extractable text.
+        MissingDependencyError: the format needs an optional package that is
+            not installed (``pypdf`` or ``unstructured``).
+    """
+    file_path = _as_path(path)
+    if not file_path.exists():
+        raise LoaderError(f"No such file: {str(file_path)!r}; check the path (it is resolved from {os.getcwd()!r}).")
+    if file_path.is_dir():
+        raise LoaderError(f"{str(file_path)!r} is a directory; use load_paths([...]) to load folders recursively.")
+    data = _read_bytes(file_path)
+    if not data.strip():
+        raise LoaderError(
+            f"{str(file_path)!r} is empty or holds only whitespace; add text to it or leave it out of the inputs."
+        )
+    suffix = file_path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        text = _decode_text(file_path, data)
+        if not text.strip():
+            raise LoaderError(
+                f"{str(file_path)!r} holds only whitespace; add text to it or leave it out of the inputs."
+            )
+        texts = [(text, None)]
+    elif suffix in HTML_SUFFIXES:
+        texts = [(_html_to_text(file_path, _decode_text(file_path, data)), None)]
+    elif suffix in PDF_SUFFIXES:
+        texts = _pdf_pages(file_path, data)
+    else:
+        texts = [(_unstructured_text(file_path), None)]
+    base = {"source": str(file_path), "file_name": file_path.name}
+    documents = []
+    for text, page in texts:
+        metadata = dict(base) if page is None else {**base, "page": page}
+        documents.append(Document(text=text, metadata=metadata))
+    logger.debug("loaded %d document(s) from %s", len(documents), file_path)
+    return documents
+
+
+def load_paths(paths: Iterable[PathLike] | PathLike) -> list[Document]:
+    """Load files and folders (recursively) into documents.
+
+    Folders are walked recursively in sorted order; files and folders whose
+    names start with ``.`` are skipped inside folders (a hidden file named
+    explicitly is loaded). A file reached twice is loaded once. A single path
+    may be passed instead of an iterable. The result is all-or-nothing: every
+    file is read and checked before anything is returned, and the first bad
+    file raises with its path.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        items: list[PathLike] = [paths]
+    elif isinstance(paths, Iterable):
+        items = list(paths)
+    else:
+        raise InputError(
+            f"load_paths expects an iterable of paths, got {type(paths).__name__} {paths!r:.80}; "
+            "pass e.g. ['docs/', 'notes.md']."
+        )
+    if not items:
+        raise InputError("load_paths got no paths; pass at least one file or folder, e.g. ['docs/'].")
+    files: list[Path] = []
+    seen: set[Path] = set()
+    for item in items:
+        path = _as_path(item)
+        if not path.exists():
+            raise LoaderError(f"No such file or folder: {str(path)!r}; check the path.")
+        found = _walk(path) if path.is_dir() else [path]
+        if not found:
+            raise LoaderError(
+                f"Folder {str(path)!r} contains no (non-hidden) files; add documents to it or leave it out."
+            )
+        for file_path in found:
+            if file_path not in seen:
+                seen.add(file_path)
+                files.append(file_path)
+    documents: list[Document] = []
+    for file_path in files:
+        documents.extend(load_file(file_path))
+    logger.info("loaded %d document(s) from %d file(s)", len(documents), len(files))
+    return documents
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_path(path: object) -> Path:
+    if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path.strip()):
+        raise InputError(
+            f"Expected a file path (str or pathlib.Path), got {type(path).__name__} {path!r:.80}; "
+            "pass e.g. 'docs/report.pdf'."
+        )
+    return Path(os.fspath(path)).expanduser().absolute()
+
+
+def _walk(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if not name.startswith("."):
+                found.append(Path(root) / name)
+    return found
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise LoaderError(
+            f"Cannot read {str(path)!r}: {exc.strerror or exc}; check that it is a readable file "
+            "(permissions, broken link)."
+        ) from exc
+
+
+def _decode_text(path: Path, data: bytes) -> str:
+    if b"\x00" in data:
+        raise LoaderError(
+            f"{str(path)!r} looks binary (it contains NUL bytes); only UTF-8 text can be loaded "
+            "with this extension; convert it to text or give it its real extension."
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LoaderError(
+            f"{str(path)!r} is not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 4]!r}); "
+            "it may be binary or in another encoding: re-save it as UTF-8."
+        ) from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# ------------------------------------------------------------------------------ HTML
+
+_SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head"})
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "body", "br", "caption", "dd", "details", "dialog",
+        "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4",
+        "h5", "h6", "header", "hr", "html", "li", "main", "nav", "ol", "p", "pre", "section", "summary",
+        "table", "td", "th", "title", "tr", "ul",
+    }
+)
+_VOID_TAGS = frozenset({"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "wbr"})
+_SPACES = re.compile(r"[ \t\f\v\n\u00a0]+")
+
+
+class _TextExtractor(HTMLParser):
+    """Collect visible text; block elements split it into paragraphs."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[str] = []
+        self._current: list[str] = []
+        self._skip_depth = 0
+        self.title: list[str] = []
+        self._in_title = False
+
+    def _flush(self) -> None:
+        block = _SPACES.sub(" ", "".join(self._current)).strip()
+        if block:
+            self.blocks.append(block)
+        self._current = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        if tag in _SKIPPED_TAGS and tag not in _VOID_TAGS:
+            self._skip_depth += 1
+        elif tag in _BLOCK_TAGS:
+            self._flush()
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS:
+            self._flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        if tag in _SKIPPED_TAGS:
+            self._skip_depth = max(0, self._skip_depth - 1)
+        elif tag in _BLOCK_TAGS:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title.append(data)
+        if self._skip_depth == 0:
+            self._current.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def _html_to_text(path: Path, markup: str) -> str:
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    blocks = parser.blocks
+    title = _SPACES.sub(" ", "".join(parser.title)).strip()
+    if title and (not blocks or blocks[0] != title):
+        blocks = [title, *blocks]
+    text = "\n\n".join(blocks)
+    if not text.strip():
+        raise LoaderError(
+            f"{str(path)!r} has no visible text (only markup, scripts or styles); "
+            "check that it is the rendered page and not a script shell."
+        )
+    return text
+
+
+# ------------------------------------------------------------------------------- PDF
+
+
+def _pdf_pages(path: Path, data: bytes) -> list[tuple[str, int | None]]:
+    try:
+        import pypdf
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"Loading the PDF {str(path)!r} needs pypdf, which is not installed; run {_LOADERS_EXTRA}."
+        ) from exc
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoaderError(
+                f"{str(path)!r} is an encrypted PDF that needs a password; decrypt it "
+                "(e.g. `qpdf --decrypt`) and load the decrypted copy."
+            )
+        pages: list[tuple[str, int | None]] = []
+        for number, page in enumerate(reader.pages, start=1):
+            text = (page.extract_text() or "").strip()
+            if text:
+                pages.append((text, number))
+    except LoaderError:
+        raise
+    except Exception as exc:  # pypdf raises many types for damaged files
+        raise LoaderError(
+            f"{str(path)!r} is not a readable PDF ({type(exc).__name__}: {exc}); "
+            "the file may be corrupt or truncated: re-export or re-download it."
+        ) from exc
+    if not pages:
+        raise LoaderError(
+            f"{str(path)!r} is a PDF with no extractable text ({len(reader.pages)} page(s)); it may be "
+            "scanned images: run OCR on it (e.g. ocrmypdf) and load the result."
+        )
+    return pages
+
+
+# ------------------------------------------------------------------------ unstructured
+
+
+def _unstructured_text(path: Path) -> str:
+    try:
+        from unstructured.partition.auto import partition
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{str(path)!r} has extension {path.suffix or '(none)'!r}, which is read through the optional "
+            f"package 'unstructured' (not installed); run {_LOADERS_EXTRA} (some formats need its extras, "
+            "e.g. pip install 'unstructured[docx]'), or convert the file to .txt, .md, .html or .pdf."
+        ) from exc
+    try:
+        elements = partition(filename=str(path))
+    except Exception as exc:  # unstructured raises many types for unsupported or damaged files
+        raise LoaderError(
+            f"unstructured could not read {str(path)!r} ({type(exc).__name__}: {exc}); "
+            "check the file, install the format's extra for unstructured, or convert it to .txt or .pdf."
+        ) from exc
+    parts = [str(getattr(element, "text", element)).strip() for element in elements]
+    text = "\n\n".join(part for part in parts if part)
+    if not text:
+        raise LoaderError(
+            f"{str(path)!r} has no extractable text (unstructured found none); "
+            "check the file or convert it to text."
+        )
+    return text

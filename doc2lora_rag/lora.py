@@ -1,0 +1,402 @@
+"""LoRA weights and slots.
+
+`LoraWeights` holds one adapter: for every target module name, A [L, r, d_in] and B [L, d_out, r]
+stacked over the covered layers, with a scaling (delta W = scaling * B @ A). It saves to a single
+safetensors file whose header carries the JSON metadata, and exports to a standard PEFT directory.
+
+`LoraSlots` wraps each target Linear of a model once with a `SlotLinear`. All slot memory lives in
+one pre-allocated, rank-padded buffer per target, [S + 1, L, R, d] (index S is a permanent zero
+slot), and each `SlotLinear` holds views into it, so activating an adapter is a `copy_` per target.
+A forward pass uses either no slot (the base Linear alone, bit for bit), one slot for the whole
+batch, one slot per batch row, or "live" per-row tensors that carry gradients (training).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import CorruptFileError, InputError, ModelMismatchError
+
+FORMAT_VERSION = 1
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class LoraWeights:
+    """One LoRA adapter: per target, A [L, r, d_in] and B [L, d_out, r] over `layers`.
+
+    delta W for layer `layers[i]` and target t is `scaling * b[t][i] @ a[t][i]`.
+    """
+
+    a: dict[str, torch.Tensor]
+    b: dict[str, torch.Tensor]
+    layers: tuple[int, ...]
+    scaling: float = 1.0
+    base_model: str = ""
+    model_type: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.layers = tuple(int(x) for x in self.layers)
+        if set(self.a) != set(self.b) or not self.a:
+            raise InputError(f"LoraWeights needs the same non-empty targets in a and b, got {sorted(self.a)} and {sorted(self.b)}")
+        ranks = set()
+        for t in self.a:
+            a, b = self.a[t], self.b[t]
+            if a.dim() != 3 or b.dim() != 3 or a.shape[0] != len(self.layers) or b.shape[0] != len(self.layers):
+                raise InputError(
+                    f"target {t!r}: expected a [L, r, d_in] and b [L, d_out, r] with L={len(self.layers)}, "
+                    f"got {tuple(a.shape)} and {tuple(b.shape)}"
+                )
+            if a.shape[1] != b.shape[2]:
+                raise InputError(f"target {t!r}: rank of a ({a.shape[1]}) differs from rank of b ({b.shape[2]})")
+            ranks.add(a.shape[1])
+        if len(ranks) != 1:
+            raise InputError(f"all targets must share one rank, got {sorted(ranks)}")
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(sorted(self.a))
+
+    @property
+    def rank(self) -> int:
+        return int(next(iter(self.a.values())).shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for d in (self.a, self.b) for t in d.values())
+
+    def delta(self, target: str, layer: int) -> torch.Tensor:
+        """The dense weight update [d_out, d_in] of one layer (for tests and inspection)."""
+        i = self.layers.index(layer)
+        return self.scaling * self.b[target][i].float() @ self.a[target][i].float()
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> LoraWeights:
+        conv = lambda t: t.to(device=device, dtype=dtype)  # noqa: E731
+        return LoraWeights(
+            {k: conv(v) for k, v in self.a.items()}, {k: conv(v) for k, v in self.b.items()},
+            self.layers, self.scaling, self.base_model, self.model_type, dict(self.meta),
+        )
+
+    def folded(self) -> LoraWeights:
+        """The same adapter with the scaling folded into B (scaling 1)."""
+        if self.scaling == 1.0:
+            return self
+        return LoraWeights(
+            dict(self.a), {k: v * self.scaling for k, v in self.b.items()},
+            self.layers, 1.0, self.base_model, self.model_type, dict(self.meta),
+        )
+
+    @staticmethod
+    def concat(adapters: Sequence[LoraWeights]) -> LoraWeights:
+        """Rank concatenation: the result's delta is the sum of the inputs' deltas."""
+        if not adapters:
+            raise InputError("concat needs at least one adapter, got an empty list")
+        first = adapters[0]
+        for other in adapters[1:]:
+            if other.layers != first.layers or other.targets != first.targets:
+                raise InputError(
+                    f"cannot concatenate adapters over different layers/targets: "
+                    f"{first.targets}@{len(first.layers)} layers vs {other.targets}@{len(other.layers)} layers"
+                )
+            if other.base_model != first.base_model:
+                raise ModelMismatchError(
+                    f"cannot concatenate adapters of base model {first.base_model!r} and {other.base_model!r}"
+                )
+        if len(adapters) == 1:
+            return first
+        folded = [x.folded() for x in adapters]
+        return LoraWeights(
+            {t: torch.cat([x.a[t] for x in folded], dim=1) for t in first.targets},
+            {t: torch.cat([x.b[t] for x in folded], dim=2) for t in first.targets},
+            first.layers, 1.0, first.base_model, first.model_type,
+            {"parts": [x.meta.get("id", "") for x in adapters]},
+        )
+
+    # -- files -------------------------------------------------------------------------------
+
+    def _header(self) -> dict[str, str]:
+        return {
+            "format": "doc2lora-lora",
+            "format_version": str(FORMAT_VERSION),
+            "layers": json.dumps(list(self.layers)),
+            "scaling": repr(float(self.scaling)),
+            "base_model": self.base_model,
+            "model_type": self.model_type,
+            "meta": json.dumps(self.meta),
+        }
+
+    def save(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Write one safetensors file (atomic: temporary file + rename)."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        tensors = {}
+        for t in self.targets:
+            tensors[f"{t}.lora_A"] = self.a[t].detach().to("cpu", dtype or self.a[t].dtype).contiguous()
+            tensors[f"{t}.lora_B"] = self.b[t].detach().to("cpu", dtype or self.b[t].dtype).contiguous()
+        _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=self._header()))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> LoraWeights:
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"no adapter file at {path}; check the path or re-create the adapter")
+        try:
+            with safe_open(str(path), framework="pt", device="cpu") as fh:
+                header = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+            raise CorruptFileError(f"{path} is not a readable safetensors adapter ({exc}); delete it and generate the adapter again") from exc
+        if header.get("format") != "doc2lora-lora":
+            raise CorruptFileError(f"{path} is a safetensors file but not a doc2lora adapter (header {sorted(header)})")
+        if int(header.get("format_version", "0")) > FORMAT_VERSION:
+            raise CorruptFileError(
+                f"{path} has adapter format version {header['format_version']}, newer than this library's "
+                f"{FORMAT_VERSION}; upgrade doc2lora-rag"
+            )
+        try:
+            targets = sorted({k.rsplit(".", 1)[0] for k in tensors})
+            a = {t: tensors[f"{t}.lora_A"] for t in targets}
+            b = {t: tensors[f"{t}.lora_B"] for t in targets}
+            out = cls(
+                a, b, tuple(json.loads(header["layers"])), float(header["scaling"]),
+                header.get("base_model", ""), header.get("model_type", ""), json.loads(header.get("meta", "{}")),
+            )
+        except (KeyError, json.JSONDecodeError, InputError) as exc:
+            raise CorruptFileError(f"{path}: adapter header or tensors are inconsistent ({exc}); generate it again") from exc
+        return out.to(device=device, dtype=dtype)
+
+    def to_peft(self, out_dir: str | Path, base_model_name_or_path: str | None = None) -> Path:
+        """Write a standard PEFT LoRA directory (adapter_config.json + adapter_model.safetensors).
+
+        `peft.PeftModel.from_pretrained(model, out_dir)` loads it; the scaling is exact
+        (lora_alpha = scaling * r, no rsLoRA).
+        """
+        from safetensors.torch import save_file
+
+        from .base_model import MODEL_SPECS
+
+        if self.model_type not in MODEL_SPECS:
+            raise InputError(f"cannot export: model_type {self.model_type!r} has no ModelSpec; known {sorted(MODEL_SPECS)}")
+        spec = MODEL_SPECS[self.model_type]
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {}
+        for t in self.targets:
+            for i, layer in enumerate(self.layers):
+                key = f"base_model.model.{spec.layers_path}.{layer}.{spec.targets[t]}"
+                tensors[f"{key}.lora_A.weight"] = self.a[t][i].detach().float().cpu().contiguous()
+                tensors[f"{key}.lora_B.weight"] = self.b[t][i].detach().float().cpu().contiguous()
+        config = {
+            "peft_type": "LORA",
+            "task_type": "CAUSAL_LM",
+            "base_model_name_or_path": base_model_name_or_path or self.base_model,
+            "r": self.rank,
+            "lora_alpha": float(self.scaling * self.rank),
+            "lora_dropout": 0.0,
+            "bias": "none",
+            "use_rslora": False,
+            "target_modules": list(self.targets),
+            "layers_to_transform": list(self.layers),
+            "layers_pattern": spec.layers_path.rsplit(".", 1)[-1],
+            "fan_in_fan_out": False,
+            "inference_mode": True,
+        }
+        _atomic_write(out / "adapter_model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+        _atomic_write(out / "adapter_config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2)))
+        return out
+
+
+class _SlotState:
+    """Which slot(s) the wrapped layers use in the current forward pass."""
+
+    def __init__(self) -> None:
+        self.slot: int | None = None  # one slot for the whole batch
+        self.rows: torch.Tensor | None = None  # [batch] slot index per row
+
+
+class SlotLinear(nn.Module):
+    """A target Linear plus views into the slot buffers of its layer: y = base(x) + B_s (A_s x)."""
+
+    def __init__(self, base_layer: nn.Linear, state: _SlotState, a: torch.Tensor, b: torch.Tensor) -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        self.in_features, self.out_features = base_layer.in_features, base_layer.out_features
+        self._state = state
+        self.slot_a = a  # [S + 1, R, d_in]  (views into LoraSlots buffers; not registered)
+        self.slot_b = b  # [S + 1, d_out, R]
+        self.live: tuple[torch.Tensor, torch.Tensor] | None = None  # ([B, r, d_in], [B, d_out, r])
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.base_layer.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.base_layer(x)
+        if self.live is not None:  # differentiable per-row adapters (training)
+            a, b = self.live
+            return y + torch.bmm(torch.bmm(x, a.transpose(1, 2).to(x.dtype)), b.transpose(1, 2).to(x.dtype))
+        st = self._state
+        if st.rows is not None:  # one slot per row of a mixed batch
+            a, b = self.slot_a[st.rows], self.slot_b[st.rows]  # (B, R, d_in), (B, d_out, R)
+            return y + torch.bmm(torch.bmm(x, a.transpose(1, 2)), b.transpose(1, 2))
+        if st.slot is not None:
+            return y + (x @ self.slot_a[st.slot].T) @ self.slot_b[st.slot].T
+        return y
+
+
+class LoraSlots:
+    """Pre-allocated adapter slots over the target Linears of a base model.
+
+    Wrap once (`LoraSlots(base, num_slots=4, max_rank=32)`), then `load(slot, lora)` copies an
+    adapter in (rank-padded with zeros) and `use(slot)` / `use_rows([...])` activate it for the
+    forward passes inside the `with` block. Not thread-safe by itself: callers serialise with `lock`.
+    """
+
+    def __init__(self, base: Any, num_slots: int = 4, max_rank: int = 32, targets: Sequence[str] = ("down_proj",)) -> None:
+        if num_slots < 1 or max_rank < 1:
+            raise InputError(f"num_slots and max_rank must be >= 1, got {num_slots} and {max_rank}")
+        self.base = base
+        self.num_slots, self.max_rank, self.targets = num_slots, max_rank, tuple(targets)
+        self.lock = threading.RLock()
+        self._state = _SlotState()
+        self._loaded: list[str | None] = [None] * num_slots
+        self.buffers_a: dict[str, torch.Tensor] = {}
+        self.buffers_b: dict[str, torch.Tensor] = {}
+        self.modules: dict[str, list[SlotLinear]] = {}
+        n_layers = base.num_layers
+        for t in self.targets:
+            d_in, d_out = base.target_shape(t)
+            dev, dt = base.device, base.dtype
+            self.buffers_a[t] = torch.zeros(num_slots + 1, n_layers, max_rank, d_in, device=dev, dtype=dt)
+            self.buffers_b[t] = torch.zeros(num_slots + 1, n_layers, d_out, max_rank, device=dev, dtype=dt)
+            self.modules[t] = [self._wrap(layer, t) for layer in range(n_layers)]
+
+    def _wrap(self, layer: int, target: str) -> SlotLinear:
+        path = self.base.spec.targets[target]
+        parent = self.base.layers()[layer]
+        *head, leaf = path.split(".")
+        for part in head:
+            parent = getattr(parent, part)
+        current = getattr(parent, leaf)
+        if isinstance(current, SlotLinear):
+            raise InputError(f"layer {layer} {target} is already wrapped by slots; create LoraSlots once per model")
+        if not isinstance(current, nn.Linear):
+            raise InputError(f"layer {layer} {path} is a {type(current).__name__}, not an nn.Linear; slots need a plain Linear")
+        wrapped = SlotLinear(current, self._state, self.buffers_a[target][:, layer], self.buffers_b[target][:, layer])
+        setattr(parent, leaf, wrapped)
+        return wrapped
+
+    @property
+    def zero_slot(self) -> int:
+        return self.num_slots
+
+    def _check_slot(self, slot: int) -> None:
+        if not isinstance(slot, int) or not 0 <= slot < self.num_slots:
+            raise InputError(f"slot must be an int in [0, {self.num_slots}), got {slot!r}")
+
+    def load(self, slot: int, lora: LoraWeights, key: str | None = None) -> None:
+        """Copy an adapter into a slot (zero-padded to max_rank; uncovered layers zero)."""
+        self._check_slot(slot)
+        if lora.rank > self.max_rank:
+            raise InputError(f"adapter rank {lora.rank} exceeds the slots' max_rank {self.max_rank}; create LoraSlots with max_rank >= {lora.rank}")
+        missing = set(lora.targets) - set(self.targets)
+        if missing:
+            raise InputError(f"adapter targets {sorted(missing)} are not wrapped (slots wrap {list(self.targets)})")
+        if lora.model_type and lora.model_type != self.base.config.model_type:
+            raise ModelMismatchError(f"adapter is for model_type {lora.model_type!r}, the model is {self.base.config.model_type!r}")
+        if max(lora.layers) >= self.base.num_layers:
+            raise ModelMismatchError(f"adapter covers layer {max(lora.layers)} but the model has {self.base.num_layers} layers")
+        r = lora.rank
+        idx = torch.tensor(lora.layers, device=self.base.device)
+        with torch.no_grad():
+            for t in self.targets:
+                a_buf, b_buf = self.buffers_a[t][slot], self.buffers_b[t][slot]
+                a_buf.zero_()
+                b_buf.zero_()
+                if t in lora.a:
+                    a_buf[idx, :r] = lora.a[t].to(a_buf)
+                    b_buf[idx, :, :r] = lora.b[t].to(b_buf) * lora.scaling
+        self._loaded[slot] = key
+
+    def clear(self, slot: int) -> None:
+        self._check_slot(slot)
+        with torch.no_grad():
+            for t in self.targets:
+                self.buffers_a[t][slot].zero_()
+                self.buffers_b[t][slot].zero_()
+        self._loaded[slot] = None
+
+    def loaded_key(self, slot: int) -> str | None:
+        return self._loaded[slot]
+
+    @contextlib.contextmanager
+    def use(self, slot: int | None) -> Iterator[None]:
+        """Forward passes inside the block use `slot` for every row (None: the base model)."""
+        if slot is not None:
+            self._check_slot(slot)
+        prev = (self._state.slot, self._state.rows)
+        self._state.slot, self._state.rows = slot, None
+        try:
+            yield
+        finally:
+            self._state.slot, self._state.rows = prev
+
+    @contextlib.contextmanager
+    def use_rows(self, slots: Sequence[int | None]) -> Iterator[None]:
+        """A mixed batch: row i uses slots[i] (None: no adapter)."""
+        for s in slots:
+            if s is not None:
+                self._check_slot(s)
+        rows = torch.tensor([self.zero_slot if s is None else s for s in slots], device=self.base.device)
+        prev = (self._state.slot, self._state.rows)
+        self._state.slot, self._state.rows = None, rows
+        try:
+            yield
+        finally:
+            self._state.slot, self._state.rows = prev
+
+    @contextlib.contextmanager
+    def use_live(self, a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], layers: Sequence[int]) -> Iterator[None]:
+        """Differentiable per-row adapters: a[t] [B, L, r, d_in], b[t] [B, L, d_out, r] (scaling folded in)."""
+        touched = []
+        try:
+            for t in a:
+                for i, layer in enumerate(layers):
+                    m = self.modules[t][layer]
+                    m.live = (a[t][:, i], b[t][:, i])
+                    touched.append(m)
+            yield
+        finally:
+            for m in touched:
+                m.live = None
