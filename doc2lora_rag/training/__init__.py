@@ -1,0 +1,1 @@
+"""Meta-training of the hypernetwork; never imported by the core package."""
