@@ -20,6 +20,7 @@ by the window size plus the chunks produced, whatever the text length.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ BOUNDARY_FRACTION = 0.25
 _SENTENCE_END = frozenset(".!?…。！？")
 _CLOSERS = frozenset("\"'”’)]»")
 _LOOKAHEAD_CHARS = 64
+_WHITESPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,7 @@ class Chunk:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise InputError(f"Chunk.{name} must be a non-negative int, got {value!r}; pass a valid offset/count.")
         if self.end < self.start:
-            raise InputError(
-                f"Chunk.end ({self.end}) is before Chunk.start ({self.start}); pass offsets with start <= end."
-            )
+            raise InputError(f"Chunk.end ({self.end}) is before Chunk.start ({self.start}); pass offsets with start <= end.")
 
 
 def chunk_text(text: str, tokenizer: Any, chunk_tokens: int = 256, overlap_tokens: int = 32) -> list[Chunk]:
@@ -95,8 +95,7 @@ def chunk_text(text: str, tokenizer: Any, chunk_tokens: int = 256, overlap_token
         _emit(chunks, text, buf, 0, len(buf))
     if not chunks:
         raise InputError(
-            f"text of {len(text)} characters produced no tokens with {type(tokenizer).__name__}; "
-            "pass text with visible content."
+            f"text of {len(text)} characters produced no tokens with {type(tokenizer).__name__}; pass text with visible content."
         )
     return chunks
 
@@ -106,14 +105,10 @@ def group_chunks(chunks: Sequence[Chunk], group_size: int) -> list[list[Chunk]]:
     if not isinstance(group_size, int) or isinstance(group_size, bool) or group_size < 1:
         raise InputError(f"group_size must be an int >= 1, got {group_size!r}; pass e.g. group_size=4.")
     if isinstance(chunks, (str, bytes)) or not isinstance(chunks, Sequence):
-        raise InputError(
-            f"chunks must be a sequence of Chunk, got {type(chunks).__name__}; pass the list from chunk_text()."
-        )
+        raise InputError(f"chunks must be a sequence of Chunk, got {type(chunks).__name__}; pass the list from chunk_text().")
     for index, chunk in enumerate(chunks):
         if not isinstance(chunk, Chunk):
-            raise InputError(
-                f"chunks[{index}] is {type(chunk).__name__}, not Chunk; pass the list returned by chunk_text()."
-            )
+            raise InputError(f"chunks[{index}] is {type(chunk).__name__}, not Chunk; pass the list returned by chunk_text().")
     return [list(chunks[i : i + group_size]) for i in range(0, len(chunks), group_size)]
 
 
@@ -123,8 +118,7 @@ def group_chunks(chunks: Sequence[Chunk], group_size: int) -> list[list[Chunk]]:
 def _check_params(text: object, chunk_tokens: object, overlap_tokens: object) -> None:
     if not isinstance(text, str):
         raise InputError(
-            f"text must be a str, got {type(text).__name__} {text!r:.60}; pass the document's text "
-            "(e.g. Document.text)."
+            f"text must be a str, got {type(text).__name__} {text!r:.60}; pass the document's text (e.g. Document.text)."
         )
     if not text.strip():
         raise InputError(f"text is empty or only whitespace ({text!r:.60}); pass a text with content.")
@@ -149,16 +143,22 @@ def _windows(text: str) -> Iterator[tuple[int, int]]:
     while start < n:
         end = min(start + WINDOW_CHARS, n)
         if end < n:
-            cut = end
-            # move back to the first character of the whitespace run containing/preceding `end`
-            while cut > start and not text[cut].isspace():
-                cut -= 1
-            while cut > start and text[cut - 1].isspace():
-                cut -= 1
-            if cut > start:
-                end = cut
+            end = _window_cut(text, start, end)
         yield start, end
         start = end
+
+
+def _window_cut(text: str, start: int, end: int) -> int:
+    """Move ``end`` to the start of a whitespace run: backwards, else forwards (<= 4 windows), else keep it."""
+    cut = end
+    while cut > start and not text[cut].isspace():
+        cut -= 1
+    while cut > start and text[cut - 1].isspace():
+        cut -= 1
+    if cut > start:
+        return cut
+    match = _WHITESPACE.search(text, end, min(len(text), start + 4 * WINDOW_CHARS))
+    return match.start() if match else end  # one very long "word": cut it (tokens may differ there)
 
 
 def _token_offsets(text: str, tokenizer: Any) -> Iterator[list[tuple[int, int]]]:

@@ -42,8 +42,7 @@ class Document:
         self.metadata = dict(self.metadata)
         if self.id is not None and (not isinstance(self.id, str) or not self.id):
             raise InputError(
-                f"Document.id must be a non-empty str or None, got {self.id!r:.80}; "
-                "pass a string id or leave it unset."
+                f"Document.id must be a non-empty str or None, got {self.id!r:.80}; pass a string id or leave it unset."
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,7 +60,6 @@ class Document:
         unknown = set(data) - {"text", "metadata", "id"}
         if unknown:
             raise InputError(
-                f"Document.from_dict got unknown keys {sorted(unknown)}; "
-                "allowed keys are 'text', 'metadata' and 'id'."
+                f"Document.from_dict got unknown keys {sorted(unknown)}; allowed keys are 'text', 'metadata' and 'id'."
             )
         return cls(text=data["text"], metadata=data.get("metadata") or {}, id=data.get("id"))

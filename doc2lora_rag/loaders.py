@@ -40,6 +40,7 @@ HTML_SUFFIXES = frozenset({".html", ".htm"})
 PDF_SUFFIXES = frozenset({".pdf"})
 
 _LOADERS_EXTRA = "pip install 'doc2lora-rag[loaders]'"
+_UNSTRUCTURED_EXTRA = "pip install 'doc2lora-rag[unstructured]'"
 
 PathLike = str | os.PathLike[str]
 
@@ -61,16 +62,12 @@ def load_file(path: PathLike) -> list[Document]:
         raise LoaderError(f"{str(file_path)!r} is a directory; use load_paths([...]) to load folders recursively.")
     data = _read_bytes(file_path)
     if not data.strip():
-        raise LoaderError(
-            f"{str(file_path)!r} is empty or holds only whitespace; add text to it or leave it out of the inputs."
-        )
+        raise LoaderError(f"{str(file_path)!r} is empty or holds only whitespace; add text to it or leave it out of the inputs.")
     suffix = file_path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
         text = _decode_text(file_path, data)
         if not text.strip():
-            raise LoaderError(
-                f"{str(file_path)!r} holds only whitespace; add text to it or leave it out of the inputs."
-            )
+            raise LoaderError(f"{str(file_path)!r} holds only whitespace; add text to it or leave it out of the inputs.")
         texts = [(text, None)]
     elif suffix in HTML_SUFFIXES:
         texts = [(_html_to_text(file_path, _decode_text(file_path, data)), None)]
@@ -103,8 +100,7 @@ def load_paths(paths: Iterable[PathLike] | PathLike) -> list[Document]:
         items = list(paths)
     else:
         raise InputError(
-            f"load_paths expects an iterable of paths, got {type(paths).__name__} {paths!r:.80}; "
-            "pass e.g. ['docs/', 'notes.md']."
+            f"load_paths expects an iterable of paths, got {type(paths).__name__} {paths!r:.80}; pass e.g. ['docs/', 'notes.md']."
         )
     if not items:
         raise InputError("load_paths got no paths; pass at least one file or folder, e.g. ['docs/'].")
@@ -116,9 +112,7 @@ def load_paths(paths: Iterable[PathLike] | PathLike) -> list[Document]:
             raise LoaderError(f"No such file or folder: {str(path)!r}; check the path.")
         found = _walk(path) if path.is_dir() else [path]
         if not found:
-            raise LoaderError(
-                f"Folder {str(path)!r} contains no (non-hidden) files; add documents to it or leave it out."
-            )
+            raise LoaderError(f"Folder {str(path)!r} contains no (non-hidden) files; add documents to it or leave it out.")
         for file_path in found:
             if file_path not in seen:
                 seen.add(file_path)
@@ -136,20 +130,18 @@ def load_paths(paths: Iterable[PathLike] | PathLike) -> list[Document]:
 def _as_path(path: object) -> Path:
     if not isinstance(path, (str, os.PathLike)) or (isinstance(path, str) and not path.strip()):
         raise InputError(
-            f"Expected a file path (str or pathlib.Path), got {type(path).__name__} {path!r:.80}; "
-            "pass e.g. 'docs/report.pdf'."
+            f"Expected a file path (str or pathlib.Path), got {type(path).__name__} {path!r:.80}; pass e.g. 'docs/report.pdf'."
         )
-    return Path(os.fspath(path)).expanduser().absolute()
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 
 
 def _walk(folder: Path) -> list[Path]:
+    """Non-hidden files under ``folder``, sorted by their relative path (component-wise)."""
     found: list[Path] = []
     for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if not name.startswith("."):
-                found.append(Path(root) / name)
-    return found
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(Path(root) / name for name in names if not name.startswith("."))
+    return sorted(found, key=lambda p: p.relative_to(folder).parts)
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -157,8 +149,7 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise LoaderError(
-            f"Cannot read {str(path)!r}: {exc.strerror or exc}; check that it is a readable file "
-            "(permissions, broken link)."
+            f"Cannot read {str(path)!r}: {exc.strerror or exc}; check that it is a readable file (permissions, broken link)."
         ) from exc
 
 
@@ -172,7 +163,7 @@ def _decode_text(path: Path, data: bytes) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LoaderError(
-            f"{str(path)!r} is not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 4]!r}); "
+            f"{str(path)!r} is not valid UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 4]!r}); "
             "it may be binary or in another encoding: re-save it as UTF-8."
         ) from exc
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -180,17 +171,14 @@ def _decode_text(path: Path, data: bytes) -> str:
 
 # ------------------------------------------------------------------------------ HTML
 
-_SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "head"})
+_SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "svg"})
 _BLOCK_TAGS = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "body", "br", "caption", "dd", "details", "dialog",
-        "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4",
-        "h5", "h6", "header", "hr", "html", "li", "main", "nav", "ol", "p", "pre", "section", "summary",
-        "table", "td", "th", "title", "tr", "ul",
-    }
+    """
+    address article aside blockquote body br caption dd details dialog div dl dt fieldset figcaption figure footer form h1 h2
+    h3 h4 h5 h6 header hr html li main nav ol p pre section summary table td th title tr ul
+    """.split()
 )
-_VOID_TAGS = frozenset({"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "source", "wbr"})
-_SPACES = re.compile(r"[ \t\f\v\n\u00a0]+")
+_SPACES = re.compile(r"[ \t\f\v\r\n\u00a0]+")
 
 
 class _TextExtractor(HTMLParser):
@@ -201,8 +189,6 @@ class _TextExtractor(HTMLParser):
         self.blocks: list[str] = []
         self._current: list[str] = []
         self._skip_depth = 0
-        self.title: list[str] = []
-        self._in_title = False
 
     def _flush(self) -> None:
         block = _SPACES.sub(" ", "".join(self._current)).strip()
@@ -211,9 +197,7 @@ class _TextExtractor(HTMLParser):
         self._current = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        if tag in _SKIPPED_TAGS and tag not in _VOID_TAGS:
+        if tag in _SKIPPED_TAGS:
             self._skip_depth += 1
         elif tag in _BLOCK_TAGS:
             self._flush()
@@ -223,16 +207,12 @@ class _TextExtractor(HTMLParser):
             self._flush()
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
         if tag in _SKIPPED_TAGS:
             self._skip_depth = max(0, self._skip_depth - 1)
         elif tag in _BLOCK_TAGS:
             self._flush()
 
     def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title.append(data)
         if self._skip_depth == 0:
             self._current.append(data)
 
@@ -245,11 +225,7 @@ def _html_to_text(path: Path, markup: str) -> str:
     parser = _TextExtractor()
     parser.feed(markup)
     parser.close()
-    blocks = parser.blocks
-    title = _SPACES.sub(" ", "".join(parser.title)).strip()
-    if title and (not blocks or blocks[0] != title):
-        blocks = [title, *blocks]
-    text = "\n\n".join(blocks)
+    text = "\n\n".join(parser.blocks)
     if not text.strip():
         raise LoaderError(
             f"{str(path)!r} has no visible text (only markup, scripts or styles); "
@@ -304,7 +280,7 @@ def _unstructured_text(path: Path) -> str:
     except ImportError as exc:
         raise MissingDependencyError(
             f"{str(path)!r} has extension {path.suffix or '(none)'!r}, which is read through the optional "
-            f"package 'unstructured' (not installed); run {_LOADERS_EXTRA} (some formats need its extras, "
+            f"package 'unstructured' (not installed); run {_UNSTRUCTURED_EXTRA} (some formats need its extras, "
             "e.g. pip install 'unstructured[docx]'), or convert the file to .txt, .md, .html or .pdf."
         ) from exc
     try:
@@ -318,7 +294,6 @@ def _unstructured_text(path: Path) -> str:
     text = "\n\n".join(part for part in parts if part)
     if not text:
         raise LoaderError(
-            f"{str(path)!r} has no extractable text (unstructured found none); "
-            "check the file or convert it to text."
+            f"{str(path)!r} has no extractable text (unstructured found none); check the file or convert it to text."
         )
     return text

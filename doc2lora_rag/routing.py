@@ -139,7 +139,7 @@ class MiniLMEmbedder:
                 except ImportError as exc:
                     raise MissingDependencyError(
                         "MiniLMEmbedder needs sentence-transformers, which is not installed; "
-                        "run pip install sentence-transformers."
+                        "run pip install 'doc2lora-rag[routing]'."
                     ) from exc
                 if not model_dir.is_dir():
                     raise InputError(
@@ -172,9 +172,7 @@ class MiniLMEmbedder:
             )
         for index, text in enumerate(texts):
             if not isinstance(text, str):
-                raise InputError(
-                    f"texts[{index}] is {type(text).__name__} {text!r:.60}, not str; pass only strings."
-                )
+                raise InputError(f"texts[{index}] is {type(text).__name__} {text!r:.60}, not str; pass only strings.")
         if not texts:
             return []
         return self._encode(list(texts)).tolist()
@@ -197,9 +195,7 @@ def _check_k(k: object) -> int:
 
 def _check_ids(ids: object) -> list[str]:
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
-        raise InputError(
-            f"ids must be a list of str, got {type(ids).__name__} {ids!r:.80}; wrap a single id as [id]."
-        )
+        raise InputError(f"ids must be a list of str, got {type(ids).__name__} {ids!r:.80}; wrap a single id as [id].")
     out = list(ids)
     for index, item in enumerate(out):
         if not isinstance(item, str) or not item:
@@ -212,9 +208,7 @@ def _check_ids(ids: object) -> list[str]:
 
 def _check_texts(texts: object, n: int) -> list[str]:
     if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
-        raise InputError(
-            f"texts must be a list of str, got {type(texts).__name__} {texts!r:.80}; wrap a single text as [text]."
-        )
+        raise InputError(f"texts must be a list of str, got {type(texts).__name__} {texts!r:.80}; wrap a single text as [text].")
     out = list(texts)
     if len(out) != n:
         raise InputError(f"got {n} ids but {len(out)} texts; pass one text per id.")
@@ -234,10 +228,7 @@ def _as_matrix(vectors: object, n: int, dim: int | None) -> np.ndarray:
     if n == 0 and matrix.size == 0:
         return matrix.reshape(0, dim or 0)
     if matrix.ndim != 2 or matrix.shape[0] != n:
-        raise InputError(
-            f"vectors must have shape ({n}, dim) for {n} ids, got shape {matrix.shape}; "
-            "pass one vector per id."
-        )
+        raise InputError(f"vectors must have shape ({n}, dim) for {n} ids, got shape {matrix.shape}; pass one vector per id.")
     if dim is not None and matrix.shape[1] != dim:
         raise InputError(
             f"vectors have dimension {matrix.shape[1]} but the index holds dimension {dim}; "
@@ -303,6 +294,8 @@ class EmbeddingIndex:
                 f"vector for id {id_list[int(zero[0])]!r} has zero length and no direction; "
                 "check the embedder's output for that text."
             )
+        # rows already of unit length (e.g. persisted keys) are kept bit-for-bit, so reloads score identically
+        norms[np.abs(norms - 1.0) < 1e-6] = 1.0
         matrix = matrix / norms
         if self._dim is None:
             self._dim = matrix.shape[1]
@@ -359,9 +352,7 @@ class EmbeddingIndex:
 def _check_ids_loose(ids: object) -> list[str]:
     """Like _check_ids but duplicates are allowed (for removal)."""
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Sequence):
-        raise InputError(
-            f"ids must be a list of str, got {type(ids).__name__} {ids!r:.80}; wrap a single id as [id]."
-        )
+        raise InputError(f"ids must be a list of str, got {type(ids).__name__} {ids!r:.80}; wrap a single id as [id].")
     for index, item in enumerate(ids):
         if not isinstance(item, str):
             raise InputError(f"ids[{index}] must be a str, got {item!r:.60}; pass string ids.")
@@ -404,7 +395,7 @@ def _bm25_class() -> Any:
             from rank_bm25 import BM25Okapi
         except ImportError as exc:
             raise MissingDependencyError(
-                "BM25 routing needs rank_bm25, which is not installed; run pip install rank-bm25."
+                "BM25 routing needs rank_bm25, which is not installed; run pip install 'doc2lora-rag[routing]'."
             ) from exc
 
         class _PositiveIdfBM25(BM25Okapi):
@@ -453,7 +444,7 @@ class BM25Index:
         """Add or replace routing texts."""
         id_list = _check_ids(ids)
         text_list = _check_texts(texts, len(id_list))
-        for item, text in zip(id_list, text_list):
+        for item, text in zip(id_list, text_list, strict=True):
             self._tokens[item] = tokenize_words(text)
         if id_list:
             self._model = None
@@ -480,7 +471,7 @@ class BM25Index:
             self._model = _bm25_class()(list(self._tokens.values()), k1=self.k1, b=self.b)
             self._model_ids = ids
         values = self._model.get_scores(query)
-        return {item: float(value) for item, value in zip(self._model_ids, values)}
+        return {item: float(value) for item, value in zip(self._model_ids, values, strict=True)}
 
     def search(self, query_text: str, k: int) -> list[tuple[str, float]]:
         """Up to ``k`` entries sharing at least one word with the query, best first (ties: insertion order)."""
@@ -555,7 +546,10 @@ class Router:
         return self._texts[id]
 
     def add(self, ids: Sequence[str], texts: Sequence[str]) -> dict[str, list[float]]:
-        """Add (or replace) entries; returns ``{id: key_vector}`` to persist (empty in ``"bm25"`` mode)."""
+        """Add (or replace) entries; returns ``{id: key}`` to persist (empty in ``"bm25"`` mode).
+
+        Keys are the unit-length embeddings of the texts as plain float lists (JSON-serialisable).
+        """
         id_list = _check_ids(ids)
         text_list = _check_texts(texts, len(id_list))
         if not id_list:
@@ -565,7 +559,7 @@ class Router:
             vectors = self.embedder.embed_documents(text_list)
             matrix = _as_matrix(vectors, len(id_list), self._dense.dim)
             self._dense.add(id_list, matrix)
-            keys = {item: [float(x) for x in row] for item, row in zip(id_list, matrix)}
+            keys = {item: self._dense.get(item).tolist() for item in id_list}
         self._put_texts(id_list, text_list)
         return keys
 
@@ -600,8 +594,7 @@ class Router:
                 missing = [item for item in id_list if item not in keys]
                 if missing:
                     raise InputError(
-                        f"keys lack vectors for ids {missing[:5]}; pass a vector for every id "
-                        "(the dict returned by add())."
+                        f"keys lack vectors for ids {missing[:5]}; pass a vector for every id (the dict returned by add())."
                     )
                 vectors: Any = [keys[item] for item in id_list]
             else:
@@ -612,7 +605,7 @@ class Router:
         self._put_texts(id_list, text_list)
 
     def _put_texts(self, ids: list[str], texts: list[str]) -> None:
-        for item, text in zip(ids, texts):
+        for item, text in zip(ids, texts, strict=True):
             self._texts[item] = text
         if self.mode != "dense":
             self._bm25.add(ids, texts)
