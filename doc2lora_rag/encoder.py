@@ -81,8 +81,8 @@ class Encoder:
         next_emb = torch.zeros_like(emb)
         next_emb[:, :-1] = emb[:, 1:] * attention_mask[:, 1:, None].to(emb.dtype)
         return Activations(
-            hidden=torch.stack([hidden[l] for l in self.layers], dim=1),
+            hidden=torch.stack([hidden[i] for i in self.layers], dim=1),
             mask=attention_mask,
-            target_inputs={t: torch.stack([captured[(t, l)] for l in self.layers], dim=1) for t in self.capture_targets},
+            target_inputs={t: torch.stack([captured[(t, i)] for i in self.layers], dim=1) for t in self.capture_targets},
             next_embeddings=next_emb,
         )

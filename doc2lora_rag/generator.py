@@ -222,7 +222,7 @@ class AdapterGenerator:
         bias = self.hypernet.bias_lora()
         c = self.hypernet.config
         out = []
-        for i, parts in enumerate(per_text):
+        for parts in per_text:
             if bias is not None:
                 parts = parts + [bias]
             lora = LoraWeights(

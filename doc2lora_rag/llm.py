@@ -19,7 +19,7 @@ from .base_model import BaseModel
 from .errors import InputError
 from .lora import LoraSlots, LoraWeights
 
-SYSTEM_PROMPT = "You are a helpful assistant. Answer the question briefly, in a few words."
+SYSTEM_PROMPT = "Answer the question briefly, in a few words."
 
 
 def build_messages(question: str, context: str | None = None) -> list[dict[str, str]]:
@@ -61,23 +61,26 @@ class AnswerEngine:
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
 
-    def _slot_for(self, adapters: Sequence[LoraWeights], key: str) -> int:
-        """Slot holding the rank-concatenation of `adapters` (loaded on a miss, LRU eviction)."""
-        if key in self._lru:
+    def _slot_for(self, adapters: Sequence[LoraWeights], key: str | None) -> int:
+        """Slot holding the rank-concatenation of `adapters` (loaded on a miss, LRU eviction).
+
+        `key` None (an adapter without meta["id"]) is never cached: loaded afresh each time.
+        """
+        if key is not None and key in self._lru:
             self._lru.move_to_end(key)
             return self._lru[key]
-        if len(self._lru) < self.slots.num_slots:
-            slot = len(self._lru)
-        else:
-            _, slot = self._lru.popitem(last=False)
         lora = LoraWeights.concat(list(adapters))
         if lora.rank > self.slots.max_rank:
             raise InputError(
                 f"the selected adapters add up to rank {lora.rank}, above the engine's max_rank {self.slots.max_rank}; "
                 "use fewer adapters (smaller k) or create AnswerEngine(max_rank=...) larger"
             )
+        used = set(self._lru.values())
+        free = [s for s in range(self.slots.num_slots) if s not in used]
+        slot = free[0] if free else self._lru.popitem(last=False)[1]
         self.slots.load(slot, lora, key)
-        self._lru[key] = slot
+        if key is not None:
+            self._lru[key] = slot
         return slot
 
     def _prepare(self, question: str, adapters, context, max_new_tokens):
@@ -88,7 +91,8 @@ class AnswerEngine:
         if context is not None and not isinstance(context, str):
             raise InputError(f"context must be a string or None, got {type(context).__name__}")
         ids = prompt_ids(self.base.tokenizer, question, context)
-        key = "|".join(a.meta.get("id") or f"anon-{id(a)}" for a in adapters)
+        # id(a) is reused once an adapter is freed, so adapters without an id are not cached at all
+        key = "|".join(a.meta["id"] for a in adapters) if all(a.meta.get("id") for a in adapters) else None
         return adapters, ids, key
 
     def _generate_kwargs(self, ids: list[int], max_new_tokens: int, temperature: float) -> dict:
@@ -160,3 +164,75 @@ class AnswerEngine:
         thread.join()
         if errors:
             raise errors[0]
+
+    def answer_batch(
+        self,
+        questions: Sequence[str],
+        adapters: Sequence[LoraWeights | None] | None = None,
+        contexts: Sequence[str | None] | None = None,
+        *,
+        max_new_tokens: int = 48,
+    ) -> list[Answer]:
+        """Greedy answers for a batch; row i uses adapters[i] (or none) and contexts[i] (or none).
+
+        Each row's adapter is applied as a per-row tensor (no slot limit), rank-padded within the batch.
+        """
+        n = len(questions)
+        adapters = list(adapters) if adapters is not None else [None] * n
+        contexts = list(contexts) if contexts is not None else [None] * n
+        if len(adapters) != n or len(contexts) != n:
+            raise InputError(f"questions, adapters and contexts must have the same length, got {n}, {len(adapters)}, {len(contexts)}")
+        for q in questions:
+            self._check(q, max_new_tokens)
+        tok = self.base.tokenizer
+        rows = [prompt_ids(tok, q, c) for q, c in zip(questions, contexts)]
+        T = max(len(r) for r in rows)
+        dev = self.base.device
+        ids = torch.full((n, T), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros(n, T, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, T - len(r) :] = torch.tensor(r)
+            mask[i, T - len(r) :] = 1
+        live = None
+        present = [a for a in adapters if a is not None]
+        if present:
+            live = stack_rows(adapters, present[0])
+        t0 = time.perf_counter()
+        with self.slots.lock, torch.no_grad():
+            ctx = self.slots.use_live(*live) if live is not None else self.slots.use(None)
+            with ctx:
+                out = self.base.model.generate(
+                    input_ids=ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=max_new_tokens,
+                    do_sample=False, temperature=None, top_p=None, top_k=None,
+                    pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                )
+        seconds = (time.perf_counter() - t0) / n
+        answers = []
+        for i, r in enumerate(rows):
+            new = out[i, T:]
+            keep = new[new != tok.pad_token_id] if tok.pad_token_id != tok.eos_token_id else new
+            text = tok.decode(keep, skip_special_tokens=True).strip()
+            ad = adapters[i]
+            answers.append(Answer(text, len(r), int(keep.numel()), seconds, [ad.meta.get("id", "")] if ad is not None else []))
+        return answers
+
+
+def stack_rows(adapters: Sequence[LoraWeights | None], like: LoraWeights):
+    """Per-row live tensors (a[t] (B, L, R, d_in), b[t] (B, L, d_out, R), layers) with zeros for None rows."""
+    R = max(a.rank for a in adapters if a is not None)
+    a_out, b_out = {}, {}
+    for t in like.targets:
+        L, _, d_in = like.a[t].shape
+        d_out = like.b[t].shape[1]
+        a_t = torch.zeros(len(adapters), L, R, d_in)
+        b_t = torch.zeros(len(adapters), L, d_out, R)
+        for i, ad in enumerate(adapters):
+            if ad is None:
+                continue
+            if ad.layers != like.layers:
+                raise InputError("all adapters in one batch must cover the same layers")
+            f = ad.folded()
+            a_t[i, :, : f.rank] = f.a[t].float()
+            b_t[i, :, :, : f.rank] = f.b[t].float()
+        a_out[t], b_out[t] = a_t, b_t
+    return a_out, b_out, like.layers

@@ -1,0 +1,153 @@
+"""Question-answering evaluation: one QA file, one folder of documents, one mode at a time.
+
+QA file: JSONL, one object a line: {"doc": "<file name under DOCS>", "question": "...", "answers": [...]}.
+Modes: none (question only), context (whole document in the prompt), adapter (the document's own
+generated adapter, no text), wrong-adapter (the adapter of another document of the set, by a fixed
+derangement). Every mode uses the same prompt and the same cap on new tokens.
+
+Scoring: a prediction is correct when a normalised gold answer (lower case, punctuation and articles
+removed, spaces collapsed) occurs in the normalised prediction as a whole-word sequence, so "6" does
+not match "1986". Token F1 is SQuAD's, maximised over the gold answers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import string
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+MODES = ("none", "context", "adapter", "wrong-adapter")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans({c: " " for c in string.punctuation})
+
+
+def normalize_answer(text: str) -> list[str]:
+    return _ARTICLES.sub(" ", text.lower().translate(_PUNCT)).split()
+
+
+def is_correct(prediction: str, answers: Sequence[str]) -> bool:
+    pred = normalize_answer(prediction)
+    for gold in answers:
+        g = normalize_answer(gold)
+        if g and any(pred[i : i + len(g)] == g for i in range(len(pred) - len(g) + 1)):
+            return True
+    return False
+
+
+def token_f1(prediction: str, answers: Sequence[str]) -> float:
+    pred = normalize_answer(prediction)
+    best = 0.0
+    for gold in answers:
+        g = normalize_answer(gold)
+        common = sum((Counter(pred) & Counter(g)).values())
+        if common:
+            p, r = common / len(pred), common / len(g)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+@dataclass(frozen=True)
+class QAItem:
+    doc: str
+    question: str
+    answers: tuple[str, ...]
+
+
+def load_qa(path: str | Path, docs_dir: str | Path | None = None) -> list[QAItem]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"QA file {path} does not exist; pass a JSONL file with doc/question/answers per line")
+    items = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{n} is not valid JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str) or not isinstance(obj.get("doc"), str):
+            raise InputError(f"{path}:{n} needs string fields 'doc' and 'question', got {line[:80]!r}")
+        answers = obj.get("answers", [])
+        if isinstance(answers, str):
+            answers = [answers]
+        if not answers or not all(isinstance(a, str) and a.strip() for a in answers):
+            raise InputError(f"{path}:{n} needs a non-empty list of string 'answers'")
+        if docs_dir is not None and not (Path(docs_dir) / obj["doc"]).is_file():
+            raise InputError(f"{path}:{n} names doc {obj['doc']!r}, which is not a file under {docs_dir}")
+        items.append(QAItem(obj["doc"], obj["question"], tuple(answers)))
+    if not items:
+        raise InputError(f"{path} holds no questions")
+    return items
+
+
+def derangement(names: Sequence[str]) -> dict[str, str]:
+    """A fixed map doc -> another doc (next one in sorted order)."""
+    order = sorted(set(names))
+    if len(order) < 2:
+        raise InputError("wrong-adapter mode needs at least two documents")
+    return {d: order[(i + 1) % len(order)] for i, d in enumerate(order)}
+
+
+def evaluate(
+    items: Sequence[QAItem],
+    docs_dir: str | Path,
+    mode: str,
+    engine: Any,
+    generator: Any | None = None,
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 48,
+    out: str | Path | None = None,
+) -> dict[str, Any]:
+    """Answer every item in `mode`; return the summary (and write every prediction to `out`)."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; choose from {list(MODES)}")
+    docs_dir = Path(docs_dir)
+    texts = {d: (docs_dir / d).read_text(encoding="utf-8") for d in sorted({i.doc for i in items})}
+    adapters, gen_seconds = {}, []
+    if mode in ("adapter", "wrong-adapter"):
+        if generator is None:
+            raise InputError(f"mode {mode!r} needs a generator")
+        for d, text in texts.items():
+            t0 = time.perf_counter()
+            (lora,) = generator.generate([text])
+            gen_seconds.append(time.perf_counter() - t0)
+            lora.meta["id"] = d
+            adapters[d] = lora
+    swap = derangement(list(texts)) if mode == "wrong-adapter" else {}
+    records = []
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        rows_adapters = [adapters[swap.get(i.doc, i.doc)] if adapters else None for i in chunk]
+        rows_contexts = [texts[i.doc] if mode == "context" else None for i in chunk]
+        answers = engine.answer_batch([i.question for i in chunk], rows_adapters, rows_contexts, max_new_tokens=max_new_tokens)
+        for item, ans in zip(chunk, answers):
+            records.append({
+                "doc": item.doc, "question": item.question, "answers": list(item.answers), "prediction": ans.text,
+                "correct": is_correct(ans.text, item.answers), "f1": token_f1(ans.text, item.answers),
+                "latency_s": ans.seconds, "prompt_tokens": ans.prompt_tokens,
+            })
+    summary = {
+        "mode": mode,
+        "n": len(records),
+        "accuracy": sum(r["correct"] for r in records) / len(records),
+        "f1": sum(r["f1"] for r in records) / len(records),
+        "latency_p50_s": statistics.median(r["latency_s"] for r in records),
+        "batch_size": batch_size,
+        "prompt_tokens_mean": statistics.fmean(r["prompt_tokens"] for r in records),
+        "max_new_tokens": max_new_tokens,
+    }
+    if gen_seconds:
+        summary["generation_s_per_doc_p50"] = statistics.median(gen_seconds)
+    if out is not None:
+        Path(out).write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    return summary

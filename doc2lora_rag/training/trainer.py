@@ -1,0 +1,286 @@
+"""Meta-training loop for the hypernetwork (CPU or CUDA), with checkpoints, resume and a progress bar.
+
+One step: sample documents (fresh synthetic ones each step, or from a JSONL corpus), sometimes split
+each into K chunks, generate their adapters differentiably, run the student (question only) with each
+row's own adapter, and minimise per-answer, per-document cross-entropy on the answer tokens (gold
+answers, or the teacher's top-k probabilities from a teacher cache) plus L1 on the generated A and B.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..base_model import load_base_model
+from ..errors import ConfigError
+from ..generator import AdapterGenerator
+from ..lora import LoraSlots, _atomic_write
+from .student import answer_losses, build_student_batch, doc_adapters, per_doc_mean, student_logprobs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    out_dir: str = "runs/smollm2"
+    base_model: str = "smollm2-135m-instruct"
+    corpus: str = "synthetic"  # "synthetic" (fresh documents every step) or a JSONL path with gold answers
+    steps: int = 2000
+    time_budget_s: float = 0.0  # stop (and save) after this many seconds of training; 0 = no limit
+    docs_per_step: int = 4
+    qas_per_doc: int = 4
+    lr: float = 1e-3
+    scale_lr: float = 1e-2
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    l1: float = 0.01
+    loss: str = "gold"  # "gold": CE on gold answers; "teacher": CE against cached teacher top-k
+    teacher_cache: str = ""
+    chunk_prob: float = 0.25  # probability that a document is split into K in [2, max_chunks]
+    max_chunks: int = 4
+    min_tokens: int = 60
+    max_tokens: int = 400
+    max_chunk_tokens: int = 512
+    checkpoint_every: int = 100
+    eval_every: int = 200
+    eval_docs: int = 24
+    seed: int = 0
+    threads: int = 0
+    hypernet: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("gold", "teacher"):
+            raise ConfigError(f"TrainConfig.loss must be 'gold' or 'teacher', got {self.loss!r}")
+        if self.loss == "teacher" and not self.teacher_cache:
+            raise ConfigError("TrainConfig.loss='teacher' needs teacher_cache: build one with doc2lora_rag.training.teacher")
+        for name in ("steps", "docs_per_step", "qas_per_doc", "max_chunks", "checkpoint_every", "eval_every"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0.0 <= self.chunk_prob <= 1.0:
+            raise ConfigError(f"TrainConfig.chunk_prob must be in [0, 1], got {self.chunk_prob}")
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
+        data = json.loads(Path(path).read_text())
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown training config keys {unknown}; allowed {sorted(known)}")
+        return cls(**data)
+
+
+def lr_factor(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
+    """Linear warm-up, then cosine to min_lr_ratio over the steps or the time budget, whichever ends first."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    if cfg.time_budget_s:
+        progress = max(progress, min(1.0, elapsed_s / cfg.time_budget_s))
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class DocSource:
+    """Documents with QA pairs: fresh synthetic ones per step, or sampled from a fixed corpus."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.pool = None
+        if cfg.corpus != "synthetic":
+            from .synth import load_jsonl_corpus
+
+            self.pool = [d for d in load_jsonl_corpus(cfg.corpus) if any(q.answers for q in d.qas)]
+            if not self.pool:
+                raise ConfigError(f"{cfg.corpus} has no documents with gold answers; add \"answers\" to its questions")
+
+    def batch(self, step: int):
+        from .synth import make_corpus
+
+        cfg = self.cfg
+        if self.pool is None:
+            return make_corpus(cfg.docs_per_step, "train", seed=cfg.seed * 1_000_003 + step,
+                               min_tokens=cfg.min_tokens, max_tokens=cfg.max_tokens)
+        rng = random.Random(cfg.seed * 1_000_003 + step)
+        return rng.sample(self.pool, min(cfg.docs_per_step, len(self.pool)))
+
+
+def _answer_ids(tokenizer, answer: str) -> list[int]:
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    end = end if isinstance(end, int) and end != tokenizer.unk_token_id else tokenizer.eos_token_id
+    return tokenizer(answer, add_special_tokens=False)["input_ids"] + [end]
+
+
+def make_step_inputs(gen: AdapterGenerator, docs, cfg: TrainConfig, rng: random.Random, teacher=None):
+    tok = gen.base.tokenizer
+    docs_ids, ks, rows, teach = [], [], [], []
+    for d, doc in enumerate(docs):
+        ids = gen.tokenize(doc.text)[: cfg.max_chunk_tokens * cfg.max_chunks]
+        k = math.ceil(len(ids) / cfg.max_chunk_tokens)
+        if rng.random() < cfg.chunk_prob:
+            k = max(k, rng.randint(2, cfg.max_chunks))
+        k = max(1, min(k, len(ids) // 16))
+        docs_ids.append(ids)
+        ks.append(k)
+        qas = [q for q in doc.qas if q.answers]
+        for qa in rng.sample(qas, min(cfg.qas_per_doc, len(qas))):
+            if teacher is not None:
+                entry = teacher.get(doc.doc_id, qa.question)
+                if entry is None:
+                    continue
+                rows.append((d, qa.question, entry[0]))
+                teach.append((entry[1], entry[2]))
+            else:
+                rows.append((d, qa.question, _answer_ids(tok, qa.answers[0])))
+    return docs_ids, ks, rows, (teach if teacher is not None else None)
+
+
+@torch.no_grad()
+def heldout_nll(gen: AdapterGenerator, docs, cfg: TrainConfig) -> dict[str, float]:
+    """Teacher-forced gold-answer NLL per token on held-out docs: own adapter, wrong adapter, none."""
+    rng = random.Random(1234)
+    docs_ids, ks, rows, _ = make_step_inputs(gen, docs, TrainConfig(**{**asdict(cfg), "chunk_prob": 0.0}), rng)
+    batch = build_student_batch(gen.base.tokenizer, rows, gen.base.device)
+    a_doc, b_doc = doc_adapters(gen, docs_ids, ks)
+    out = {}
+    D = len(docs)
+    for name, row_doc, use in (("own", batch.row_doc, True), ("wrong", (batch.row_doc + 1) % D, True), ("none", None, False)):
+        logp = student_logprobs(gen, batch, a_doc if use else None, b_doc if use else None, row_doc)
+        out[name] = float(answer_losses(batch, logp, False).mean())
+    out["gap"] = out["wrong"] - out["own"]
+    return out
+
+
+def _save_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {}
+    for i, st in enumerate(opt.state_dict()["state"].values()):
+        for k, v in st.items():
+            tensors[f"{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(float(v))).detach().cpu().contiguous()
+    _atomic_write(path, lambda tmp: save_file(tensors, tmp))
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    flat = load_file(str(path))
+    sd = opt.state_dict()
+    state = {}
+    for i, pid in enumerate(p for g in sd["param_groups"] for p in g["params"]):
+        entry = {k.split(".", 1)[1]: v for k, v in flat.items() if k.split(".", 1)[0] == str(i)}
+        if entry:
+            state[pid] = entry
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> Path:
+    """Run (or resume) meta-training; returns the directory of the final generator."""
+    from tqdm.auto import tqdm
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    ckpt = out / "checkpoint"
+    base = load_base_model(cfg.base_model)
+    base.slots = LoraSlots(base, num_slots=1, max_rank=8)
+    state_path = ckpt / "trainer_state.json"
+    if state_path.is_file():
+        gen = AdapterGenerator.from_pretrained(ckpt, base)
+        state = json.loads(state_path.read_text())
+        logger.info("resuming from step %d", state["step"])
+    else:
+        torch.manual_seed(cfg.seed)
+        gen = AdapterGenerator.untrained(base, **dict(cfg.hypernet))
+        state = {"step": 0, "history": [], "train_seconds": 0.0}
+    gen.max_chunk_tokens = cfg.max_chunk_tokens
+    teacher = None
+    if cfg.loss == "teacher":
+        from .teacher import TeacherCache
+
+        teacher = TeacherCache(cfg.teacher_cache)
+    hn = gen.hypernet
+    hn.train()
+    scale_ids = {id(p) for p in hn.scale_parameters()}
+    groups = [
+        {"params": [p for p in hn.parameters() if id(p) not in scale_ids], "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+        {"params": list(hn.scale_parameters()), "lr": cfg.scale_lr, "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups)
+    if (ckpt / "optimizer.safetensors").is_file() and state["step"]:
+        _load_optimizer(opt, ckpt / "optimizer.safetensors")
+    source = DocSource(cfg)
+    from .synth import make_corpus
+
+    eval_docs = make_corpus(cfg.eval_docs, "heldout", seed=cfg.seed + 7, min_tokens=cfg.min_tokens, max_tokens=cfg.max_tokens)
+    (out).mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "train_config.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=2)))
+    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, dynamic_ncols=True)
+    ema = None
+    t_start = time.perf_counter() - state["train_seconds"]
+
+    def save(step: int) -> None:
+        gen.trained_steps = step
+        state["step"], state["train_seconds"] = step, time.perf_counter() - t_start
+        gen.save_pretrained(ckpt, training={"config": asdict(cfg), "train_seconds": state["train_seconds"]})
+        _save_optimizer(opt, ckpt / "optimizer.safetensors")
+        _atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
+
+    step = state["step"]
+    while step < cfg.steps:
+        if cfg.time_budget_s and time.perf_counter() - t_start > cfg.time_budget_s:
+            logger.info("time budget reached at step %d", step)
+            break
+        t0 = time.perf_counter()
+        for g, base_lr in zip(opt.param_groups, (cfg.lr, cfg.scale_lr)):
+            g["lr"] = base_lr * lr_factor(step, cfg, time.perf_counter() - t_start)
+        rng = random.Random(cfg.seed * 7919 + step)
+        docs = source.batch(step)
+        docs_ids, ks, rows, teach = make_step_inputs(gen, docs, cfg, rng, teacher)
+        if not rows:
+            step += 1
+            continue
+        batch = build_student_batch(base.tokenizer, rows, base.device, teach)
+        a_doc, b_doc = doc_adapters(gen, docs_ids, ks)
+        logp = student_logprobs(gen, batch, a_doc, b_doc)
+        task = per_doc_mean(answer_losses(batch, logp, cfg.loss == "teacher"), batch.row_doc)
+        l1 = sum(v.abs().mean() for v in a_doc.values()) + sum(v.abs().mean() for v in b_doc.values())
+        loss = task + cfg.l1 * l1
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(hn.parameters(), cfg.grad_clip))
+        opt.step()
+        step += 1
+        task_value = float(task.detach())
+        ema = task_value if ema is None else 0.95 * ema + 0.05 * task_value
+        dt = time.perf_counter() - t0
+        bar.update(1)
+        bar.set_postfix(loss=f"{ema:.3f}", gnorm=f"{gnorm:.2f}", seq_s=f"{len(rows) / dt:.1f}")
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            hn.eval()
+            metrics = heldout_nll(gen, eval_docs, cfg)
+            hn.train()
+            metrics.update(step=step, loss_ema=ema, minutes=(time.perf_counter() - t_start) / 60)
+            state["history"].append(metrics)
+            logger.info("eval %s", json.dumps(metrics))
+            bar.write(f"step {step}: held-out NLL own {metrics['own']:.3f} wrong {metrics['wrong']:.3f} none {metrics['none']:.3f}")
+        if step % cfg.checkpoint_every == 0:
+            save(step)
+    save(step)
+    bar.close()
+    final = out / "final"
+    gen.trained_steps = step
+    hn.eval()
+    gen.save_pretrained(final, training={"config": asdict(cfg), "train_seconds": state["train_seconds"],
+                                         "history": state["history"]})
+    return final
