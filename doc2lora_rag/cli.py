@@ -93,10 +93,166 @@ def _add_info(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+# -- store: ingest / ask / ls / rm -------------------------------------------------------------
+
+DEFAULT_STORE = "store"
+
+
+def _make_generator(kind: str | None) -> Any:
+    """None: the store's own generator (or the packaged default for a new store)."""
+    if kind is None:
+        return None
+    if kind == "hypernet":
+        from .generator import AdapterGenerator
+
+        return AdapterGenerator.default()
+    try:
+        from .distill import DistillGenerator
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"--generator distill needs the module doc2lora_rag.distill, which this installation lacks ({exc}); "
+            "use --generator hypernet or upgrade doc2lora-rag"
+        ) from exc
+    from .base_model import load_base_model
+
+    return DistillGenerator(load_base_model())
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from .store import AdapterStore
+
+    if not args.paths:
+        raise InputError("ingest needs at least one PATH (a file or folder), e.g. doc2lora ingest docs/ --store store")
+    store = AdapterStore(
+        args.store, _make_generator(args.generator), router=args.routing,
+        chunk_tokens=args.chunk_tokens, group_size=args.group_size,
+    )
+    with store:
+        store.add_paths(args.paths, progress=not args.quiet)
+        r = store.last_ingest
+        print(f"ingested {r.documents} documents as {r.entries} chunk groups ({r.generated} adapters generated, "
+              f"{r.reused} reused) in {r.seconds:.1f}s; {store.path} holds {len(store)} documents")
+    return EXIT_OK
+
+
+def _add_ingest(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("ingest", help="turn files and folders into adapters in a store")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (.txt .md .html .pdf; others via unstructured)")
+    p.add_argument("--store", default=DEFAULT_STORE, metavar="DIR", help=f"store directory, created when missing (default {DEFAULT_STORE})")
+    p.add_argument("--generator", choices=["hypernet", "distill"], default=None,
+                   help="adapter generator (default: the store's own; hypernet for a new store)")
+    p.add_argument("--chunk-tokens", type=int, default=None, metavar="N", help="tokens per chunk (new store: 128)")
+    p.add_argument("--group-size", type=int, default=None, metavar="N", help="chunks per adapter (new store: 2)")
+    p.add_argument("--routing", choices=["dense", "bm25", "hybrid"], default=None, help="routing mode of a new store (default dense)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_ingest)
+    return p
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from .rag import StoreQA
+    from .store import AdapterStore
+
+    if not args.question:
+        raise InputError('ask needs a QUESTION, e.g. doc2lora ask "Who founded the festival?" --store store')
+    with AdapterStore(args.store, create=False, read_only=True) as store:
+        result = StoreQA(store).answer(
+            args.question, mode=args.mode, k=args.k, threshold=args.threshold, max_new_tokens=args.max_new_tokens
+        )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return EXIT_OK
+    print(result.answer)
+    if result.gated:
+        print(f"(no adapter or text used: best routing score {result.scores[0] if result.scores else 'none'} < threshold {args.threshold})")
+    for src, score in zip(result.sources, result.scores):
+        where = src.get("file_name") or src.get("source") or src.get("doc_id")
+        print(f"  [{score:.3f}] {src['adapter_id']}  {where}")
+    t = result.timings
+    print(f"mode {result.mode}; route {t['route_s']:.3f}s, adapters {t['adapter_s']:.3f}s, generate {t['generate_s']:.2f}s, "
+          f"total {t['total_s']:.2f}s; prompt {result.prompt_tokens} tokens")
+    return EXIT_OK
+
+
+def _add_ask(subparsers: Any) -> argparse.ArgumentParser:
+    from .rag import MODES
+
+    p = subparsers.add_parser("ask", help="answer a question from a store")
+    p.add_argument("question", nargs="?", help="the question")
+    p.add_argument("--store", default=DEFAULT_STORE, metavar="DIR", help=f"store directory from `doc2lora ingest` (default {DEFAULT_STORE})")
+    p.add_argument("--mode", choices=list(MODES), default="adapter",
+                   help="adapter: routed adapters, no text; rag: routed text in the prompt; hybrid: both; none: bare model")
+    p.add_argument("--k", type=int, default=2, help="entries to route to (default 2)")
+    p.add_argument("--threshold", type=float, default=None, help="use nothing retrieved when the best routing score is below this")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="answer length cap (default 48)")
+    p.add_argument("--json", action="store_true", help="print one JSON object: answer, adapter ids, sources, scores, timings")
+    p.set_defaults(handler=_ask)
+    return p
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from .store import AdapterStore
+
+    # bm25 routing: listing needs no embedder, whatever embedder the store was built with
+    with AdapterStore(args.store, create=False, read_only=True, router="bm25") as store:
+        groups: dict[str, int] = {}
+        for e in store.entries():
+            groups[e.doc_id] = groups.get(e.doc_id, 0) + 1
+        docs = store.get_by_ids(store.doc_ids())
+        meta = store.meta
+    rows = [{"id": d.id, "groups": groups.get(d.id, 0), "chars": len(d.text), "metadata": d.metadata} for d in docs]
+    if args.json:
+        print(json.dumps({"store": str(store.path), "meta": meta, "documents": rows}, indent=2))
+        return EXIT_OK
+    gen = meta.get("generator") or {}
+    print(f"{store.path}: {len(rows)} documents, {sum(groups.values())} adapters; generator {gen.get('kind', 'none yet')} "
+          f"({gen.get('source', '')}), base {(meta.get('base_model') or {}).get('name', '?')}, chunking {meta['chunking']}")
+    for r in rows:
+        where = r["metadata"].get("file_name") or r["metadata"].get("source") or ""
+        page = f" p.{r['metadata']['page']}" if "page" in r["metadata"] else ""
+        print(f"  {r['id']}  {r['groups']:>3} groups  {r['chars']:>7} chars  {where}{page}")
+    return EXIT_OK
+
+
+def _add_ls(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("ls", help="list the documents of a store")
+    p.add_argument("--store", default=DEFAULT_STORE, metavar="DIR", help=f"store directory (default {DEFAULT_STORE})")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_ls)
+    return p
+
+
+def _rm(args: argparse.Namespace) -> int:
+    from .store import AdapterStore
+
+    if not args.ids:
+        raise InputError("rm needs at least one ID (see `doc2lora ls`)")
+    with AdapterStore(args.store, create=False, router="bm25") as store:
+        docs, entries = len(store), len(store.entries())
+        store.delete(args.ids)
+        gone_docs, gone_entries = docs - len(store), entries - len(store.entries())
+        print(f"removed {gone_docs} documents and {gone_entries} adapters; {len(store)} documents left")
+        if not gone_entries:
+            print(f"(no document or entry has the id(s) {', '.join(args.ids)}; see `doc2lora ls --store {args.store}`)")
+    return EXIT_OK
+
+
+def _add_rm(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("rm", help="remove documents (doc ids) or single adapters (entry ids) from a store")
+    p.add_argument("ids", nargs="*", metavar="ID", help="document or entry ids (see `doc2lora ls`)")
+    p.add_argument("--store", default=DEFAULT_STORE, metavar="DIR", help=f"store directory (default {DEFAULT_STORE})")
+    p.set_defaults(handler=_rm)
+    return p
+
+
 # -- registry ----------------------------------------------------------------------------------
 
 COMMANDS: list[tuple[str, AddParser]] = [
     ("info", _add_info),
+    ("ingest", _add_ingest),
+    ("ask", _add_ask),
+    ("ls", _add_ls),
+    ("rm", _add_rm),
 ]
 
 

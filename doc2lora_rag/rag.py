@@ -1,0 +1,140 @@
+"""Answering from an AdapterStore: route the question, switch the chosen adapters in, generate.
+
+Modes (`StoreQA.MODES`):
+  adapter  the top-k routed adapters, rank-concatenated, are active; no retrieved text in the prompt
+  rag      classic retrieval: the k routed chunk-group texts are joined into the prompt; no adapter
+  hybrid   both
+  none     the bare base model (no routing)
+
+Relevance gate: with `threshold`, when the best routing score is below it nothing retrieved is used
+(no adapter, no text) and the result says so (`gated=True`). Routing scores depend on the router
+mode (cosine in [-1, 1] for dense, BM25 scores, [0, 1] per query for hybrid).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError
+from .lora import LoraWeights
+
+__all__ = ["MODES", "QAResult", "StoreQA"]
+
+MODES = ("adapter", "rag", "hybrid", "none")
+CONTEXT_SEPARATOR = "\n\n"
+
+
+@dataclass
+class QAResult:
+    """An answer and what it was grounded on.
+
+    `adapter_ids`: adapters switched into the model (empty in rag/none mode and when gated).
+    `sources`: metadata of the routed entries, best first (each has "adapter_id", "doc_id", "score");
+    `scores` aligned with them. When `gated`, they were routed but not used.
+    `timings`: route_s, adapter_s (loading adapters), generate_s, total_s.
+    """
+
+    answer: str
+    mode: str
+    adapter_ids: list[str]
+    sources: list[dict[str, Any]]
+    scores: list[float]
+    timings: dict[str, float]
+    prompt_tokens: int
+    gated: bool = False
+    context: str | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer, "mode": self.mode, "adapter_ids": list(self.adapter_ids), "sources": list(self.sources),
+            "scores": list(self.scores), "timings": dict(self.timings), "prompt_tokens": self.prompt_tokens, "gated": self.gated,
+        }
+
+
+@dataclass
+class _Prepared:
+    mode: str
+    adapters: list[LoraWeights]
+    context: str | None
+    adapter_ids: list[str]
+    sources: list[dict[str, Any]]
+    scores: list[float]
+    gated: bool
+    route_s: float
+    adapter_s: float
+
+
+class StoreQA:
+    """Question answering over an `AdapterStore` with an `llm.AnswerEngine`.
+
+    Setup: an AdapterStore (ingested). Instantiate: `qa = StoreQA(store)` (the engine is built on
+    the store generator's base model when not given). Use: `qa.answer("question", mode="adapter", k=2)`
+    or `for piece in qa.stream(...)`.
+    """
+
+    MODES = MODES
+
+    def __init__(self, store: Any, engine: Any = None) -> None:
+        for attr in ("search", "adapter"):
+            if not callable(getattr(store, attr, None)):
+                raise InputError(f"store must be an AdapterStore (with search/adapter), got {type(store).__name__}")
+        self.store = store
+        if engine is None:
+            from .llm import AnswerEngine
+
+            engine = AnswerEngine(store.generator.base)
+        self.engine = engine
+
+    @staticmethod
+    def _check(mode: Any, k: Any, threshold: Any) -> None:
+        if mode not in MODES:
+            raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+            raise InputError(f"k must be an int >= 1, got {k!r}; pass e.g. k=2")
+        if threshold is not None and (not isinstance(threshold, (int, float)) or isinstance(threshold, bool)):
+            raise InputError(f"threshold must be a number or None, got {threshold!r}")
+
+    def _prepare(self, question: str, mode: str, k: int, threshold: float | None) -> _Prepared:
+        self._check(mode, k, threshold)
+        if not isinstance(question, str) or not question.strip():
+            raise InputError(f"question must be a non-empty string, got {question!r:.80}")
+        t0 = time.perf_counter()
+        hits = [] if mode == "none" else self.store.search(question, k)
+        t1 = time.perf_counter()
+        sources = [doc.metadata for doc, _ in hits]
+        scores = [score for _, score in hits]
+        gated = mode != "none" and threshold is not None and (not hits or scores[0] < threshold)
+        use = [] if gated else hits
+        adapters: list[LoraWeights] = []
+        if mode in ("adapter", "hybrid"):
+            for doc, _ in use:
+                lora = self.store.adapter(doc.id)
+                # the engine caches slots by meta["id"]: key by content too, so a re-added id never serves stale weights
+                key = f"{doc.id}@{lora.meta.get('content_hash', '')[:16]}"
+                adapters.append(LoraWeights(lora.a, lora.b, lora.layers, lora.scaling, lora.base_model, lora.model_type, {**lora.meta, "id": key}))
+        context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in use) if mode in ("rag", "hybrid") and use else None
+        t2 = time.perf_counter()
+        ids = [doc.id for doc, _ in use] if mode in ("adapter", "hybrid") else []
+        return _Prepared(mode, adapters, context, ids, sources, scores, gated, t1 - t0, t2 - t1)
+
+    def answer(
+        self, question: str, *, mode: str = "adapter", k: int = 2, threshold: float | None = None, max_new_tokens: int = 48
+    ) -> QAResult:
+        """Route, load adapters, answer (greedy). See the module docstring for the modes and the gate."""
+        t0 = time.perf_counter()
+        p = self._prepare(question, mode, k, threshold)
+        t1 = time.perf_counter()
+        out = self.engine.answer(question, p.adapters or None, p.context, max_new_tokens=max_new_tokens)
+        t2 = time.perf_counter()
+        timings = {"route_s": p.route_s, "adapter_s": p.adapter_s, "generate_s": t2 - t1, "total_s": t2 - t0}
+        return QAResult(out.text, mode, p.adapter_ids, p.sources, p.scores, timings, out.prompt_tokens, p.gated, p.context)
+
+    def stream(
+        self, question: str, *, mode: str = "adapter", k: int = 2, threshold: float | None = None, max_new_tokens: int = 48
+    ) -> Iterator[str]:
+        """Like `answer`, yielding the answer text piece by piece (arguments are checked at the call)."""
+        p = self._prepare(question, mode, k, threshold)
+        return self.engine.stream(question, p.adapters or None, p.context, max_new_tokens=max_new_tokens)
