@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .cli_model import MODEL_COMMANDS
 from .errors import Doc2LoRAError, InputError, MissingDependencyError
 
 AddParser = Callable[[Any], argparse.ArgumentParser]
@@ -253,6 +254,7 @@ COMMANDS: list[tuple[str, AddParser]] = [
     ("ask", _add_ask),
     ("ls", _add_ls),
     ("rm", _add_rm),
+    *MODEL_COMMANDS,
 ]
 
 

@@ -1,0 +1,148 @@
+"""`doc2lora train`, `doc2lora eval` and `doc2lora export`: the model-side subcommands.
+
+Registered in `cli.COMMANDS` like every other subcommand; kept apart from the store commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+EXIT_OK = 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training.trainer import TrainConfig, train
+
+    if not Path(args.config).is_file():
+        raise InputError(f"training config {args.config} does not exist; see configs/train_smollm2.json for an example")
+    cfg = TrainConfig.from_file(args.config, steps=args.steps, out_dir=args.out_dir, time_budget_s=args.time_budget)
+    final = train(cfg, progress=not args.quiet)
+    print(f"trained generator written to {final}")
+    return EXIT_OK
+
+
+def _add_train(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("train", help="meta-train a hypernetwork (resumes from OUT_DIR/checkpoint)")
+    p.add_argument("--config", required=True, metavar="FILE", help="JSON training config, e.g. configs/train_smollm2.json")
+    p.add_argument("--steps", type=int, default=None, help="override the config's number of steps")
+    p.add_argument("--out-dir", default=None, metavar="DIR", help="override the config's output folder")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="stop and save after this much training time")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_train)
+    return p
+
+
+def _generator(kind: str, path: str | None, base: Any) -> Any:
+    if kind == "distill":
+        from .distill import DistillGenerator
+
+        return DistillGenerator(base)
+    from .generator import AdapterGenerator
+
+    return AdapterGenerator.from_pretrained(path, base) if path else AdapterGenerator.default(base)
+
+
+def _eval_store(args: argparse.Namespace) -> int:
+    """`eval --store DIR`: answer from an AdapterStore (modes routed, rag, hybrid) and report recall@k."""
+    from .evaluation import STORE_MODES, evaluate_store, load_qa
+    from .rag import StoreQA
+    from .store import AdapterStore
+
+    if args.mode not in STORE_MODES:
+        raise InputError(f"with --store the mode must be one of {list(STORE_MODES)}, got {args.mode!r}")
+    items = load_qa(args.qa)
+    if args.limit:
+        items = items[: args.limit]
+    with AdapterStore(args.store, create=False, read_only=True) as store:
+        summary = evaluate_store(items, store, args.mode, StoreQA(store), k=args.k, threshold=args.threshold,
+                                 max_new_tokens=args.max_new_tokens, out=args.out)
+    return _print_summary(summary, args.json)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .base_model import load_base_model
+    from .evaluation import MODES, evaluate, load_qa
+    from .llm import AnswerEngine
+
+    if args.store is not None:
+        args.mode = args.mode or "routed"
+        return _eval_store(args)
+    args.mode = args.mode or "adapter"
+    if args.mode not in MODES:
+        raise InputError(f"unknown mode {args.mode!r}; choose from {list(MODES)}")
+    if args.docs is None:
+        raise InputError("eval needs --docs DIR (the folder the QA file's 'doc' names refer to)")
+    items = load_qa(args.qa, args.docs)
+    if args.per_doc:
+        kept, seen = [], {}
+        for item in items:
+            seen[item.doc] = seen.get(item.doc, 0) + 1
+            if seen[item.doc] <= args.per_doc:
+                kept.append(item)
+        items = kept
+    if args.limit:
+        items = items[: args.limit]
+    base = load_base_model(args.base)
+    engine = AnswerEngine(base)
+    gen = _generator(args.generator, args.generator_path, base) if args.mode in ("adapter", "wrong-adapter") else None
+    summary = evaluate(items, args.docs, args.mode, engine, gen, batch_size=args.batch_size,
+                       max_new_tokens=args.max_new_tokens, out=args.out)
+    summary["generator"] = args.generator if gen is not None else None
+    return _print_summary(summary, args.json)
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        for k, v in summary.items():
+            print(f"{k:>26}: {v}")
+    return EXIT_OK
+
+
+def _add_eval(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("eval", help="score answers on a QA file in one mode")
+    p.add_argument("qa", metavar="QA.jsonl", help='one {"doc": ..., "question": ..., "answers": [...]} per line')
+    p.add_argument("--docs", default=None, metavar="DIR", help="folder holding the documents named by 'doc'")
+    p.add_argument("--mode", default=None,
+                   help="none | context | adapter | wrong-adapter (default adapter); with --store: routed | rag | hybrid (default routed)")
+    p.add_argument("--store", default=None, metavar="DIR", help="answer from this AdapterStore (modes routed/rag/hybrid; no --docs)")
+    p.add_argument("--k", type=int, default=2, help="with --store: entries routed per question (default 2)")
+    p.add_argument("--threshold", type=float, default=None, help="with --store: relevance gate on the best routing score")
+    p.add_argument("--generator", choices=["hypernet", "distill"], default="hypernet")
+    p.add_argument("--generator-path", default=None, metavar="DIR", help="a generator folder (default: the packaged one)")
+    p.add_argument("--base", default=None, help="base model (default: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--per-doc", type=int, default=0, metavar="N", help="at most N questions per document")
+    p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N questions in all")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--out", default=None, metavar="FILE", help="write every prediction as JSONL")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_eval)
+    return p
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .lora import LoraWeights
+
+    lora = LoraWeights.load(args.adapter)
+    out = lora.to_peft(args.out_dir, base_model_name_or_path=args.base)
+    print(f"PEFT adapter written to {out}")
+    return EXIT_OK
+
+
+def _add_export(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("export", help="write an adapter file as a standard PEFT adapter folder")
+    p.add_argument("adapter", metavar="ADAPTER.safetensors")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument("--base", default=None, help="base_model_name_or_path to record (default: the adapter's base model)")
+    p.set_defaults(handler=_export)
+    return p
+
+
+MODEL_COMMANDS = [("train", _add_train), ("eval", _add_eval), ("export", _add_export)]
