@@ -1,0 +1,227 @@
+"""What the LangChain and LlamaIndex integrations share.
+
+- `core_store`: the `doc2lora_rag.store.AdapterStore` behind a store or a framework wrapper of one;
+- `shared_engine`: one `AnswerEngine` per base model (engines on one model share its LoRA slots, and
+  each engine keeps its own slot cache, so two live engines on one model could serve stale weights);
+- `load_adapters`: adapters by id, keyed by id *and* content so a re-added id never reuses a stale slot;
+- `answer` / `stream`: one engine call (question, optional context text, adapter ids) with stop
+  sequences applied the same way to whole answers and to streamed pieces (`StopFilter`).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from doc2lora_rag.errors import InputError
+from doc2lora_rag.lora import LoraWeights
+
+DEFAULT_MAX_NEW_TOKENS = 128
+ROUTING_KEYS = ("adapter_id", "doc_id", "group_index", "score")  # what AdapterStore.search adds to metadata
+
+_ENGINES: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+_ENGINES_LOCK = threading.Lock()
+
+
+def _is_core_store(obj: Any) -> bool:
+    return obj is not None and all(callable(getattr(obj, name, None)) for name in ("search", "adapter", "get_by_ids", "entries"))
+
+
+def core_store(store: Any) -> Any:
+    """The core AdapterStore: `store` itself, or the one a wrapper (AdapterVectorStore, AdapterIndex) holds as `.store`."""
+    if _is_core_store(store):
+        return store
+    inner = getattr(store, "store", None)
+    if _is_core_store(inner):
+        return inner
+    raise InputError(
+        f"expected a doc2lora_rag.store.AdapterStore (or an integration object holding one as .store), got {type(store).__name__}; "
+        "open one with AdapterStore(path, generator)"
+    )
+
+
+def shared_engine(base: Any, **engine_kwargs: Any) -> Any:
+    """The live AnswerEngine of `base`, created on first use (one per base model while it is referenced).
+
+    `engine_kwargs` (num_slots, max_rank, targets) apply only when the engine is created.
+    """
+    from doc2lora_rag.llm import AnswerEngine
+
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(id(base))
+        if engine is None or engine.base is not base:
+            engine = AnswerEngine(base, **engine_kwargs)
+            _ENGINES[id(base)] = engine
+        return engine
+
+
+def check_engine(engine: Any) -> Any:
+    for name in ("answer", "stream"):
+        if not callable(getattr(engine, name, None)):
+            raise InputError(f"engine must be a doc2lora_rag.llm.AnswerEngine (with answer/stream), got {type(engine).__name__}")
+    return engine
+
+
+def check_adapter_ids(ids: Any) -> list[str]:
+    """A list of adapter ids, duplicates removed (first occurrence kept); None means no adapters."""
+    if ids is None:
+        return []
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise InputError(f"adapter_ids must be a list of str, got {type(ids).__name__} {ids!r:.80}; wrap one id as [id]")
+    out: list[str] = []
+    for i, item in enumerate(ids):
+        if not isinstance(item, str) or not item:
+            raise InputError(f"adapter_ids[{i}] must be a non-empty str, got {item!r:.80}")
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def load_adapters(store: Any, ids: Sequence[str]) -> list[LoraWeights]:
+    """The adapters of `ids` from the store, each with meta["id"] = "<id>@<content hash>" (the engine's cache key)."""
+    if not ids:
+        return []
+    if store is None:
+        raise InputError(f"adapter_ids {list(ids)[:5]} were given but no store to load them from; pass store=AdapterStore(...)")
+    core = core_store(store)
+    out = []
+    for adapter_id in ids:
+        lora = core.adapter(adapter_id)
+        key = f"{adapter_id}@{str(lora.meta.get('content_hash', ''))[:16]}"
+        out.append(LoraWeights(lora.a, lora.b, lora.layers, lora.scaling, lora.base_model, lora.model_type, {**lora.meta, "id": key}))
+    return out
+
+
+def check_stop(stop: Any) -> list[str]:
+    if stop is None:
+        return []
+    if isinstance(stop, str):
+        return [stop] if stop else []
+    if not isinstance(stop, Iterable) or not all(isinstance(s, str) for s in stop):
+        raise InputError(f"stop must be a str or a list of str, got {stop!r:.80}")
+    return [s for s in stop if s]
+
+
+def _stop_index(text: str, stop: Sequence[str]) -> int:
+    found = [i for i in (text.find(s) for s in stop) if i >= 0]
+    return min(found) if found else -1
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """`text` up to the earliest stop sequence (right-stripped), or all of it."""
+    i = _stop_index(text, stop)
+    return text[:i].rstrip() if i >= 0 else text
+
+
+def check_question(question: Any) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise InputError(f"the question must be a non-empty str, got {question!r:.80}")
+    return question
+
+
+class StopFilter:
+    """Turns raw streamed pieces into what callers see: leading and trailing whitespace dropped (as
+    in whole answers) and nothing from the first stop sequence on. Pieces are held back only while
+    they could still be the start of a stop sequence or trailing whitespace."""
+
+    def __init__(self, stop: Sequence[str] = ()) -> None:
+        self.stop = list(stop)
+        self._hold = max((len(s) - 1 for s in self.stop), default=0)
+        self._buf = ""
+        self._started = False
+        self.done = False
+
+    def feed(self, piece: str) -> str:
+        if self.done:
+            return ""
+        if not self._started:
+            piece = piece.lstrip()
+            if not piece:
+                return ""
+            self._started = True
+        self._buf += piece
+        i = _stop_index(self._buf, self.stop)
+        if i >= 0:
+            out = self._buf[:i].rstrip()
+            self._buf, self.done = "", True
+            return out
+        emit = min(len(self._buf) - self._hold, len(self._buf.rstrip()))
+        if emit <= 0:
+            return ""
+        out, self._buf = self._buf[:emit], self._buf[emit:]
+        return out
+
+    def flush(self) -> str:
+        out = "" if self.done else self._buf.rstrip()
+        self._buf, self.done = "", True
+        return out
+
+
+def answer(
+    engine: Any,
+    store: Any,
+    question: str,
+    *,
+    context: str | None = None,
+    adapter_ids: Sequence[str] = (),
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    temperature: float = 0.0,
+    stop: Sequence[str] = (),
+) -> tuple[str, Any]:
+    """(answer text cut at `stop`, the engine's Answer) with the adapters of `adapter_ids` active."""
+    check_question(question)
+    adapters = load_adapters(store, adapter_ids)
+    out = engine.answer(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature)
+    return cut_at_stop(out.text, stop), out
+
+
+def stream(
+    engine: Any,
+    store: Any,
+    question: str,
+    *,
+    context: str | None = None,
+    adapter_ids: Sequence[str] = (),
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    temperature: float = 0.0,
+    stop: Sequence[str] = (),
+) -> Iterator[str]:
+    """The answer piece by piece (non-empty pieces; their concatenation equals `answer(...)[0]`).
+
+    The question is checked and the adapters are loaded at the call, before the first piece is requested.
+    """
+    check_question(question)
+    adapters = load_adapters(store, adapter_ids)
+    pieces = engine.stream(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature)
+    return _filtered(pieces, StopFilter(stop))
+
+
+def _filtered(pieces: Iterator[str], stop_filter: StopFilter) -> Iterator[str]:
+    try:
+        for piece in pieces:
+            out = stop_filter.feed(piece)
+            if out:
+                yield out
+            if stop_filter.done:
+                return
+        tail = stop_filter.flush()
+        if tail:
+            yield tail
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+def prompt_tokens(engine: Any, question: str, context: str | None = None) -> int:
+    """Tokens of the prompt the engine builds for `question` (and `context`)."""
+    from doc2lora_rag.llm import prompt_ids
+
+    return len(prompt_ids(engine.base.tokenizer, question, context))
+
+
+def count_tokens(engine: Any, text: str) -> int:
+    """Tokens of `text` under the engine's tokenizer (streamed answers: the re-tokenized length)."""
+    return len(engine.base.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0

@@ -1,0 +1,40 @@
+"""LangChain integration of doc2lora-rag (``pip install 'doc2lora-rag[langchain]'``).
+
+- `AdapterVectorStore`: documents become adapters; search routes queries to them.
+- `AdapterRetriever`: a retriever with its own `k` (``as_retriever()`` works too).
+- `ChatDoc2LoRA`: the base LLM as a chat model, adapters switched in with ``adapter_ids=[...]``.
+- `create_adapter_documents_chain`: drop-in for ``create_stuff_documents_chain`` (no text stuffed).
+- `AdapterRoutingMiddleware`: agent middleware routing each model call (needs ``langchain`` v1).
+- `MiniLMEmbeddings`: the routing embedder as LangChain ``Embeddings``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .chains import create_adapter_documents_chain
+from .chat_models import ChatDoc2LoRA
+from .embeddings import MiniLMEmbeddings
+from .retrievers import AdapterRetriever
+from .vectorstores import AdapterVectorStore
+
+__all__ = [
+    "AdapterRetriever",
+    "AdapterRoutingMiddleware",
+    "AdapterVectorStore",
+    "ChatDoc2LoRA",
+    "MiniLMEmbeddings",
+    "create_adapter_documents_chain",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AdapterRoutingMiddleware":  # langchain (v1) is optional: load it on first use
+        try:
+            from .middleware import AdapterRoutingMiddleware
+        except ImportError as exc:
+            from doc2lora_rag.errors import MissingDependencyError
+
+            raise MissingDependencyError(f"AdapterRoutingMiddleware needs the langchain (v1) package ({exc}); run pip install 'langchain>=1,<2'") from exc
+        return AdapterRoutingMiddleware
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

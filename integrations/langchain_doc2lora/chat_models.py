@@ -1,0 +1,209 @@
+"""ChatDoc2LoRA: a LangChain chat model over doc2lora's `AnswerEngine`, adapters switched in per call.
+
+Messages map to one engine call: the last human message is the question; system messages, when
+present, are joined into context text placed before the question (that is how a stuffed-RAG prompt
+reaches the model); earlier human/AI turns and tool messages are not used (the engine answers one
+question). `adapter_ids=[...]` (per call, or via `.bind(adapter_ids=[...])`) activates those adapters
+of the store, rank-concatenated; without it the bare base model answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+
+from doc2lora_rag.errors import InputError
+
+from .._shared import (
+    DEFAULT_MAX_NEW_TOKENS,
+    answer,
+    check_adapter_ids,
+    check_engine,
+    check_stop,
+    core_store,
+    count_tokens,
+    prompt_tokens,
+    shared_engine,
+    stream,
+)
+
+__all__ = ["ChatDoc2LoRA"]
+
+_CALL_KWARGS = ("adapter_ids", "max_tokens", "temperature", "model", "stream")
+
+
+def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
+    return UsageMetadata(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens)
+
+
+class ChatDoc2LoRA(BaseChatModel):
+    """Chat model answering with a frozen base LLM and, per call, generated LoRA adapters switched in.
+
+    Setup:
+        ``pip install 'doc2lora-rag[langchain]'``; an ``AdapterStore`` (or ``AdapterVectorStore``)
+        to load adapters from, and/or an ``AnswerEngine``.
+
+    Instantiate:
+        .. code-block:: python
+
+            from integrations.langchain_doc2lora import ChatDoc2LoRA
+
+            llm = ChatDoc2LoRA(store=vector_store)          # engine on the store generator's base model
+            llm = ChatDoc2LoRA(engine=engine, store=store, max_tokens=64, stop=["\\n\\n"])
+
+    Invoke:
+        .. code-block:: python
+
+            llm.invoke("Who founded the festival?")                              # no adapter
+            llm.invoke("Who founded the festival?", adapter_ids=["festival#0"])  # adapters active
+            llm.bind(adapter_ids=["festival#0"]).invoke("...")
+
+    Stream:
+        .. code-block:: python
+
+            for chunk in llm.stream("...", adapter_ids=[...]):
+                print(chunk.text, end="")
+
+    The returned message's ``response_metadata`` has ``model_name`` and ``adapter_ids`` (those
+    active); ``usage_metadata`` counts prompt and generated tokens (streaming: the re-tokenized
+    length of the streamed text). Greedy decoding at ``temperature=0``. Tool calling and structured
+    output are not supported (a small base model cannot follow tool schemas).
+    """
+
+    model_config = ConfigDict(populate_by_name=True, arbitrary_types_allowed=True)
+
+    engine: Any = Field(default=None, exclude=True, description="a doc2lora_rag.llm.AnswerEngine; None: one on the store's base model")
+    store: Any = Field(default=None, exclude=True, description="AdapterStore or AdapterVectorStore to load adapters by id from")
+    model_name: str | None = Field(default=None, alias="model", description="the base model's name (defaults to the engine's or store's)")
+    temperature: float = 0.0
+    max_tokens: int | None = Field(default=None, description=f"new tokens per answer (None: {DEFAULT_MAX_NEW_TOKENS})")
+    stop: list[str] | None = None
+    streaming: bool = False
+
+    _engine: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check(self) -> ChatDoc2LoRA:
+        if self.engine is None and self.store is None:
+            raise InputError("ChatDoc2LoRA needs engine=AnswerEngine(...) or store=AdapterStore(...) (or both)")
+        if self.engine is not None:
+            check_engine(self.engine)
+        if self.store is not None:
+            core_store(self.store)
+        if isinstance(self.temperature, bool) or self.temperature < 0:
+            raise InputError(f"temperature must be >= 0, got {self.temperature!r}")
+        if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or self.max_tokens < 1):
+            raise InputError(f"max_tokens must be an int >= 1 or None, got {self.max_tokens!r}")
+        self.stop = check_stop(self.stop) or None
+        if self.model_name is None:
+            if self.engine is not None:
+                self.model_name = self.engine.base.name
+            else:
+                self.model_name = (core_store(self.store).meta.get("base_model") or {}).get("name") or "doc2lora"
+        return self
+
+    # -- LangChain plumbing ------------------------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "doc2lora"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "temperature": self.temperature, "max_tokens": self.max_tokens, "stop": self.stop}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "doc2lora"
+        params["ls_model_name"] = kwargs["model"] if isinstance(kwargs.get("model"), str) else self.model_name
+        params["ls_temperature"] = kwargs.get("temperature", self.temperature)
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        stops = stop if stop is not None else self.stop
+        if stops:
+            params["ls_stop"] = list(stops)
+        return params
+
+    @property
+    def answer_engine(self) -> Any:
+        """The AnswerEngine in use (created on first use from the store's base model when not given)."""
+        if self.engine is not None:
+            return self.engine
+        if self._engine is None:
+            self._engine = shared_engine(core_store(self.store).generator.base)
+        return self._engine
+
+    # -- one call ----------------------------------------------------------------------------
+
+    @staticmethod
+    def question_and_context(messages: list[BaseMessage]) -> tuple[str, str | None]:
+        """(last human message, system messages joined or None): what the engine receives."""
+        humans = [m for m in messages if isinstance(m, HumanMessage)]
+        if not humans or not humans[-1].text.strip():
+            raise InputError("ChatDoc2LoRA answers the last human message, and the messages have none with text; add a HumanMessage")
+        system = [m.text.strip() for m in messages if isinstance(m, SystemMessage) and m.text.strip()]
+        return humans[-1].text, ("\n\n".join(system) or None)
+
+    def _call(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(kwargs) - set(_CALL_KWARGS))
+        if unknown:
+            raise InputError(f"ChatDoc2LoRA got unknown call arguments {unknown}; it accepts {list(_CALL_KWARGS[:3])} and stop")
+        model = kwargs.get("model")
+        if model is not None and model != self.model_name:
+            raise InputError(f"this ChatDoc2LoRA runs base model {self.model_name!r}; model={model!r} cannot be switched per call")
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1):
+            raise InputError(f"max_tokens must be an int >= 1, got {max_tokens!r}")
+        temperature = kwargs.get("temperature", self.temperature)
+        question, context = self.question_and_context(messages)
+        return {
+            "question": question,
+            "context": context,
+            "adapter_ids": check_adapter_ids(kwargs.get("adapter_ids")),
+            "max_new_tokens": max_tokens or DEFAULT_MAX_NEW_TOKENS,
+            "temperature": float(temperature),
+            "stop": check_stop(stop if stop is not None else self.stop),
+        }
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
+    ) -> ChatResult:
+        call = self._call(messages, stop, kwargs)
+        engine = self.answer_engine
+        text, out = answer(engine, self.store, **call)
+        message = AIMessage(
+            content=text,
+            usage_metadata=_usage(out.prompt_tokens, out.new_tokens),
+            response_metadata={"model_name": self.model_name, "adapter_ids": call["adapter_ids"]},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
+    ) -> Iterator[ChatGenerationChunk]:
+        call = self._call(messages, stop, kwargs)
+        engine = self.answer_engine
+        text = ""
+        for piece in stream(engine, self.store, **call):
+            text += piece
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+        usage = _usage(prompt_tokens(engine, call["question"], call["context"]), count_tokens(engine, text))
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=usage,
+                response_metadata={"model_name": self.model_name, "adapter_ids": call["adapter_ids"]},
+                chunk_position="last",
+            )
+        )
