@@ -52,7 +52,7 @@ class AnswerEngine:
         if getattr(base, "slots", None) is None:
             base.slots = LoraSlots(base, num_slots=num_slots, max_rank=max_rank, targets=targets)
         self.slots: LoraSlots = base.slots
-        self._lru: OrderedDict[str, int] = OrderedDict()  # adapter key -> slot
+        self._lru: OrderedDict[str, int] = self.slots.lru  # adapter key -> slot, shared with other engines
 
     @staticmethod
     def _check(question: object, max_new_tokens: int) -> None:
@@ -67,8 +67,11 @@ class AnswerEngine:
         `key` None (an adapter without meta["id"]) is never cached: loaded afresh each time.
         """
         if key is not None and key in self._lru:
-            self._lru.move_to_end(key)
-            return self._lru[key]
+            slot = self._lru[key]
+            if self.slots.loaded_key(slot) == key:
+                self._lru.move_to_end(key)
+                return slot
+            del self._lru[key]
         lora = LoraWeights.concat(list(adapters))
         if lora.rank > self.slots.max_rank:
             raise InputError(

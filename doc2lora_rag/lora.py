@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,6 +292,8 @@ class LoraSlots:
         self.lock = threading.RLock()
         self._state = _SlotState()
         self._loaded: list[str | None] = [None] * num_slots
+        # adapter key -> slot, shared by every engine on this model so that none serves stale weights
+        self.lru: OrderedDict[str, int] = OrderedDict()
         self.buffers_a: dict[str, torch.Tensor] = {}
         self.buffers_b: dict[str, torch.Tensor] = {}
         self.modules: dict[str, list[SlotLinear]] = {}
