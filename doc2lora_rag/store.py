@@ -4,7 +4,7 @@ A document is split into token chunks (`chunking.chunk_text`, base-model tokeniz
 chunks are packed into groups of `group_size`, and each group's text becomes one adapter (the
 generator reads it in one pass). Layout of a store directory:
 
-    manifest.sqlite              SQLite, WAL mode: tables meta, documents, entries (schema below)
+    manifest.sqlite              SQLite, WAL mode: tables meta, documents, entries (`manifest.SCHEMA`)
     adapters/<sha256>.safetensors   one adapter per distinct group text (LoraWeights.save, fp16 by default)
     .lock                        advisory lock (flock) held by the process that is writing
 
@@ -57,6 +57,7 @@ from .chunking import chunk_text, group_chunks
 from .documents import Document
 from .errors import CorruptFileError, InputError, MissingDependencyError, ModelMismatchError, StoreError
 from .lora import LoraWeights
+from .manifest import Manifest, StoreEntry
 from .routing import MiniLMEmbedder, Router
 
 try:  # POSIX advisory locks; elsewhere writers in different processes are not serialised
@@ -64,7 +65,7 @@ try:  # POSIX advisory locks; elsewhere writers in different processes are not s
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["AdapterStore", "IngestReport", "StoreEntry"]
+__all__ = ["AdapterStore", "IngestReport", "StoreEntry"]  # StoreEntry lives in manifest.py
 
 logger = logging.getLogger(__name__)
 
@@ -76,49 +77,6 @@ SUFFIX = ".safetensors"
 DEFAULT_CHUNKING = {"chunk_tokens": 128, "group_size": 2, "overlap_tokens": 16}
 GENERATE_BATCH = 8  # group texts per generator call: bounds the adapters held in memory
 _DTYPES = {"float16": torch.float16, "float32": torch.float32}
-_SQL_CHUNK = 500  # ids per "IN (...)" query
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY,
-    text TEXT NOT NULL,            -- the full original text
-    metadata TEXT NOT NULL,        -- JSON object
-    content_hash TEXT NOT NULL,    -- sha256 of the text
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS entries (
-    id TEXT PRIMARY KEY,           -- adapter id: doc_id, or doc_id#i when the document has several groups
-    doc_id TEXT NOT NULL,
-    group_index INTEGER NOT NULL,
-    text TEXT NOT NULL,            -- the chunk group's text (what the adapter was generated from)
-    metadata TEXT NOT NULL,        -- JSON object: the document's metadata
-    content_hash TEXT NOT NULL,    -- sha256 of text
-    adapter_file TEXT NOT NULL,    -- file name under adapters/ (shared by entries with the same text)
-    start_char INTEGER NOT NULL,   -- group = document.text[start_char:end_char]
-    end_char INTEGER NOT NULL,
-    routing_key BLOB,              -- float32 unit vector, NULL when the router does not use keys
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_doc ON entries(doc_id);
-CREATE INDEX IF NOT EXISTS entries_file ON entries(adapter_file);
-"""
-
-
-@dataclass(frozen=True)
-class StoreEntry:
-    """One chunk group of a document and its adapter."""
-
-    id: str
-    doc_id: str
-    group_index: int
-    text: str
-    metadata: dict[str, Any]
-    content_hash: str
-    adapter_file: str
-    start: int
-    end: int
-    created: float
 
 
 @dataclass
@@ -230,19 +188,16 @@ class AdapterStore:
         self.cache_size = cache_size
         self.last_ingest = IngestReport()
         self.recovered: dict[str, int] = {"temp_files": 0, "orphan_files": 0}
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._conns_lock = threading.Lock()
         self._write_lock = threading.RLock()  # one writer at a time
         self._state_lock = threading.RLock()  # router + manifest seen together by readers
         self._gen_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._cache: OrderedDict[str, LoraWeights] = OrderedDict()  # content_hash -> adapter
         self._generator: Any = None
-        self._closed = False
 
         manifest = self.path / MANIFEST
         exists = manifest.is_file()
+        self.manifest = Manifest(manifest, read_only=self.read_only)
         if not exists and (read_only or not create):
             raise StoreError(f"no adapter store at {self.path} (no {MANIFEST}); create one with AdapterStore(path) (create=True)")
         if exists and not (self.path / ADAPTER_DIR).is_dir():
@@ -252,12 +207,8 @@ class AdapterStore:
             chunking = _new_chunking(chunk_tokens, group_size, overlap_tokens)
             self.router = self._make_router(router)  # validated before anything is created
             (self.path / ADAPTER_DIR).mkdir(parents=True, exist_ok=True)
-        try:
-            if not exists:
-                self._create(chunking, adapter_dtype)
-            self._meta = self._read_meta()
-        except sqlite3.DatabaseError as exc:
-            raise CorruptFileError(f"{manifest} is not a readable SQLite manifest ({exc}); restore it from a backup") from exc
+            self.manifest.create({"format_version": FORMAT_VERSION, "created": time.time(), "chunking": chunking, "adapter_dtype": adapter_dtype})
+        self._meta = self.manifest.read_meta()
         version = int(self._meta.get("format_version", 0))
         if version > FORMAT_VERSION:
             raise StoreError(f"{self.path} has store format version {version}, newer than this library's {FORMAT_VERSION}; upgrade doc2lora-rag")
@@ -271,8 +222,7 @@ class AdapterStore:
             self.router = self._make_router(router)
         if "router" not in self._meta and not self.read_only:
             r = self.router
-            with self._transaction() as c:
-                self._set_meta(c, "router", {"embedder": r.embedder_name, "mode": r.mode, "alpha": r.alpha})
+            self._set_meta({"router": {"embedder": r.embedder_name, "mode": r.mode, "alpha": r.alpha}})
         if generator is not None:
             self._attach_generator(generator)
         if not self.read_only:
@@ -281,60 +231,11 @@ class AdapterStore:
 
     # -- opening -------------------------------------------------------------------------------
 
-    def _conn(self) -> sqlite3.Connection:
-        """This thread's connection (autocommit; transactions are explicit)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            if self._closed:
-                raise StoreError(f"store {self.path} is closed; open it again")
-            manifest = self.path / MANIFEST
-            if self.read_only:
-                conn = sqlite3.connect(manifest.as_uri() + "?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False)
-            else:
-                conn = sqlite3.connect(str(manifest), timeout=30, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA synchronous=FULL")  # a commit survives power loss before files are deleted
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-            with self._conns_lock:
-                self._conns.append(conn)
-        return conn
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def _create(self, chunking: dict[str, int], adapter_dtype: str) -> None:
-        conn = self._conn()
-        conn.execute("PRAGMA journal_mode=WAL")
-        with self._transaction() as c:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    c.execute(statement)
-            rows = {
-                "format_version": FORMAT_VERSION,
-                "created": time.time(),
-                "chunking": chunking,
-                "adapter_dtype": adapter_dtype,
-            }
-            c.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in rows.items()])
-
-    def _read_meta(self) -> dict[str, Any]:
-        rows = self._conn().execute("SELECT key, value FROM meta").fetchall()
-        meta = {k: json.loads(v) for k, v in rows}
-        if "chunking" not in meta:
-            raise CorruptFileError(f"{self.path / MANIFEST} has no chunking settings in its meta table; the store is damaged")
-        return meta
-
-    def _set_meta(self, conn: sqlite3.Connection, key: str, value: Any) -> None:
-        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
-        self._meta[key] = _canonical(value)
+    def _set_meta(self, values: dict[str, Any]) -> None:
+        with self.manifest.transaction() as c:
+            for key, value in values.items():
+                self.manifest.set_meta(c, key, value)
+        self._meta.update(_canonical(values))
 
     def _make_router(self, router: Any) -> Router:
         stored = self._meta.get("router")
@@ -364,7 +265,7 @@ class AdapterStore:
 
     def _load_router(self) -> None:
         """Load every entry's routing text (and key) into the router; embeds only keys that are missing."""
-        rows = self._conn().execute("SELECT id, text, routing_key FROM entries ORDER BY rowid").fetchall()
+        rows = self.manifest.routing_rows()
         ids, texts = [r[0] for r in rows], [r[1] for r in rows]
         if not self.router.uses_keys:
             self.router.load(ids, texts, None)
@@ -384,15 +285,16 @@ class AdapterStore:
             for i, vec in zip(missing, fresh, strict=True):
                 keys[i] = vec
             if not self.read_only:
-                with self._write_lock, self._transaction() as c:
-                    c.executemany("UPDATE entries SET routing_key = ? WHERE id = ?", [(fresh[j].tobytes(), ids[i]) for j, i in enumerate(missing)])
-                    self._set_meta(c, "router", {**(self._meta.get("router") or {}), "embedder": self.router.embedder_name})
+                router_meta = {**(self._meta.get("router") or {}), "embedder": self.router.embedder_name}
+                with self._write_lock:
+                    self.manifest.set_keys({ids[i]: fresh[j].tobytes() for j, i in enumerate(missing)}, {"router": router_meta})
+                self._meta["router"] = router_meta
         if not ids:
             return
         try:
             matrix = np.stack(keys)
         except ValueError as exc:
-            raise CorruptFileError(f"{self.path / MANIFEST}: routing keys have different lengths ({exc}); re-ingest the store") from exc
+            raise CorruptFileError(f"{self.manifest.path}: routing keys have different lengths ({exc}); re-ingest the store") from exc
         self.router.load(ids, texts, matrix)
 
     def _recover(self) -> None:
@@ -401,7 +303,7 @@ class AdapterStore:
             if not locked:  # another process is writing: its files may not be committed yet
                 logger.info("store %s is being written by another process; recovery skipped", self.path)
                 return
-            referenced = {r[0] for r in self._conn().execute("SELECT DISTINCT adapter_file FROM entries")}
+            referenced = self.manifest.referenced_files()
             for p in (self.path / ADAPTER_DIR).iterdir():
                 if p.name.startswith(".") and p.is_file():
                     p.unlink()
@@ -449,9 +351,7 @@ class AdapterStore:
                 "into a new store directory"
             )
         if stored_gen is None and not self.read_only:
-            with self._transaction() as c:
-                self._set_meta(c, "generator", ident)
-                self._set_meta(c, "base_model", base)
+            self._set_meta({"generator": ident, "base_model": base})
         self._generator = generator
 
     def _default_generator(self) -> Any:
@@ -571,23 +471,9 @@ class AdapterStore:
             return
         with self._write_lock, self._process_lock():
             with self._state_lock:
-                with self._transaction() as c:
-                    rows = []
-                    for part in _chunks(ids, _SQL_CHUNK):
-                        marks = ",".join("?" * len(part))
-                        rows += c.execute(
-                            f"SELECT id, doc_id, adapter_file FROM entries WHERE doc_id IN ({marks}) OR id IN ({marks})", (*part, *part)
-                        ).fetchall()
-                    gone = {r[0] for r in rows}
-                    c.executemany("DELETE FROM entries WHERE id = ?", [(e,) for e in gone])
-                    c.executemany("DELETE FROM documents WHERE id = ?", [(d,) for d in ids])
-                    touched = {r[1] for r in rows}
-                    c.executemany(
-                        "DELETE FROM documents WHERE id = ? AND NOT EXISTS (SELECT 1 FROM entries WHERE doc_id = ?)",
-                        [(d, d) for d in touched],
-                    )
-                self.router.remove(sorted(gone))
-            self._remove_files({r[2] for r in rows})
+                gone, files = self.manifest.delete(ids)
+                self.router.remove(gone)
+            self._remove_files(files)
         logger.info("deleted %d entries from %s", len(gone), self.path)
 
     def _check_writable(self) -> None:
@@ -629,16 +515,9 @@ class AdapterStore:
             for name in {p.doc_id, *(p.entry_id(i) for i in range(len(p.groups)))}:
                 if owner.setdefault(name, p.doc_id) != p.doc_id:
                     raise InputError(f"id {name!r} would name parts of two documents ({owner[name]!r} and {p.doc_id!r}); choose other ids")
-        names = list(owner)
-        conn = self._conn()
-        for part in _chunks(names, _SQL_CHUNK):
-            marks = ",".join("?" * len(part))
-            for found, doc_id in conn.execute(
-                f"SELECT id, doc_id FROM entries WHERE id IN ({marks}) UNION ALL SELECT doc_id, doc_id FROM entries WHERE doc_id IN ({marks})",
-                (*part, *part),
-            ):
-                if owner[found] != doc_id:
-                    raise InputError(f"id {found!r} is already used by document {doc_id!r} in the store; choose another id for {owner[found]!r}")
+        for found, doc_id in self.manifest.owners(list(owner)):
+            if owner[found] != doc_id:
+                raise InputError(f"id {found!r} is already used by document {doc_id!r} in the store; choose another id for {owner[found]!r}")
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 routing keys (n, d) from the router's embedder."""
@@ -700,12 +579,7 @@ class AdapterStore:
 
     def _known_hashes(self, hashes: list[str]) -> set[str]:
         """Hashes some entry references (and whose file is present): their adapters are reused."""
-        known = set()
-        conn = self._conn()
-        for part in _chunks(hashes, _SQL_CHUNK):
-            marks = ",".join("?" * len(part))
-            known |= {r[0] for r in conn.execute(f"SELECT DISTINCT content_hash FROM entries WHERE content_hash IN ({marks})", part)}
-        return {h for h in known if (self.path / ADAPTER_DIR / f"{h}{SUFFIX}").is_file()}
+        return {h for h in self.manifest.hashes_in_use(hashes) if (self.path / ADAPTER_DIR / f"{h}{SUFFIX}").is_file()}
 
     def _save_adapter(self, content_hash: str, lora: LoraWeights) -> None:
         meta = {**lora.meta, "content_hash": content_hash}
@@ -718,38 +592,25 @@ class AdapterStore:
     def _commit(self, plans: list[_Plan], rows: list[tuple], keys: np.ndarray | None) -> tuple[list[str], set[str]]:
         """One transaction: replace the batch's documents and entries. Returns (old entry ids, old files)."""
         now = time.time()
-        doc_ids = [p.doc_id for p in plans]
+        documents = [(p.doc_id, p.text, p.metadata_json, sha256(p.text), now) for p in plans]
+        entries = [
+            (p.entry_id(i), p.doc_id, i, text, p.metadata_json, h, f"{h}{SUFFIX}", start, end, None if keys is None else keys[j].tobytes(), now)
+            for j, (p, i, text, start, end, h) in enumerate(rows)
+        ]
+        meta = {}
+        if keys is not None and keys.size:
+            meta["router"] = {**(self._meta.get("router") or {}), "embedder": self.router.embedder_name}
         try:
-            with self._transaction() as c:
-                old = []
-                for part in _chunks(doc_ids, _SQL_CHUNK):
-                    marks = ",".join("?" * len(part))
-                    old += c.execute(f"SELECT id, adapter_file FROM entries WHERE doc_id IN ({marks})", part).fetchall()
-                c.executemany("DELETE FROM entries WHERE doc_id = ?", [(d,) for d in doc_ids])
-                c.executemany("DELETE FROM documents WHERE id = ?", [(d,) for d in doc_ids])
-                c.executemany(
-                    "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
-                    [(p.doc_id, p.text, p.metadata_json, sha256(p.text), now) for p in plans],
-                )
-                c.executemany(
-                    "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (p.entry_id(i), p.doc_id, i, text, p.metadata_json, h, f"{h}{SUFFIX}", start, end,
-                         None if keys is None else keys[j].tobytes(), now)
-                        for j, (p, i, text, start, end, h) in enumerate(rows)
-                    ],
-                )
-                if keys is not None and keys.size:
-                    self._set_meta(c, "router", {**(self._meta.get("router") or {}), "embedder": self.router.embedder_name})
+            old = self.manifest.replace_documents(documents, entries, meta)
         except sqlite3.Error as exc:
             raise StoreError(f"writing the manifest of {self.path} failed ({exc}); the store is unchanged") from exc
-        return [r[0] for r in old], {r[1] for r in old}
+        self._meta.update(_canonical(meta))
+        return old
 
     def _remove_files(self, files: set[str]) -> None:
         """Delete adapter files that no entry references any more (after a commit)."""
-        conn = self._conn()
         for name in sorted(files):
-            if conn.execute("SELECT 1 FROM entries WHERE adapter_file = ? LIMIT 1", (name,)).fetchone():
+            if self.manifest.is_referenced(name):
                 continue
             with contextlib.suppress(FileNotFoundError):
                 (self.path / ADAPTER_DIR / name).unlink()
@@ -759,37 +620,26 @@ class AdapterStore:
     # -- reading -------------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+        return self.manifest.count_documents()
 
     def __contains__(self, doc_id: object) -> bool:
-        return isinstance(doc_id, str) and self._conn().execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is not None
+        return isinstance(doc_id, str) and self.manifest.has_document(doc_id)
 
     def __repr__(self) -> str:
         return f"AdapterStore({str(self.path)!r}, documents={len(self)}, router={self.router!r})"
 
     def doc_ids(self) -> list[str]:
         """Document ids, oldest write first."""
-        return [r[0] for r in self._conn().execute("SELECT id FROM documents ORDER BY rowid")]
+        return self.manifest.doc_ids()
 
     def entries(self, doc_id: str | None = None) -> list[StoreEntry]:
         """Every entry (chunk group) in write order, or those of one document."""
-        sql = "SELECT id, doc_id, group_index, text, metadata, content_hash, adapter_file, start_char, end_char, created FROM entries"
-        args: tuple = ()
-        if doc_id is not None:
-            sql, args = sql + " WHERE doc_id = ?", (doc_id,)
-        rows = self._conn().execute(sql + " ORDER BY rowid", args).fetchall()
-        return [StoreEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9]) for r in rows]
+        return self.manifest.entries(doc_id)
 
     def get_by_ids(self, ids: Sequence[str]) -> list[Document]:
         """Whole documents (full original text, metadata, id) in the order of `ids`; unknown ids are skipped."""
-        ids = _check_id_list(ids)
-        found: dict[str, Document] = {}
-        conn = self._conn()
-        for part in _chunks(list(dict.fromkeys(ids)), _SQL_CHUNK):
-            marks = ",".join("?" * len(part))
-            for doc_id, text, metadata in conn.execute(f"SELECT id, text, metadata FROM documents WHERE id IN ({marks})", part):
-                found[doc_id] = Document(text=text, metadata=json.loads(metadata), id=doc_id)
-        return [Document(text=found[i].text, metadata=found[i].metadata, id=i) for i in ids if i in found]
+        found = self.manifest.documents(_check_id_list(ids))
+        return [Document(text=found[i][0], metadata=found[i][1], id=i) for i in ids if i in found]
 
     def search(self, query: str, k: int = 4) -> list[tuple[Document, float]]:
         """The `k` best chunk groups for `query`, best first, as (Document, score).
@@ -805,25 +655,21 @@ class AdapterStore:
             hits = self.router.search(query, k)
             if not hits:
                 return []
-            marks = ",".join("?" * len(hits))
-            rows = self._conn().execute(
-                f"SELECT id, doc_id, group_index, text, metadata FROM entries WHERE id IN ({marks})", [h[0] for h in hits]
-            ).fetchall()
-        by_id = {r[0]: r for r in rows}
+            by_id = {e.id: e for e in self.manifest.entries(ids=[h[0] for h in hits])}
         out = []
         for entry_id, score in hits:
-            r = by_id.get(entry_id)
-            if r is None:  # deleted by another process since this store was opened
+            e = by_id.get(entry_id)
+            if e is None:  # deleted by another process since this store was opened
                 continue
-            metadata = {**json.loads(r[4]), "adapter_id": entry_id, "doc_id": r[1], "group_index": r[2], "score": float(score)}
-            out.append((Document(text=r[3], metadata=metadata, id=entry_id), float(score)))
+            metadata = {**e.metadata, "adapter_id": entry_id, "doc_id": e.doc_id, "group_index": e.group_index, "score": float(score)}
+            out.append((Document(text=e.text, metadata=metadata, id=entry_id), float(score)))
         return out
 
     def adapter(self, adapter_id: str) -> LoraWeights:
         """The adapter of an entry, meta["id"] = adapter_id (LRU-cached; treat its tensors as read-only)."""
         if not isinstance(adapter_id, str) or not adapter_id:
             raise InputError(f"adapter_id must be a non-empty str, got {adapter_id!r:.80}")
-        row = self._conn().execute("SELECT adapter_file, content_hash FROM entries WHERE id = ?", (adapter_id,)).fetchone()
+        row = self.manifest.entry_file(adapter_id)
         if row is None:
             raise InputError(f"no adapter {adapter_id!r} in store {self.path}; ids come from search() or entries()")
         file_name, content_hash = row
@@ -848,9 +694,7 @@ class AdapterStore:
 
     def verify(self, deep: bool = False) -> dict[str, list[str]]:
         """Consistency report: entries with missing files, unreferenced/temporary files, unreadable files (deep)."""
-        referenced: dict[str, list[str]] = {}
-        for entry_id, name in self._conn().execute("SELECT id, adapter_file FROM entries"):
-            referenced.setdefault(name, []).append(entry_id)
+        referenced = self.manifest.referenced_files()
         present = {p.name for p in (self.path / ADAPTER_DIR).iterdir()}
         report = {
             "missing_files": sorted(e for name, ids in referenced.items() if name not in present for e in ids),
@@ -868,13 +712,7 @@ class AdapterStore:
 
     def close(self) -> None:
         """Close every SQLite connection of this store (any thread's)."""
-        self._closed = True
-        with self._conns_lock:
-            for conn in self._conns:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._conns.clear()
-        self._local = threading.local()
+        self.manifest.close()
 
     def __enter__(self) -> AdapterStore:
         return self

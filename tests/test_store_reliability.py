@@ -151,14 +151,14 @@ def test_crash_at_each_step_of_a_write(tmp_path: Path, tiny_base, monkeypatch: p
         monkeypatch.setattr(store, "_commit", lambda *a: (_copy_at(store, crash), real(*a))[1])
         expected = before
     elif point == "inside_transaction":
-        store._conn().set_trace_callback(lambda sql: _copy_at(store, crash) if sql == "COMMIT" and not crash.exists() else None)
+        store.manifest.conn().set_trace_callback(lambda sql: _copy_at(store, crash) if sql == "COMMIT" and not crash.exists() else None)
         expected = before
     else:
         real = store._remove_files
         monkeypatch.setattr(store, "_remove_files", lambda files: (_copy_at(store, crash) if files else None, real(files))[1])
         expected = after
     store.add_texts([new_ship, after["extra"]], [{"file_name": "ship.txt"}, {}], ids=["ship", "extra"])
-    store._conn().set_trace_callback(None)
+    store.manifest.conn().set_trace_callback(None)
     assert crash.exists(), "the crash point was reached"
     assert store.verify() == CLEAN and set(store.doc_ids()) == set(after)
     leftovers = os.listdir(crash / ADAPTER_DIR)
