@@ -223,15 +223,9 @@ def test_real_model_cli_ingest(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.real_model
 def test_real_model_cli_eval_store(real_qa: StoreQA, capsys) -> None:
-    import argparse
-
-    cli_model = pytest.importorskip("doc2lora_rag.cli_model", reason="`doc2lora eval` lives in cli_model.py")
-
-    parser = argparse.ArgumentParser()
-    cli_model._add_eval(parser.add_subparsers())
-    args = parser.parse_args(["eval", str(EXAMPLES / "sample_qa.jsonl"), "--store", str(real_qa.store.path), "--mode", "routed",
-                              "--limit", "3", "--max-new-tokens", "2", "--json"])
-    assert args.handler(args) == 0
+    code = cli.main(["eval", str(EXAMPLES / "sample_qa.jsonl"), "--store", str(real_qa.store.path), "--mode", "routed",
+                     "--limit", "3", "--max-new-tokens", "2", "--json"])
+    assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["mode"] == "routed" and summary["n"] == 3 and summary["k"] == 2
     assert summary["recall_at_k"] == 1.0, "MiniLM routes the three Velmora questions to the Velmora document"
