@@ -61,22 +61,23 @@ class Encoder:
         def stop(_module, _args, _output):
             raise _EarlyExit
 
-        for layer in self.layers:
-            hooks.append(model_layers[layer].register_forward_pre_hook(keep_hidden(layer), with_kwargs=True))
-            for t in self.capture_targets:
-                hooks.append(base.target_module(layer, t).register_forward_pre_hook(keep_input(t, layer)))
-        if not self.capture_targets:
-            hooks.append(model_layers[last].register_forward_hook(stop))
         slots = getattr(base, "slots", None)
-        guard = slots.use(None) if slots is not None else contextlib.nullcontext()
-        try:
-            with guard:
-                base.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-        except _EarlyExit:
-            pass
-        finally:
-            for h in hooks:
-                h.remove()
+        # The hooks live on the shared model: hold the slot lock so no answer runs through them meanwhile.
+        with slots.lock if slots is not None else contextlib.nullcontext():
+            for layer in self.layers:
+                hooks.append(model_layers[layer].register_forward_pre_hook(keep_hidden(layer), with_kwargs=True))
+                for t in self.capture_targets:
+                    hooks.append(base.target_module(layer, t).register_forward_pre_hook(keep_input(t, layer)))
+            if not self.capture_targets:
+                hooks.append(model_layers[last].register_forward_hook(stop))
+            try:
+                with slots.use(None) if slots is not None else contextlib.nullcontext():
+                    base.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+            except _EarlyExit:
+                pass
+            finally:
+                for h in hooks:
+                    h.remove()
         emb = base.model.get_input_embeddings()(input_ids)  # (B, T, D)
         next_emb = torch.zeros_like(emb)
         next_emb[:, :-1] = emb[:, 1:] * attention_mask[:, 1:, None].to(emb.dtype)

@@ -10,6 +10,7 @@ and `model.safetensors`; loading it onto another base model raises ModelMismatch
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -138,7 +139,8 @@ class AdapterGenerator:
         kwargs.setdefault("max_chunk_tokens", int(meta.get("max_chunk_tokens", 512)))
         gen = cls(base, hypernet, **kwargs)
         gen.trained_steps = int(meta.get("trained_steps", 0))
-        gen.source = str(path)
+        gen.source = "packaged" if path.resolve() == (default_generator_dir() or Path("/nonexistent")).resolve() else str(path)
+        gen.weights_sha256 = hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()[:16]
         return gen
 
     @classmethod
@@ -175,6 +177,7 @@ class AdapterGenerator:
         c = self.hypernet.config
         return {"kind": "hypernet", "base_model": self.base.name, "trained_steps": self.trained_steps,
                 "rank": c.rank, "targets": sorted(c.targets), "layers": list(c.layers),
+                "weights": getattr(self, "weights_sha256", "untrained"),
                 "source": getattr(self, "source", "untrained")}
 
     # -- generation --------------------------------------------------------------------------

@@ -344,7 +344,10 @@ class AdapterStore:
         ident = _canonical(generator.identity())
         base = _canonical(generator.base.identity())
         stored_gen, stored_base = self._meta.get("generator"), self._meta.get("base_model")
-        if stored_gen is not None and (stored_gen != ident or stored_base != base):
+        # "source" says where to reload the generator from; moving an install must not break a store
+        same_gen = stored_gen is not None and {k: v for k, v in stored_gen.items() if k != "source"} == {
+            k: v for k, v in ident.items() if k != "source"}
+        if stored_gen is not None and (not same_gen or stored_base != base):
             raise ModelMismatchError(
                 f"store {self.path} was built by generator {stored_gen} on base model {stored_base}, but the generator "
                 f"passed is {ident} on base model {base}. Open the store with the generator that built it, or ingest "
@@ -376,6 +379,8 @@ class AdapterStore:
             # its adapters are on disk already; a fresh untrained generator of the same shape adds new ones
             logger.warning("store %s was built by an untrained generator; loading a new untrained one", self.path)
             return AdapterGenerator.untrained(load_base_model(base_name), rank=ident["rank"], targets=ident["targets"], layers=ident["layers"])
+        if ident.get("kind") == "hypernet" and source == "packaged":
+            return AdapterGenerator.default()
         if ident.get("kind") == "hypernet" and source and Path(source).is_dir():
             return AdapterGenerator.from_pretrained(source)
         return AdapterGenerator.default()
