@@ -51,16 +51,20 @@ def test_core_imports_neither_langchain_nor_llama_index() -> None:
 def test_public_api_is_pinned() -> None:
     assert doc2lora_rag.__all__ == [
         "AdapterGenerator",
+        "AdapterStore",
+        "AnswerEngine",
         "BaseModel",
         "ConfigError",
         "CorruptFileError",
         "Doc2LoRAError",
+        "Document",
         "InputError",
         "LoraSlots",
         "LoraWeights",
         "MissingDependencyError",
         "ModelMismatchError",
         "StoreError",
+        "StoreQA",
         "load_base_model",
     ]
     for name in doc2lora_rag.__all__:
