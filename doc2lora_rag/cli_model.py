@@ -18,6 +18,8 @@ EXIT_OK = 0
 def _train(args: argparse.Namespace) -> int:
     from .training.trainer import TrainConfig, train
 
+    if args.config is None:
+        raise InputError("train needs --config FILE, e.g. doc2lora train --config configs/train_smollm2.json")
     if not Path(args.config).is_file():
         raise InputError(f"training config {args.config} does not exist; see configs/train_smollm2.json for an example")
     cfg = TrainConfig.from_file(args.config, steps=args.steps, out_dir=args.out_dir, time_budget_s=args.time_budget)
@@ -28,7 +30,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _add_train(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="meta-train a hypernetwork (resumes from OUT_DIR/checkpoint)")
-    p.add_argument("--config", required=True, metavar="FILE", help="JSON training config, e.g. configs/train_smollm2.json")
+    p.add_argument("--config", default=None, metavar="FILE", help="JSON training config, e.g. configs/train_smollm2.json")
     p.add_argument("--steps", type=int, default=None, help="override the config's number of steps")
     p.add_argument("--out-dir", default=None, metavar="DIR", help="override the config's output folder")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS", help="stop and save after this much training time")
