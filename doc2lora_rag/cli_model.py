@@ -71,6 +71,8 @@ def _eval(args: argparse.Namespace) -> int:
     from .evaluation import MODES, evaluate, load_qa
     from .llm import AnswerEngine
 
+    if args.qa is None:
+        raise InputError("eval needs a QA.jsonl file, e.g. doc2lora eval data/heldout/qa.jsonl --docs data/heldout/docs")
     if args.store is not None:
         args.mode = args.mode or "routed"
         return _eval_store(args)
@@ -109,7 +111,7 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> int:
 
 def _add_eval(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("eval", help="score answers on a QA file in one mode")
-    p.add_argument("qa", metavar="QA.jsonl", help='one {"doc": ..., "question": ..., "answers": [...]} per line')
+    p.add_argument("qa", nargs="?", default=None, metavar="QA.jsonl", help='one {"doc": ..., "question": ..., "answers": [...]} per line')
     p.add_argument("--docs", default=None, metavar="DIR", help="folder holding the documents named by 'doc'")
     p.add_argument("--mode", default=None,
                    help="none | context | adapter | wrong-adapter (default adapter); with --store: routed | rag | hybrid (default routed)")
@@ -132,6 +134,8 @@ def _add_eval(subparsers: Any) -> argparse.ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
     from .lora import LoraWeights
 
+    if args.adapter is None or args.out_dir is None:
+        raise InputError("export needs ADAPTER.safetensors and OUT_DIR, e.g. doc2lora export store/adapters/<sha>.safetensors my_adapter")
     lora = LoraWeights.load(args.adapter)
     out = lora.to_peft(args.out_dir, base_model_name_or_path=args.base)
     print(f"PEFT adapter written to {out}")
@@ -140,8 +144,8 @@ def _export(args: argparse.Namespace) -> int:
 
 def _add_export(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("export", help="write an adapter file as a standard PEFT adapter folder")
-    p.add_argument("adapter", metavar="ADAPTER.safetensors")
-    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument("adapter", nargs="?", default=None, metavar="ADAPTER.safetensors")
+    p.add_argument("out_dir", nargs="?", default=None, metavar="OUT_DIR")
     p.add_argument("--base", default=None, help="base_model_name_or_path to record (default: the adapter's base model)")
     p.set_defaults(handler=_export)
     return p
