@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .bench import _add_bench
 from .cli_model import MODEL_COMMANDS
 from .errors import Doc2LoRAError, InputError, MissingDependencyError
 
@@ -254,6 +255,7 @@ COMMANDS: list[tuple[str, AddParser]] = [
     ("ask", _add_ask),
     ("ls", _add_ls),
     ("rm", _add_rm),
+    ("bench", _add_bench),
     *MODEL_COMMANDS,
 ]
 
