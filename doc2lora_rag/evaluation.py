@@ -112,7 +112,10 @@ def evaluate(
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; choose from {list(MODES)}")
     docs_dir = Path(docs_dir)
-    texts = {d: (docs_dir / d).read_text(encoding="utf-8") for d in sorted({i.doc for i in items})}
+    from .loaders import load_file
+
+    # through the loaders, so that .pdf and .html documents are read as text, as the store reads them
+    texts = {d: "\n\n".join(doc.text for doc in load_file(docs_dir / d)) for d in sorted({i.doc for i in items})}
     adapters, gen_seconds = {}, []
     if mode in ("adapter", "wrong-adapter"):
         if generator is None:
