@@ -1,0 +1,508 @@
+"""DistillGenerator: the context-distillation (CD) baseline behind the generator interface.
+
+Text in, `LoraWeights` out, like `AdapterGenerator`, but by a few gradient steps per chunk instead of
+one hypernetwork forward pass (the "CD" baseline of the reference, ../shared/research/d2l.md §3.5):
+
+1. The text is split into K near-equal chunks of at most `max_chunk_tokens` base-model tokens.
+2. For each chunk, `build_prompts` makes up to `max_prompts` training prompts from the chunk text
+   itself (never from evaluation questions; see its docstring for the design).
+3. Teacher: the frozen base model with the chunk in the prompt answers every prompt greedily
+   (batched, at most `max_answer_tokens` new tokens); its answer tokens and top-`top_k` log-probs
+   at every answer position are kept.
+4. Student: the base model plus a fresh rank-`rank` LoRA on `targets` of `layers` (A small random,
+   B zero: it starts as the base model exactly), prompt WITHOUT the chunk. Loss: cross-entropy of the
+   student against the teacher's top-k probabilities (not renormalised) on answer tokens, mean per
+   answer, then over answers. `steps` Adam steps over mini-batches of `batch_size` prompts.
+5. The chunk adapters are concatenated along the rank axis (rank `rank` * K), as in
+   `AdapterGenerator.generate`.
+
+Only core modules are imported (never `doc2lora_rag.training`); the small top-k loss is written here
+rather than shared with `training/student.py`.
+
+Defaults (steps 24, mini-batch 4, Adam lr 5e-3, answers capped at 32 tokens, 16 prompts) were picked
+on SmolLM2-135M over three held-out documents against 12x16 lr 3e-3 / 12x16 lr 1e-2 / 16x4 lr 5e-3 /
+8x8 lr 1e-2 / an extra "about" prompt style. Cost on CPU: ~55 CPU-seconds for a ~90-token chunk and
+~80 for a 500-token one (one thread; the teacher's prefill grows with the chunk, the student's steps
+do not), i.e. roughly 30-50 s wall on two free cores.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .base_model import BaseModel
+from .errors import ConfigError, InputError
+from .generator import check_texts, split_equal
+from .llm import prompt_ids
+from .lora import LoraSlots, LoraWeights
+
+PROMPT_STYLES = ("summary", "facts", "entity", "cloze", "about")
+SUMMARY_PROMPT = "Summarise the text."
+FACTS_PROMPT = "List the facts stated in the text."
+
+# -- prompts -------------------------------------------------------------------------------------
+
+_ABBREV = ("Dr", "Mr", "Mrs", "Ms", "Prof", "St", "Jr", "Sr", "Mt", "No", "vs", "e.g", "i.e", "etc")
+_PROTECT = re.compile(r"\b(" + "|".join(re.escape(a) for a in _ABBREV) + r")\.")
+_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+_WORD = re.compile(r"[A-Za-z][\w'’-]*\.?|\d[\d,.]*")
+_LEADING_ARTICLES = {"The", "A", "An"}
+_ROW = re.compile(r"^(.{1,60}?\s[|:\u2013-])\s+\S.*$")  # "Established | 1829", "Cost - 936 pounds"
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of `text`: lines first (headings, table rows), then ., ! and ? boundaries.
+
+    Abbreviations such as "Dr." do not end a sentence. Whitespace is collapsed.
+    """
+    out = []
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if not line:
+            continue
+        protected = _PROTECT.sub(lambda m: m.group(1) + "\0", line)
+        for s in _SENT_END.split(protected):
+            s = s.replace("\0", ".").strip()
+            if s:
+                out.append(s)
+    return out
+
+
+def _is_cap(word: str) -> bool:
+    return word[:1].isupper()
+
+
+def extract_entities(sentences: Sequence[str]) -> list[str]:
+    """Names: runs of capitalised words, most frequent first (ties: first appearance).
+
+    A run that starts a sentence counts only with two or more words, so ordinary sentence-initial
+    words ("Storms", "Every") are not taken for names; a leading "The/A/An" is dropped and what
+    follows it counts ("The Cordamar stove" -> "Cordamar"); a title such as "Dr." joins the run
+    that follows it.
+    """
+    counts: Counter[str] = Counter()
+    first: dict[str, int] = {}
+    for s in sentences:
+        words = s.replace("|", " | ").split()
+        i = 0
+        while i < len(words):
+            if not _is_cap(words[i]) or not _WORD.fullmatch(words[i].strip(",;:()\"'")):
+                i += 1
+                continue
+            j = i
+            run = []
+            while j < len(words) and _is_cap(words[j]):
+                w = words[j]
+                stripped = w.rstrip(",;:)\"'?!")
+                is_title = stripped.rstrip(".") in _ABBREV and stripped.endswith(".")
+                stripped = stripped if is_title else stripped.rstrip(".")
+                run.append(stripped)
+                j += 1
+                if stripped != w.rstrip(".") and not is_title:  # punctuation closes the run
+                    break
+            at_start = i == 0
+            if run and run[0] in _LEADING_ARTICLES:
+                run = run[1:]
+                at_start = False  # "The Cordamar stove": a capitalised word after an article is a name
+            while run and run[-1].rstrip(".") in _ABBREV:  # a trailing lone title is not a name
+                run = run[:-1]
+            if run and (len(run) >= 2 or not at_start):
+                name = " ".join(run)
+                counts[name] += 1
+                first.setdefault(name, len(first))
+            i = max(j, i + 1)
+    return sorted(counts, key=lambda n: (-counts[n], first[n]))
+
+
+def _spread(items: Sequence[str], n: int) -> list[str]:
+    """n items evenly spaced over `items` (all of them if n >= len(items)), order kept."""
+    if n <= 0 or not items:
+        return []
+    if n >= len(items):
+        return list(items)
+    if n == 1:
+        return [items[0]]
+    step = (len(items) - 1) / (n - 1)
+    return [items[round(k * step)] for k in range(n)]
+
+
+def build_prompts(text: str, max_prompts: int = 16, styles: Sequence[str] = ("summary", "facts", "entity", "cloze")) -> list[str]:
+    """Deterministic training prompts made from `text` alone, at most `max_prompts`.
+
+    Styles (in this order of priority):
+    - "summary": "Summarise the text."                          (one prompt)
+    - "facts":   "List the facts stated in the text."           (one prompt)
+    - "entity":  "What does the text say about <name>?" for each name (capitalised run, see
+                 `extract_entities`), most frequent first
+    - "cloze":   "Complete the sentence: <first half of the sentence>" for each sentence of >= 4 words
+                 (for a table row "Key | value" / "Key - value": "Complete the sentence: Key |")
+    - "about":   "What does the text say about <first three words of the sentence>?" per sentence
+    The two global prompts come first; the remaining budget is shared evenly between the per-name and
+    per-sentence styles (a style that runs short gives its share to the others), and sentences are
+    picked evenly spaced over the text so a long chunk is covered from start to end.
+    """
+    unknown = [s for s in styles if s not in PROMPT_STYLES]
+    if unknown:
+        raise InputError(f"unknown prompt styles {unknown}; choose from {list(PROMPT_STYLES)}")
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"text must be a non-empty string, got {text!r}")
+    sentences = split_sentences(text)
+    out = [p for s, p in (("summary", SUMMARY_PROMPT), ("facts", FACTS_PROMPT)) if s in styles]
+    pools: list[tuple[str, list[str]]] = []
+    if "entity" in styles:
+        pools.append(("entity", [f"What does the text say about {e}?" for e in extract_entities(sentences)]))
+    if "cloze" in styles:
+        cloze = []
+        for s in sentences:
+            row = _ROW.match(s)
+            words = s.split()
+            if row:  # a table row "Key | value": the cue is the key and its separator
+                cloze.append("Complete the sentence: " + row.group(1))
+            elif len(words) >= 4:
+                cloze.append("Complete the sentence: " + " ".join(words[: max(2, len(words) // 2)]))
+        pools.append(("cloze", cloze))
+    if "about" in styles:
+        about = []
+        for s in sentences:
+            words = s.rstrip(".!?").split()
+            if len(words) >= 3:
+                about.append(f"What does the text say about \"{' '.join(words[:3])}\"?")
+        pools.append(("about", about))
+    budget = max(0, max_prompts - len(out))
+    # share the budget: each pool gets an equal share, leftovers go to pools that still have items
+    shares = [0] * len(pools)
+    while budget > 0 and any(shares[i] < len(p) for i, (_, p) in enumerate(pools)):
+        for i, (_, p) in enumerate(pools):
+            if budget > 0 and shares[i] < len(p):
+                shares[i] += 1
+                budget -= 1
+    for (kind, p), n in zip(pools, shares):
+        # names are ranked (take the top ones); sentences are spread over the text
+        out.extend(p[:n] if kind == "entity" else _spread(p, n))
+    seen: set[str] = set()
+    unique = [p for p in out if not (p in seen or seen.add(p))]
+    return unique[:max_prompts]
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+@dataclass
+class DistillConfig:
+    """Settings of `DistillGenerator`; every field is checked in `__post_init__` (ConfigError names it)."""
+
+    rank: int = 8
+    targets: tuple[str, ...] = ("down_proj",)
+    layers: tuple[int, ...] | None = None  # None: every layer of the base model
+    steps: int = 24
+    lr: float = 5e-3
+    batch_size: int = 4  # prompts per Adam step (cycled over the chunk's prompts)
+    max_prompts: int = 16
+    prompt_styles: tuple[str, ...] = ("summary", "facts", "entity", "cloze")
+    max_answer_tokens: int = 32
+    top_k: int = 16
+    max_chunk_tokens: int = 512
+    teacher_batch_size: int = 16
+    grad_clip: float = 1.0  # 0 disables clipping
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def positive_int(name: str) -> None:
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"DistillConfig.{name} must be a positive int, got {v!r}")
+
+        for name in ("rank", "steps", "batch_size", "max_prompts", "max_answer_tokens", "top_k", "teacher_batch_size"):
+            positive_int(name)
+        if not isinstance(self.max_chunk_tokens, int) or isinstance(self.max_chunk_tokens, bool) or self.max_chunk_tokens < 8:
+            raise ConfigError(f"DistillConfig.max_chunk_tokens must be an int >= 8, got {self.max_chunk_tokens!r}")
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not (0 < self.lr < 1) or not math.isfinite(self.lr):
+            raise ConfigError(f"DistillConfig.lr must be a float in (0, 1), got {self.lr!r}")
+        if not isinstance(self.grad_clip, (int, float)) or self.grad_clip < 0:
+            raise ConfigError(f"DistillConfig.grad_clip must be >= 0 (0 disables it), got {self.grad_clip!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"DistillConfig.seed must be an int, got {self.seed!r}")
+        if isinstance(self.targets, str) or not self.targets or not all(isinstance(t, str) for t in self.targets):
+            raise ConfigError(f"DistillConfig.targets must be a non-empty list of module names, got {self.targets!r}")
+        self.targets = tuple(self.targets)
+        if self.layers is not None:
+            if isinstance(self.layers, (str, int)) or not self.layers or not all(
+                isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in self.layers
+            ):
+                raise ConfigError(f"DistillConfig.layers must be None or a non-empty list of layer indices >= 0, got {self.layers!r}")
+            if len(set(self.layers)) != len(self.layers):
+                raise ConfigError(f"DistillConfig.layers has duplicates: {list(self.layers)}")
+            self.layers = tuple(self.layers)
+        if isinstance(self.prompt_styles, str) or not self.prompt_styles:
+            raise ConfigError(f"DistillConfig.prompt_styles must be a non-empty list, got {self.prompt_styles!r}")
+        unknown = [s for s in self.prompt_styles if s not in PROMPT_STYLES]
+        if unknown:
+            raise ConfigError(f"DistillConfig.prompt_styles has unknown styles {unknown}; choose from {list(PROMPT_STYLES)}")
+        self.prompt_styles = tuple(self.prompt_styles)
+
+
+# -- teacher and student -------------------------------------------------------------------------
+
+
+@dataclass
+class TeacherAnswer:
+    """The teacher's greedy answer to one prompt, with its top-k probabilities per answer token."""
+
+    prompt: str
+    ids: list[int]  # answer tokens (ending with the end-of-turn token unless cut by the cap)
+    topk_ids: torch.Tensor  # (n, k) long
+    topk_p: torch.Tensor  # (n, k) teacher probabilities (top-k, not renormalised)
+
+
+@dataclass
+class _Batch:
+    input_ids: torch.Tensor  # (N, T) right-padded
+    attention_mask: torch.Tensor
+    positions: torch.Tensor  # (P,) flat index into N*T predicting an answer token
+    answer_of: torch.Tensor  # (P,) row of each answer token
+    topk_ids: torch.Tensor  # (P, k)
+    topk_p: torch.Tensor  # (P, k)
+
+
+@dataclass
+class FitReport:
+    """What fitting one chunk did (kept on the generator as `last_reports`)."""
+
+    prompts: list[str]
+    answers: list[str]
+    losses: list[float] = field(default_factory=list)
+    teacher_s: float = 0.0  # wall-clock seconds
+    train_s: float = 0.0
+    cpu_s: float = 0.0  # process CPU seconds of teacher + training (all threads)
+
+
+class DistillGenerator:
+    """Context distillation per chunk: text in, `LoraWeights` out (see the module docstring)."""
+
+    def __init__(self, base: BaseModel, config: DistillConfig | None = None) -> None:
+        if config is None:
+            config = DistillConfig()
+        if not isinstance(config, DistillConfig):
+            raise ConfigError(f"config must be a DistillConfig or None, got {type(config).__name__}")
+        self.base = base
+        self.config = config
+        self.layers = tuple(config.layers) if config.layers is not None else tuple(range(base.num_layers))
+        if max(self.layers) >= base.num_layers:
+            raise ConfigError(f"DistillConfig.layers goes up to {max(self.layers)} but base model {base.name!r} has {base.num_layers} layers")
+        for t in config.targets:
+            try:
+                base.target_shape(t)
+            except InputError as exc:
+                raise ConfigError(f"DistillConfig.targets: {exc}") from exc
+        if getattr(base, "slots", None) is None:
+            # the AnswerEngine's defaults, so an engine created later on this base works as usual
+            base.slots = LoraSlots(base, num_slots=4, max_rank=max(64, config.rank), targets=config.targets)
+        missing = set(config.targets) - set(base.slots.targets)
+        if missing:
+            raise ConfigError(
+                f"DistillConfig.targets {sorted(missing)} are not wrapped by the base model's slots "
+                f"(they wrap {list(base.slots.targets)}); use those targets or a fresh base model"
+            )
+        self.slots: LoraSlots = base.slots
+        self.max_chunk_tokens = config.max_chunk_tokens
+        tok = base.tokenizer
+        end_id = tok.convert_tokens_to_ids("<|im_end|>")
+        self.end_id = end_id if isinstance(end_id, int) and end_id != tok.unk_token_id else tok.eos_token_id
+        self.last_reports: list[FitReport] = []
+
+    def identity(self) -> dict[str, Any]:
+        c = self.config
+        return {"kind": "distill", "base_model": self.base.name, "steps": c.steps, "rank": c.rank, "lr": c.lr,
+                "targets": sorted(c.targets), "layers": list(self.layers), "max_prompts": c.max_prompts,
+                "prompt_styles": list(c.prompt_styles), "seed": c.seed}
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.base.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # -- teacher -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def teacher_answers(self, chunk: str, prompts: Sequence[str]) -> list[TeacherAnswer]:
+        """Greedy answers of the base model with `chunk` in the prompt, with top-k probabilities."""
+        tok, c, dev = self.base.tokenizer, self.config, self.base.device
+        out: list[TeacherAnswer] = []
+        for start in range(0, len(prompts), c.teacher_batch_size):
+            group = list(prompts[start : start + c.teacher_batch_size])
+            rows = [prompt_ids(tok, p, context=chunk) for p in group]
+            T = max(len(r) for r in rows)
+            ids = torch.full((len(rows), T), tok.pad_token_id, dtype=torch.long)
+            mask = torch.zeros(len(rows), T, dtype=torch.long)
+            for i, r in enumerate(rows):  # left padding for generation
+                ids[i, T - len(r) :] = torch.tensor(r)
+                mask[i, T - len(r) :] = 1
+            with self.slots.use(None):
+                gen = self.base.model.generate(
+                    input_ids=ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=c.max_answer_tokens,
+                    do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=tok.pad_token_id,
+                    eos_token_id=self.end_id, output_logits=True, return_dict_in_generate=True,
+                )
+            logits = torch.stack(gen.logits, dim=1)  # (B, steps, V)
+            new = gen.sequences[:, T:]
+            for i, p in enumerate(group):
+                seq = new[i].tolist()
+                n = seq.index(self.end_id) + 1 if self.end_id in seq else len(seq)
+                if not seq or seq[0] == self.end_id:
+                    continue  # an empty answer teaches nothing
+                top = F.log_softmax(logits[i, :n].float(), dim=-1).topk(c.top_k, dim=-1)
+                out.append(TeacherAnswer(p, seq[:n], top.indices.cpu(), top.values.exp().cpu()))
+        return out
+
+    # -- student -----------------------------------------------------------------------------
+
+    def _batch(self, answers: Sequence[TeacherAnswer]) -> _Batch:
+        tok, dev = self.base.tokenizer, self.base.device
+        seqs, starts = [], []
+        for a in answers:
+            p = prompt_ids(tok, a.prompt)  # no context: the adapter has to supply it
+            seqs.append(p + a.ids)
+            starts.append(len(p))
+        T = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), T), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros(len(seqs), T, dtype=torch.long)
+        positions, answer_of = [], []
+        for i, (s, st) in enumerate(zip(seqs, starts)):
+            ids[i, : len(s)] = torch.tensor(s)
+            mask[i, : len(s)] = 1
+            positions.extend(i * T + j - 1 for j in range(st, len(s)))
+            answer_of.extend([i] * (len(s) - st))
+        return _Batch(
+            ids.to(dev), mask.to(dev), torch.tensor(positions, device=dev), torch.tensor(answer_of, device=dev),
+            torch.cat([a.topk_ids for a in answers]).to(dev), torch.cat([a.topk_p for a in answers]).to(dev),
+        )
+
+    def _student_logprobs(self, batch: _Batch, a: dict[str, torch.Tensor] | None, b: dict[str, torch.Tensor] | None) -> torch.Tensor:
+        """Log-probs (P, V) at the answer positions; the LM head runs only there."""
+        model = self.base.model
+        inner = model.model if hasattr(model, "model") else model
+        N = batch.input_ids.shape[0]
+        if a is not None:
+            live_a = {t: v.unsqueeze(0).expand(N, *v.shape) for t, v in a.items()}
+            live_b = {t: v.unsqueeze(0).expand(N, *v.shape) for t, v in b.items()}
+            ctx = self.slots.use_live(live_a, live_b, self.layers)
+        else:
+            ctx = self.slots.use(None)
+        with ctx:
+            hidden = inner(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).last_hidden_state
+        flat = hidden.reshape(-1, hidden.shape[-1])[batch.positions]
+        return F.log_softmax(model.get_output_embeddings()(flat).float(), dim=-1)
+
+    @staticmethod
+    def _loss(batch: _Batch, logp: torch.Tensor) -> torch.Tensor:
+        """Top-k cross-entropy against the teacher, mean per answer, then over answers."""
+        tok_loss = -(batch.topk_p * logp.gather(1, batch.topk_ids)).sum(-1)
+        N = batch.input_ids.shape[0]
+        sums = torch.zeros(N, device=logp.device).index_add(0, batch.answer_of, tok_loss)
+        counts = torch.zeros(N, device=logp.device).index_add(0, batch.answer_of, torch.ones_like(tok_loss))
+        return (sums / counts.clamp(min=1)).mean()
+
+    def distill_loss(self, answers: Sequence[TeacherAnswer], lora: LoraWeights | None) -> float:
+        """The objective on `answers` with `lora` active (None: the base model), without gradients."""
+        batch = self._batch(answers)
+        with torch.no_grad(), self.slots.lock:
+            if lora is None:
+                return float(self._loss(batch, self._student_logprobs(batch, None, None)))
+            f = lora.folded()
+            a = {t: f.a[t].to(self.base.device, self.base.dtype) for t in f.targets}
+            b = {t: f.b[t].to(self.base.device, self.base.dtype) for t in f.targets}
+            return float(self._loss(batch, self._student_logprobs(batch, a, b)))
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def _init_params(self, seed: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        g = torch.Generator().manual_seed(seed)
+        r, L = self.config.rank, len(self.layers)
+        a, b = {}, {}
+        for t in self.config.targets:
+            d_in, d_out = self.base.target_shape(t)
+            bound = 1.0 / math.sqrt(d_in)  # kaiming_uniform(a=sqrt(5)), as nn.Linear and PEFT's lora_A
+            a[t] = ((torch.rand(L, r, d_in, generator=g) * 2 - 1) * bound).to(self.base.device, self.base.dtype).requires_grad_(True)
+            b[t] = torch.zeros(L, d_out, r, device=self.base.device, dtype=self.base.dtype, requires_grad=True)
+        return a, b
+
+    def fit_chunk(self, chunk: str, seed: int | None = None) -> tuple[LoraWeights, FitReport]:
+        """Fit one rank-`rank` adapter to one chunk of text; returns it with a report (losses, timings)."""
+        if not isinstance(chunk, str) or not chunk.strip():
+            raise InputError(f"chunk must be a non-empty string, got {chunk!r}")
+        c = self.config
+        seed = c.seed if seed is None else seed
+        prompts = build_prompts(chunk, c.max_prompts, c.prompt_styles)
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        with self.slots.lock:
+            answers = self.teacher_answers(chunk, prompts)
+        teacher_s = time.perf_counter() - t0
+        tok = self.base.tokenizer
+        report = FitReport([x.prompt for x in answers], [tok.decode(x.ids, skip_special_tokens=True) for x in answers], teacher_s=teacher_s)
+        a, b = self._init_params(seed)
+        if answers:
+            order_gen = torch.Generator().manual_seed(seed + 1)
+            batches = [self._batch(answers)] if c.batch_size >= len(answers) else None
+            opt = torch.optim.Adam([*a.values(), *b.values()], lr=c.lr)
+            params = [*a.values(), *b.values()]
+            perm: list[int] = []
+            t1 = time.perf_counter()
+            with torch.enable_grad(), self.slots.lock:
+                for _ in range(c.steps):
+                    if batches is not None:
+                        batch = batches[0]
+                    else:  # cycle through a fresh permutation of the prompts
+                        if len(perm) < c.batch_size:
+                            perm += torch.randperm(len(answers), generator=order_gen).tolist()
+                        pick, perm = perm[: c.batch_size], perm[c.batch_size :]
+                        batch = self._batch([answers[i] for i in pick])
+                    loss = self._loss(batch, self._student_logprobs(batch, a, b))
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if c.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(params, c.grad_clip)
+                    opt.step()
+                    report.losses.append(float(loss.detach()))
+            report.train_s = time.perf_counter() - t1
+        report.cpu_s = time.process_time() - cpu0
+        lora = LoraWeights(
+            {t: v.detach().float().cpu() for t, v in a.items()}, {t: v.detach().float().cpu() for t, v in b.items()},
+            self.layers, 1.0, self.base.name, self.base.config.model_type,
+            {"generator": "distill", "chunks": 1, "steps": c.steps},
+        )
+        return lora, report
+
+    def generate(self, texts: Sequence[str]) -> list[LoraWeights]:
+        """One adapter per text: rank `rank` * number of chunks, chunk adapters rank-concatenated."""
+        texts = check_texts(texts)
+        tok = self.base.tokenizer
+        out, reports = [], []  # reports: one FitReport per chunk of every text, kept as last_reports
+        for i, text in enumerate(texts):
+            ids = self.tokenize(text)
+            if not ids:
+                raise InputError(f"texts[{i}] produced no tokens; pass real text")
+            parts = []
+            for k, chunk_ids in enumerate(split_equal(ids, self.max_chunk_tokens)):
+                chunk = tok.decode(chunk_ids, skip_special_tokens=True)
+                if not chunk.strip():  # a chunk of whitespace only: nothing to learn, zero adapter
+                    chunk = text
+                lora, report = self.fit_chunk(chunk, seed=self.config.seed + k)
+                parts.append(lora)
+                reports.append(report)
+            c = self.config
+            out.append(LoraWeights(
+                {t: torch.cat([p.a[t] for p in parts], dim=1) for t in c.targets},
+                {t: torch.cat([p.b[t] for p in parts], dim=2) for t in c.targets},
+                self.layers, 1.0, self.base.name, self.base.config.model_type,
+                {"generator": "distill", "chunks": len(parts), "steps": c.steps},
+            ))
+        self.last_reports = reports
+        return out
