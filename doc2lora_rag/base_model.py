@@ -226,3 +226,22 @@ def load_base_model(
     tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code)
     model.to(device)
     return BaseModel(model=model, tokenizer=tokenizer, name=name)
+
+
+def tiny_random_base(num_layers: int = 2, seed: int = 0, name: str = "tiny-random-llama") -> BaseModel:
+    """A random Llama (hidden 64) with the embedded model's tokenizer, for smoke runs (`--tiny`).
+
+    Its answers are noise, but every step of the pipeline runs in seconds.
+    """
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=num_layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=16384, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config).to(torch.float32).eval()
+    return BaseModel(model=model, tokenizer=tokenizer, name=name)

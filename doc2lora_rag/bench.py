@@ -151,32 +151,6 @@ def _machine() -> dict[str, Any]:
 # -- models ---------------------------------------------------------------------------------------
 
 
-def tiny_base() -> Any:
-    """A random 2-layer Llama (hidden 64) with the embedded model's tokenizer: every step runs in seconds."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from .base_model import BaseModel, embedded_model_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=16384,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = LlamaForCausalLM(config).to(torch.float32).eval()
-    return BaseModel(model=model, tokenizer=tokenizer, name="tiny-random-llama")
-
-
 def _distill_generator(base: Any, tiny: bool) -> Any:
     from .distill import DistillConfig, DistillGenerator
 
@@ -184,10 +158,10 @@ def _distill_generator(base: Any, tiny: bool) -> Any:
 
 
 def _models(cfg: BenchConfig) -> tuple[Any, Any]:
-    from .base_model import load_base_model
+    from .base_model import load_base_model, tiny_random_base
     from .generator import AdapterGenerator
 
-    base = tiny_base() if cfg.tiny else load_base_model()
+    base = tiny_random_base() if cfg.tiny else load_base_model()
     if cfg.generator == "distill":
         return base, _distill_generator(base, cfg.tiny)
     return base, (AdapterGenerator.untrained(base) if cfg.tiny else AdapterGenerator.default(base))

@@ -25,7 +25,8 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.vectorstores import InMemoryVectorStore
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from doc2lora_rag import AdapterGenerator, BaseModel, load_base_model
+from doc2lora_rag import AdapterGenerator, load_base_model
+from doc2lora_rag.base_model import tiny_random_base
 from doc2lora_rag.evaluation import load_qa
 from doc2lora_rag.llm import AnswerEngine
 from doc2lora_rag.loaders import load_paths
@@ -34,28 +35,6 @@ from integrations.langchain_doc2lora import AdapterVectorStore, ChatDoc2LoRA, Mi
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "sample_corpus"
 QA_FILE = HERE / "sample_qa.jsonl"
-
-
-def tiny_base() -> BaseModel:
-    """A random 2-layer Llama with the embedded model's tokenizer: answers are noise, but every step runs."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from doc2lora_rag.base_model import embedded_model_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    return BaseModel(model=LlamaForCausalLM(config).eval(), tokenizer=tokenizer, name="tiny-random-llama")
 
 
 def one_question_per_document(n: int) -> list:
@@ -78,7 +57,7 @@ def main() -> None:
     max_tokens = 8 if args.tiny else args.max_tokens
 
     t0 = time.perf_counter()
-    base = tiny_base() if args.tiny else load_base_model()
+    base = tiny_random_base() if args.tiny else load_base_model()
     generator = AdapterGenerator.untrained(base) if args.tiny else AdapterGenerator.default(base)
     if generator.identity()["source"] == "untrained":
         print("NOTE: no trained generator here: the adapters are all zero, so the adapter answers equal the bare model's.")

@@ -26,7 +26,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.vectorstores import InMemoryVectorStore
 
 from doc2lora_rag import AdapterGenerator, load_base_model
-from doc2lora_rag.bench import tiny_base
+from doc2lora_rag.base_model import tiny_random_base
 from doc2lora_rag.evaluation import is_correct, load_qa, token_f1
 from doc2lora_rag.llm import AnswerEngine, prompt_ids
 from doc2lora_rag.loaders import load_paths
@@ -61,7 +61,7 @@ def main() -> None:
     max_tokens = 8 if args.tiny else args.max_tokens
     items = load_qa(args.qa, args.docs)[: 2 if args.tiny else args.n]
 
-    base = tiny_base() if args.tiny else load_base_model()
+    base = tiny_random_base() if args.tiny else load_base_model()
     generator = AdapterGenerator.untrained(base) if args.tiny else AdapterGenerator.default(base)
     engine = AnswerEngine(base)  # one engine, shared by both chains
     embeddings = MiniLMEmbeddings()
