@@ -184,16 +184,20 @@ def _load_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
     opt.load_state_dict(sd)
 
 
-def train(cfg: TrainConfig, progress: bool = True) -> Path:
-    """Run (or resume) meta-training; returns the directory of the final generator."""
+def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
+    """Run (or resume) meta-training; returns the directory of the final generator.
+
+    `base`: an already loaded BaseModel (default: load `cfg.base_model`).
+    """
     from tqdm.auto import tqdm
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
     ckpt = out / "checkpoint"
-    base = load_base_model(cfg.base_model)
-    base.slots = LoraSlots(base, num_slots=1, max_rank=8)
+    base = base if base is not None else load_base_model(cfg.base_model)
+    if getattr(base, "slots", None) is None:
+        base.slots = LoraSlots(base, num_slots=1, max_rank=8)
     state_path = ckpt / "trainer_state.json"
     if state_path.is_file():
         gen = AdapterGenerator.from_pretrained(ckpt, base)
