@@ -114,6 +114,13 @@ class AnswerEngine:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         return kwargs
 
+    def _generate(self, adapters: list[LoraWeights], key: str | None, kwargs: dict) -> torch.Tensor:
+        """generate() with the adapters' slot active, holding the slot lock throughout."""
+        with self.slots.lock, torch.no_grad():
+            slot = self._slot_for(adapters, key) if adapters else None
+            with self.slots.use(slot):
+                return self.base.model.generate(**kwargs)
+
     def answer(
         self,
         question: str,
@@ -125,10 +132,7 @@ class AnswerEngine:
     ) -> Answer:
         adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
         t0 = time.perf_counter()
-        with self.slots.lock, torch.no_grad():
-            slot = self._slot_for(adapters, key) if adapters else None
-            with self.slots.use(slot):
-                out = self.base.model.generate(**self._generate_kwargs(ids, max_new_tokens, temperature))
+        out = self._generate(adapters, key, self._generate_kwargs(ids, max_new_tokens, temperature))
         new = out[0, len(ids) :]
         text = self.base.tokenizer.decode(new, skip_special_tokens=True).strip()
         return Answer(text, len(ids), int(new.numel()), time.perf_counter() - t0, [a.meta.get("id", "") for a in adapters])
@@ -151,10 +155,7 @@ class AnswerEngine:
 
         def run() -> None:
             try:
-                with self.slots.lock, torch.no_grad():
-                    slot = self._slot_for(adapters, key) if adapters else None
-                    with self.slots.use(slot):
-                        self.base.model.generate(**self._generate_kwargs(ids, max_new_tokens, temperature), streamer=streamer)
+                self._generate(adapters, key, {**self._generate_kwargs(ids, max_new_tokens, temperature), "streamer": streamer})
             except BaseException as exc:  # surfaced in the consumer thread below
                 errors.append(exc)
                 streamer.end()
