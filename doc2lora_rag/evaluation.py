@@ -97,6 +97,20 @@ def derangement(names: Sequence[str]) -> dict[str, str]:
     return {d: order[(i + 1) % len(order)] for i, d in enumerate(order)}
 
 
+def _summary(mode: str, records: list[dict[str, Any]], batch_size: int, max_new_tokens: int) -> dict[str, Any]:
+    """The fields every evaluation reports, from its per-question records."""
+    return {
+        "mode": mode,
+        "n": len(records),
+        "accuracy": sum(r["correct"] for r in records) / len(records),
+        "f1": sum(r["f1"] for r in records) / len(records),
+        "latency_p50_s": statistics.median(r["latency_s"] for r in records),
+        "batch_size": batch_size,
+        "prompt_tokens_mean": statistics.fmean(r["prompt_tokens"] for r in records),
+        "max_new_tokens": max_new_tokens,
+    }
+
+
 def evaluate(
     items: Sequence[QAItem],
     docs_dir: str | Path,
@@ -139,16 +153,7 @@ def evaluate(
                 "correct": is_correct(ans.text, item.answers), "f1": token_f1(ans.text, item.answers),
                 "latency_s": ans.seconds, "prompt_tokens": ans.prompt_tokens,
             })
-    summary = {
-        "mode": mode,
-        "n": len(records),
-        "accuracy": sum(r["correct"] for r in records) / len(records),
-        "f1": sum(r["f1"] for r in records) / len(records),
-        "latency_p50_s": statistics.median(r["latency_s"] for r in records),
-        "batch_size": batch_size,
-        "prompt_tokens_mean": statistics.fmean(r["prompt_tokens"] for r in records),
-        "max_new_tokens": max_new_tokens,
-    }
+    summary = _summary(mode, records, batch_size, max_new_tokens)
     if gen_seconds:
         summary["generation_s_per_doc_p50"] = statistics.median(gen_seconds)
     if out is not None:
@@ -198,14 +203,7 @@ def evaluate_store(
             "routed_docs": routed_docs, "hit": item.doc in routed_docs, "gated": res.gated, "route_s": res.timings["route_s"],
         })
     summary = {
-        "mode": mode,
-        "n": len(records),
-        "accuracy": sum(r["correct"] for r in records) / len(records),
-        "f1": sum(r["f1"] for r in records) / len(records),
-        "latency_p50_s": statistics.median(r["latency_s"] for r in records),
-        "batch_size": 1,
-        "prompt_tokens_mean": statistics.fmean(r["prompt_tokens"] for r in records),
-        "max_new_tokens": max_new_tokens,
+        **_summary(mode, records, 1, max_new_tokens),
         "k": k,
         "recall_at_k": sum(r["hit"] for r in records) / len(records),
         "route_s_p50": statistics.median(r["route_s"] for r in records),
