@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from .base_model import BaseModel
 from .errors import ConfigError, InputError
 from .generator import check_texts, split_equal
-from .llm import prompt_ids
+from .llm import left_pad, prompt_ids
 from .lora import LoraSlots, LoraWeights
 
 PROMPT_STYLES = ("summary", "facts", "entity", "cloze", "about")
@@ -338,12 +338,8 @@ class DistillGenerator:
         for start in range(0, len(prompts), c.teacher_batch_size):
             group = list(prompts[start : start + c.teacher_batch_size])
             rows = [prompt_ids(tok, p, context=chunk) for p in group]
-            T = max(len(r) for r in rows)
-            ids = torch.full((len(rows), T), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros(len(rows), T, dtype=torch.long)
-            for i, r in enumerate(rows):  # left padding for generation
-                ids[i, T - len(r) :] = torch.tensor(r)
-                mask[i, T - len(r) :] = 1
+            ids, mask = left_pad(rows, tok.pad_token_id)
+            T = ids.shape[1]
             with self.slots.use(None):
                 gen = self.base.model.generate(
                     input_ids=ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=c.max_answer_tokens,

@@ -35,6 +35,17 @@ def prompt_ids(tokenizer, question: str, context: str | None = None) -> list[int
     return list(ids)
 
 
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token id lists for batched generation: (input_ids, attention_mask), both (B, T), on the CPU."""
+    T = max(len(r) for r in rows)
+    ids = torch.full((len(rows), T), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), T, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, T - len(r) :] = torch.tensor(r)
+        mask[i, T - len(r) :] = 1
+    return ids, mask
+
+
 @dataclass
 class Answer:
     text: str
@@ -190,13 +201,9 @@ class AnswerEngine:
             self._check(q, max_new_tokens)
         tok = self.base.tokenizer
         rows = [prompt_ids(tok, q, c) for q, c in zip(questions, contexts)]
-        T = max(len(r) for r in rows)
         dev = self.base.device
-        ids = torch.full((n, T), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros(n, T, dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, T - len(r) :] = torch.tensor(r)
-            mask[i, T - len(r) :] = 1
+        ids, mask = left_pad(rows, tok.pad_token_id)
+        T = ids.shape[1]
         live = None
         present = [a for a in adapters if a is not None]
         if present:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..base_model import BaseModel
-from ..llm import prompt_ids
+from ..llm import left_pad, prompt_ids
 from ..lora import _atomic_write
 
 
@@ -98,12 +98,8 @@ def build_teacher_cache(docs: Sequence, base: BaseModel, out_dir: str | Path, *,
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
         rows = [prompt_ids(tok, q, d.text) for d, q in chunk]
-        T = max(len(r) for r in rows)
-        ids = torch.full((len(rows), T), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros(len(rows), T, dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, T - len(r) :] = torch.tensor(r)
-            mask[i, T - len(r) :] = 1
+        ids, mask = left_pad(rows, tok.pad_token_id)
+        T = ids.shape[1]
         gen = base.model.generate(
             input_ids=ids.to(base.device), attention_mask=mask.to(base.device), max_new_tokens=max_new_tokens,
             do_sample=False, temperature=None, top_p=None, top_k=None, pad_token_id=tok.pad_token_id,
