@@ -44,6 +44,7 @@ from .errors import ConfigError, InputError
 from .generator import check_texts, split_equal
 from .llm import left_pad, prompt_ids
 from .lora import LoraSlots, LoraWeights
+from .objective import AnswerBatch, answer_logprobs, build_answer_batch, per_answer_mean
 
 PROMPT_STYLES = ("summary", "facts", "entity", "cloze", "about")
 SUMMARY_PROMPT = "Summarise the text."
@@ -264,13 +265,9 @@ class TeacherAnswer:
 
 
 @dataclass
-class _Batch:
-    input_ids: torch.Tensor  # (N, T) right-padded
-    attention_mask: torch.Tensor
-    positions: torch.Tensor  # (P,) flat index into N*T predicting an answer token
-    answer_of: torch.Tensor  # (P,) row of each answer token
-    topk_ids: torch.Tensor  # (P, k)
-    topk_p: torch.Tensor  # (P, k)
+class _Batch(AnswerBatch):
+    topk_ids: torch.Tensor | None = None  # (P, k) teacher top-k token ids
+    topk_p: torch.Tensor | None = None  # (P, k) teacher top-k probabilities
 
 
 @dataclass
@@ -360,50 +357,25 @@ class DistillGenerator:
     # -- student -----------------------------------------------------------------------------
 
     def _batch(self, answers: Sequence[TeacherAnswer]) -> _Batch:
-        tok, dev = self.base.tokenizer, self.base.device
-        seqs, starts = [], []
-        for a in answers:
-            p = prompt_ids(tok, a.prompt)  # no context: the adapter has to supply it
-            seqs.append(p + a.ids)
-            starts.append(len(p))
-        T = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), T), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros(len(seqs), T, dtype=torch.long)
-        positions, answer_of = [], []
-        for i, (s, st) in enumerate(zip(seqs, starts)):
-            ids[i, : len(s)] = torch.tensor(s)
-            mask[i, : len(s)] = 1
-            positions.extend(i * T + j - 1 for j in range(st, len(s)))
-            answer_of.extend([i] * (len(s) - st))
-        return _Batch(
-            ids.to(dev), mask.to(dev), torch.tensor(positions, device=dev), torch.tensor(answer_of, device=dev),
-            torch.cat([a.topk_ids for a in answers]).to(dev), torch.cat([a.topk_p for a in answers]).to(dev),
-        )
+        dev = self.base.device
+        # no context in the student prompt: the adapter has to supply it
+        b = build_answer_batch(self.base.tokenizer, [a.prompt for a in answers], [a.ids for a in answers], dev)
+        return _Batch(**vars(b), topk_ids=torch.cat([a.topk_ids for a in answers]).to(dev),
+                      topk_p=torch.cat([a.topk_p for a in answers]).to(dev))
 
     def _student_logprobs(self, batch: _Batch, a: dict[str, torch.Tensor] | None, b: dict[str, torch.Tensor] | None) -> torch.Tensor:
-        """Log-probs (P, V) at the answer positions; the LM head runs only there."""
-        model = self.base.model
-        inner = model.model if hasattr(model, "model") else model
+        """Log-probs (P, V) at the answer positions, every row with the same adapter (or none)."""
+        if a is None:
+            return answer_logprobs(self.base, batch)
         N = batch.input_ids.shape[0]
-        if a is not None:
-            live_a = {t: v.unsqueeze(0).expand(N, *v.shape) for t, v in a.items()}
-            live_b = {t: v.unsqueeze(0).expand(N, *v.shape) for t, v in b.items()}
-            ctx = self.slots.use_live(live_a, live_b, self.layers)
-        else:
-            ctx = self.slots.use(None)
-        with ctx:
-            hidden = inner(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).last_hidden_state
-        flat = hidden.reshape(-1, hidden.shape[-1])[batch.positions]
-        return F.log_softmax(model.get_output_embeddings()(flat).float(), dim=-1)
+        live_a = {t: v.unsqueeze(0).expand(N, *v.shape) for t, v in a.items()}
+        live_b = {t: v.unsqueeze(0).expand(N, *v.shape) for t, v in b.items()}
+        return answer_logprobs(self.base, batch, (live_a, live_b, self.layers))
 
     @staticmethod
     def _loss(batch: _Batch, logp: torch.Tensor) -> torch.Tensor:
         """Top-k cross-entropy against the teacher, mean per answer, then over answers."""
-        tok_loss = -(batch.topk_p * logp.gather(1, batch.topk_ids)).sum(-1)
-        N = batch.input_ids.shape[0]
-        sums = torch.zeros(N, device=logp.device).index_add(0, batch.answer_of, tok_loss)
-        counts = torch.zeros(N, device=logp.device).index_add(0, batch.answer_of, torch.ones_like(tok_loss))
-        return (sums / counts.clamp(min=1)).mean()
+        return per_answer_mean(-(batch.topk_p * logp.gather(1, batch.topk_ids)).sum(-1), batch).mean()
 
     def distill_loss(self, answers: Sequence[TeacherAnswer], lora: LoraWeights | None) -> float:
         """The objective on `answers` with `lora` active (None: the base model), without gradients."""

@@ -10,20 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..generator import AdapterGenerator, split_equal
-from ..llm import prompt_ids
+from ..objective import AnswerBatch, answer_logprobs, build_answer_batch, per_answer_mean
 
 
 @dataclass
-class StudentBatch:
-    input_ids: torch.Tensor  # (N, T) right-padded
-    attention_mask: torch.Tensor  # (N, T)
-    positions: torch.Tensor  # (P,) flat index into N*T: position whose logits predict a target token
-    targets: torch.Tensor  # (P,) gold token ids
-    answer_of: torch.Tensor  # (P,) which row (answer) each target belongs to
-    row_doc: torch.Tensor  # (N,) document index of each row
+class StudentBatch(AnswerBatch):
+    row_doc: torch.Tensor | None = None  # (N,) document index of each row
     teacher_ids: torch.Tensor | None = None  # (P, 16) teacher top-k token ids
     teacher_logp: torch.Tensor | None = None  # (P, 16) teacher top-k log-probs
 
@@ -31,32 +25,13 @@ class StudentBatch:
 def build_student_batch(tokenizer, rows: Sequence[tuple[int, str, list[int]]], device: torch.device,
                         teacher: Sequence[tuple[torch.Tensor, torch.Tensor] | None] | None = None) -> StudentBatch:
     """rows: (doc index, question, answer token ids incl. the end-of-turn token)."""
-    seqs, starts = [], []
-    for _, question, answer in rows:
-        p = prompt_ids(tokenizer, question)
-        seqs.append(p + list(answer))
-        starts.append(len(p))
-    T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros(len(seqs), T, dtype=torch.long)
-    positions, targets, answer_of = [], [], []
-    for i, (s, st) in enumerate(zip(seqs, starts)):
-        ids[i, : len(s)] = torch.tensor(s)
-        mask[i, : len(s)] = 1
-        for j in range(st, len(s)):
-            positions.append(i * T + j - 1)
-            targets.append(s[j])
-            answer_of.append(i)
+    b = build_answer_batch(tokenizer, [r[1] for r in rows], [r[2] for r in rows], device)
     tid = tlp = None
     if teacher is not None:
-        tid = torch.cat([t[0] for t in teacher]).long()
-        tlp = torch.cat([t[1] for t in teacher]).float()
-        assert tid.shape[0] == len(positions), "teacher positions must match answer tokens"
-        tid, tlp = tid.to(device), tlp.to(device)
-    return StudentBatch(
-        ids.to(device), mask.to(device), torch.tensor(positions, device=device), torch.tensor(targets, device=device),
-        torch.tensor(answer_of, device=device), torch.tensor([r[0] for r in rows], device=device), tid, tlp,
-    )
+        tid = torch.cat([t[0] for t in teacher]).long().to(device)
+        tlp = torch.cat([t[1] for t in teacher]).float().to(device)
+        assert tid.shape[0] == b.positions.shape[0], "teacher positions must match answer tokens"
+    return StudentBatch(**vars(b), row_doc=torch.tensor([r[0] for r in rows], device=device), teacher_ids=tid, teacher_logp=tlp)
 
 
 def doc_adapters(gen: AdapterGenerator, docs_ids: Sequence[Sequence[int]], chunks_per_doc: Sequence[int]):
@@ -97,19 +72,11 @@ def doc_adapters(gen: AdapterGenerator, docs_ids: Sequence[Sequence[int]], chunk
 
 def student_logprobs(gen: AdapterGenerator, batch: StudentBatch, a_doc, b_doc, row_doc: torch.Tensor | None = None) -> torch.Tensor:
     """Log-probs (P, V) at answer positions with row i using the adapter of document row_doc[i]."""
-    base = gen.base
+    if a_doc is None:
+        return answer_logprobs(gen.base, batch)
     row_doc = batch.row_doc if row_doc is None else row_doc
-    a_rows = {t: v[row_doc] for t, v in a_doc.items()} if a_doc is not None else None
-    b_rows = {t: v[row_doc] for t, v in b_doc.items()} if b_doc is not None else None
-    inner = base.model.model if hasattr(base.model, "model") else base.model
-    if a_rows is not None:
-        ctx = base.slots.use_live(a_rows, b_rows, gen.hypernet.config.layers)
-    else:
-        ctx = base.slots.use(None)
-    with ctx:
-        hidden = inner(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).last_hidden_state
-    flat = hidden.reshape(-1, hidden.shape[-1])[batch.positions]  # (P, D)
-    return F.log_softmax(base.model.get_output_embeddings()(flat).float(), dim=-1)
+    live = ({t: v[row_doc] for t, v in a_doc.items()}, {t: v[row_doc] for t, v in b_doc.items()}, gen.hypernet.config.layers)
+    return answer_logprobs(gen.base, batch, live)
 
 
 def answer_losses(batch: StudentBatch, logp: torch.Tensor, use_teacher: bool) -> torch.Tensor:
@@ -118,10 +85,7 @@ def answer_losses(batch: StudentBatch, logp: torch.Tensor, use_teacher: bool) ->
         tok_loss = -(batch.teacher_logp.exp() * logp.gather(1, batch.teacher_ids)).sum(-1)
     else:
         tok_loss = -logp.gather(1, batch.targets[:, None]).squeeze(1)
-    N = batch.input_ids.shape[0]
-    sums = torch.zeros(N, device=logp.device).index_add(0, batch.answer_of, tok_loss)
-    counts = torch.zeros(N, device=logp.device).index_add(0, batch.answer_of, torch.ones_like(tok_loss))
-    return sums / counts.clamp(min=1)
+    return per_answer_mean(tok_loss, batch)
 
 
 def per_doc_mean(values: torch.Tensor, row_doc: torch.Tensor) -> torch.Tensor:
