@@ -15,8 +15,9 @@ Measured per mode: accuracy and token F1 (`evaluation.is_correct` / `token_f1`),
 latency p50/p95 (retrieval + adapters + generation), prompt tokens, KV-cache bytes of a backbone
 forward pass over the actual prompt, and adapter bytes (disk: the store's adapters/ folder; memory:
 `LoraWeights.nbytes` of the routed adapters). Also: ingest seconds per chunk group, memory against
-document length (512 .. 16k tokens), and optionally a context-distillation run (`DistillGenerator`)
-for update latency. Writes results.json, predictions.jsonl, report.md and PNG plots to the output
+document length (512 .. 16k tokens), accuracy of the routed modes against the number of chunks per
+question (k = 1, 2, 4, 8), and optionally a context-distillation run (`DistillGenerator`) for update
+latency and accuracy. Writes results.json, predictions.jsonl, report.md and PNG plots to the output
 folder; `report.md` states each project target as met or not from the measured numbers.
 """
 
@@ -41,7 +42,7 @@ import torch
 from .errors import InputError, MissingDependencyError
 from .evaluation import QAItem, is_correct, load_qa, token_f1
 from .llm import prompt_ids
-from .rag import CONTEXT_SEPARATOR
+from .rag import CONTEXT_SEPARATOR, StoreQA
 
 __all__ = ["BENCH_MODES", "BenchConfig", "kv_cache_bytes", "run_rag_bench"]
 
@@ -50,6 +51,7 @@ logger = logging.getLogger(__name__)
 BENCH_MODES = ("classic-rag", "adapter", "hybrid", "oracle", "none")
 ROUTED_MODES = ("classic-rag", "adapter", "hybrid")
 MEMORY_LENGTHS = (512, 1024, 2048, 4096, 8192, 16384)
+CHUNK_COUNTS = (1, 2, 4, 8)  # k values of the accuracy-vs-number-of-chunks curve
 TARGETS = {
     "adapter_vs_oracle": 0.85,  # adapter accuracy / oracle accuracy >=
     "adapter_latency_ratio": 0.5,  # adapter p50 / classic p50 <=
@@ -200,30 +202,30 @@ def _summary(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
     return out
 
 
-def _answer_all(items: list[QAItem], cfg: BenchConfig, base: Any, engine: Any, store: Any, classic: Any, doc_texts: dict[str, str]) -> list[dict]:
-    from .rag import StoreQA
+def _answer_one(mode: str, item: QAItem, k: int, cfg: BenchConfig, engine: Any, qa: Any, store: Any, classic: Any,
+                doc_texts: dict[str, str]) -> tuple[str, str | None, list[str], int]:
+    """One question in one mode with k chunks: (answer, context in the prompt, routed file names, adapter bytes)."""
+    if mode == "classic-rag":
+        hits = classic.similarity_search(item.question, k=k)
+        context = CONTEXT_SEPARATOR.join(d.page_content for d in hits)
+        text = engine.answer(item.question, context=context, max_new_tokens=cfg.max_new_tokens).text
+        return text, context, [d.metadata.get("file_name") for d in hits], 0
+    if mode in ("adapter", "hybrid"):
+        res = qa.answer(item.question, mode=mode, k=k, max_new_tokens=cfg.max_new_tokens)
+        mem = sum(store.adapter(i).nbytes for i in res.adapter_ids)
+        return res.answer, res.context, [s.get("file_name") for s in res.sources], mem
+    context = doc_texts[item.doc] if mode == "oracle" else None
+    return engine.answer(item.question, context=context, max_new_tokens=cfg.max_new_tokens).text, context, [], 0
 
-    qa = StoreQA(store, engine)
+
+def _answer_all(items: list[QAItem], cfg: BenchConfig, base: Any, engine: Any, qa: Any, store: Any, classic: Any,
+                doc_texts: dict[str, str]) -> list[dict]:
     engine.answer("Warm up.", max_new_tokens=2)
     records = []
     for n, item in enumerate(items, 1):
         for mode in BENCH_MODES:
-            routed: list[str] = []
-            mem = 0
             t0 = time.perf_counter()
-            if mode == "classic-rag":
-                hits = classic.similarity_search(item.question, k=cfg.k)
-                context = CONTEXT_SEPARATOR.join(d.page_content for d in hits)
-                text = engine.answer(item.question, context=context, max_new_tokens=cfg.max_new_tokens).text
-                routed = [d.metadata.get("file_name") for d in hits]
-            elif mode in ("adapter", "hybrid"):
-                res = qa.answer(item.question, mode=mode, k=cfg.k, max_new_tokens=cfg.max_new_tokens)
-                text, context = res.answer, res.context
-                routed = [s.get("file_name") for s in res.sources]
-                mem = sum(store.adapter(i).nbytes for i in res.adapter_ids)
-            else:
-                context = doc_texts[item.doc] if mode == "oracle" else None
-                text = engine.answer(item.question, context=context, max_new_tokens=cfg.max_new_tokens).text
+            text, context, routed, mem = _answer_one(mode, item, cfg.k, cfg, engine, qa, store, classic, doc_texts)
             latency = time.perf_counter() - t0
             ids = prompt_ids(base.tokenizer, item.question, context)
             records.append(
@@ -245,6 +247,33 @@ def _answer_all(items: list[QAItem], cfg: BenchConfig, base: Any, engine: Any, s
             )
         logger.info("question %d/%d answered in every mode", n, len(items))
     return records
+
+
+def _accuracy_vs_chunks(items: list[QAItem], records: list[dict], cfg: BenchConfig, engine: Any, qa: Any, store: Any,
+                        classic: Any, doc_texts: dict[str, str], n_groups: int) -> dict[str, Any]:
+    """Accuracy and recall of the routed modes with k = 1, 2, 4, 8 chunks (capped at the chunk groups there are).
+
+    The k of the main run is taken from its records; the other k values answer every question again.
+    """
+    ks = sorted({k for k in CHUNK_COUNTS if k <= n_groups} | {min(cfg.k, n_groups)})
+    if cfg.quick:
+        ks = sorted({1, min(cfg.k, n_groups)})
+    out: dict[str, Any] = {"k": ks, "modes": {m: {"accuracy": [], "recall": [], "f1": []} for m in ROUTED_MODES}}
+    for k in ks:
+        for mode in ROUTED_MODES:
+            if k == cfg.k:
+                rows = [(r["prediction"], r["hit"], r["answers"]) for r in records if r["mode"] == mode]
+            else:
+                rows = []
+                for item in items:
+                    text, _, routed, _ = _answer_one(mode, item, k, cfg, engine, qa, store, classic, doc_texts)
+                    rows.append((text, item.doc in routed, item.answers))
+            acc = out["modes"][mode]
+            acc["accuracy"].append(sum(is_correct(t, a) for t, _, a in rows) / len(rows))
+            acc["f1"].append(statistics.fmean(token_f1(t, a) for t, _, a in rows))
+            acc["recall"].append(sum(h for _, h, _ in rows) / len(rows))
+        logger.info("accuracy vs chunks: k=%d done", k)
+    return out
 
 
 def _memory_curve(base: Any, per_chunk_bytes: int, max_chunk_tokens: int, measure_up_to: int) -> dict[str, Any]:
@@ -364,7 +393,9 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
         classic.add_documents([LCDocument(page_content=e.text, metadata={**e.metadata, "entry_id": e.id}) for e in entries])
         classic_ingest = time.perf_counter() - t0
 
-        records = _answer_all(items, cfg, base, engine, store, classic, doc_texts)
+        qa = StoreQA(store, engine)
+        records = _answer_all(items, cfg, base, engine, qa, store, classic, doc_texts)
+        results["accuracy_vs_chunks"] = _accuracy_vs_chunks(items, records, cfg, engine, qa, store, classic, doc_texts, len(entries))
         files = sorted((store.path / ADAPTER_DIR).glob("*.safetensors"))
         one = store.adapter(entries[0].id)
         per_chunk = one.nbytes // max(int(one.meta.get("chunks", 1) or 1), 1)
@@ -390,7 +421,6 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
     results["memory_vs_length"] = _memory_curve(base, per_chunk, max_chunk, 1024 if cfg.quick else 4096)
     n_distill = cfg.distill_docs if cfg.distill_docs is not None else (0 if cfg.quick else 1)
     results["distill"] = _distill_run(items, cfg, base, engine, generator, doc_texts, n_distill) if n_distill else None
-    results["accuracy_vs_chunks"] = None  # not measured (see report)
     results["targets"] = _targets(results, cfg)
     results["total_seconds"] = time.perf_counter() - t_start
     (out_dir / "predictions.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
@@ -523,6 +553,25 @@ def _plots(r: dict[str, Any], out_dir: Path, small: bool) -> list[str]:
     fig.savefig(out_dir / "memory_vs_length.png", dpi=dpi)
     plt.close(fig)
     written.append("memory_vs_length.png")
+
+    avc = r["accuracy_vs_chunks"]
+    fig, ax = plt.subplots(figsize=size)
+    colors = {"classic-rag": "tab:blue", "adapter": "tab:purple", "hybrid": "tab:green"}
+    for mode, vals in avc["modes"].items():
+        ax.plot(avc["k"], vals["accuracy"], "o-", color=colors[mode], label=f"{mode} accuracy")
+        ax.plot(avc["k"], vals["recall"], ":", color=colors[mode], alpha=0.6, label=f"{mode} recall@k")
+    ax.axhline(m["oracle"]["accuracy"], color="black", lw=0.8, ls="--", label="oracle accuracy")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(avc["k"], [str(k) for k in avc["k"]])
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("chunks per question (k)")
+    ax.set_ylabel("score")
+    ax.set_title(f"Accuracy vs number of chunks (n={m['none']['n']})")
+    ax.legend(fontsize="x-small", ncol=2)
+    fig.tight_layout()
+    fig.savefig(out_dir / "accuracy_vs_chunks.png", dpi=dpi)
+    plt.close(fig)
+    written.append("accuracy_vs_chunks.png")
     return written
 
 
@@ -611,17 +660,26 @@ def _report(r: dict[str, Any], cfg: BenchConfig) -> str:
             f"- accuracy on those documents' questions with the distilled adapter: {_fmt(d['accuracy'])} (F1 {_fmt(d['f1'])}, n={d['n']})",
             "",
         ]
+    avc = r["accuracy_vs_chunks"]
+    lines += [
+        "## Accuracy vs number of chunks",
+        "",
+        "Each routed mode answered every question again with k chunks (classic RAG: k chunk texts in the prompt; "
+        "adapter: k routed adapters rank-concatenated; hybrid: both). Cells: accuracy / recall@k.",
+        "",
+        "| k | " + " | ".join(avc["modes"]) + " |",
+        "|---|" + "---|" * len(avc["modes"]),
+    ]
+    for i, k in enumerate(avc["k"]):
+        cells = [f"{v['accuracy'][i]:.3f} / {v['recall'][i]:.2f}" for v in avc["modes"].values()]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    lines += [""]
     lines += ["## Project targets", "", "| target | measured | met? | note |", "|---|---|---|---|"]
     for t in r["targets"]:
         met = "n/a" if t["met"] is None else ("yes" if t["met"] else "no")
         lines.append(f"| {t['target']} | {_fmt(t['value'])} | {met} | {t['note']} |")
     lines += ["", "## Plots", ""] + [f"![{f}]({f})" for f in r["files"] if f.endswith(".png")]
-    lines += [
-        "",
-        "Accuracy vs number of chunks: not measured (no plot); it needs documents of controlled length with "
-        "questions per chunk, which the QA file does not provide.",
-        "",
-    ]
+    lines += [""]
     return "\n".join(lines)
 
 

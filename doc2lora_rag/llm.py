@@ -109,7 +109,7 @@ class AnswerEngine:
         key = "|".join(a.meta["id"] for a in adapters) if all(a.meta.get("id") for a in adapters) else None
         return adapters, ids, key
 
-    def _generate_kwargs(self, ids: list[int], max_new_tokens: int, temperature: float) -> dict:
+    def _generate_kwargs(self, ids: list[int], max_new_tokens: int, temperature: float, stop: Sequence[str] = ()) -> dict:
         tok = self.base.tokenizer
         kwargs = dict(
             input_ids=torch.tensor([ids], device=self.base.device),
@@ -123,6 +123,9 @@ class AnswerEngine:
             kwargs.update(temperature=temperature, top_p=1.0, top_k=0)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
+        stop = [s for s in stop if s]
+        if stop:  # generation ends at the first stop string; the text still contains it (callers cut it)
+            kwargs.update(stop_strings=stop, tokenizer=tok)
         return kwargs
 
     def _generate(self, adapters: list[LoraWeights], key: str | None, kwargs: dict) -> torch.Tensor:
@@ -140,10 +143,12 @@ class AnswerEngine:
         *,
         max_new_tokens: int = 48,
         temperature: float = 0.0,
+        stop: Sequence[str] = (),
     ) -> Answer:
+        """Answer `question`; generation ends early at any of `stop` (the returned text may end with it)."""
         adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
         t0 = time.perf_counter()
-        out = self._generate(adapters, key, self._generate_kwargs(ids, max_new_tokens, temperature))
+        out = self._generate(adapters, key, self._generate_kwargs(ids, max_new_tokens, temperature, stop))
         new = out[0, len(ids) :]
         text = self.base.tokenizer.decode(new, skip_special_tokens=True).strip()
         return Answer(text, len(ids), int(new.numel()), time.perf_counter() - t0, [a.meta.get("id", "") for a in adapters])
@@ -156,8 +161,9 @@ class AnswerEngine:
         *,
         max_new_tokens: int = 48,
         temperature: float = 0.0,
+        stop: Sequence[str] = (),
     ) -> Iterator[str]:
-        """Yield the answer text piece by piece as tokens are generated."""
+        """Yield the answer text piece by piece as tokens are generated (ending early at any of `stop`)."""
         from transformers import TextIteratorStreamer
 
         adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
@@ -166,7 +172,7 @@ class AnswerEngine:
 
         def run() -> None:
             try:
-                self._generate(adapters, key, {**self._generate_kwargs(ids, max_new_tokens, temperature), "streamer": streamer})
+                self._generate(adapters, key, {**self._generate_kwargs(ids, max_new_tokens, temperature, stop), "streamer": streamer})
             except BaseException as exc:  # surfaced in the consumer thread below
                 errors.append(exc)
                 streamer.end()

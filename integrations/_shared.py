@@ -173,7 +173,7 @@ def answer(
     """(answer text cut at `stop`, the engine's Answer) with the adapters of `adapter_ids` active."""
     check_question(question)
     adapters = load_adapters(store, adapter_ids)
-    out = engine.answer(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature)
+    out = engine.answer(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
     return cut_at_stop(out.text, stop), out
 
 
@@ -194,7 +194,7 @@ def stream(
     """
     check_question(question)
     adapters = load_adapters(store, adapter_ids)
-    pieces = engine.stream(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature)
+    pieces = engine.stream(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
     return _filtered(pieces, StopFilter(stop))
 
 

@@ -34,14 +34,15 @@ def bench_out(tmp_path_factory, smollm2_tokenizer) -> Path:  # the tokenizer fix
 
 def test_files_written(bench_out: Path) -> None:
     results = json.loads((bench_out / "results.json").read_text())
-    for name in ("results.json", "predictions.jsonl", "report.md", "accuracy_by_mode.png", "latency_by_mode.png", "memory_vs_length.png"):
+    for name in ("results.json", "predictions.jsonl", "report.md", "accuracy_by_mode.png", "latency_by_mode.png", "memory_vs_length.png",
+                 "accuracy_vs_chunks.png"):
         assert (bench_out / name).is_file(), name
         assert name in results["files"]
     for png in bench_out.glob("*.png"):
         data = png.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 1000, png.name
     report = (bench_out / "report.md").read_text()
-    for needle in ("## Results by mode", "## Project targets", "load average", "transformers", "peft", "torch threads"):
+    for needle in ("## Results by mode", "## Accuracy vs number of chunks", "## Project targets", "load average", "transformers", "peft", "torch threads"):
         assert needle in report
     for mode in BENCH_MODES:
         assert f"| {mode} |" in report
@@ -75,6 +76,13 @@ def test_results_are_sane(bench_out: Path) -> None:
     assert mem["kv_measured"][:2] == [True, True] and not mem["kv_measured"][-1]
     assert all(b > a for a, b in zip(mem["kv_bytes"], mem["kv_bytes"][1:]))
     assert mem["kv_bytes"][1] == 2 * mem["kv_bytes"][0]  # linear in tokens: the extrapolation is exact
+    avc = r["accuracy_vs_chunks"]
+    assert avc["k"] == [1, 4] and set(avc["modes"]) == {"classic-rag", "adapter", "hybrid"}
+    for mode, vals in avc["modes"].items():
+        # the main run's k is taken from its own records; k=1 answered afresh
+        assert vals["accuracy"][-1] == m[mode]["accuracy"] and vals["recall"][-1] == m[mode]["recall_at_k"]
+        assert all(0.0 <= x <= 1.0 for x in vals["accuracy"] + vals["recall"])
+        assert vals["recall"][0] <= vals["recall"][-1]  # more chunks retrieved never lowers recall
     d = r["distill"]
     assert d["chunks"] >= 1 and d["seconds_per_chunk"] > 0 and d["n"] >= 1 and 0.0 <= d["accuracy"] <= 1.0
     names = {t["name"]: t for t in r["targets"]}

@@ -58,6 +58,19 @@ def test_stream_concatenates_to_the_greedy_answer(engine, adapters) -> None:
     assert full.text  # the adapted answer is not empty, so the comparison above means something
 
 
+def test_stop_strings_end_generation_early(engine, adapters) -> None:
+    lora = adapters[0]
+    full = engine.answer(QUESTION, lora, max_new_tokens=24)
+    assert full.new_tokens == 24  # the tiny random model never emits end-of-turn on its own
+    stop = full.text[len(full.text) // 3 : len(full.text) // 3 + 3]
+    assert stop.strip(), full.text
+    early = engine.answer(QUESTION, lora, max_new_tokens=24, stop=[stop])
+    assert early.new_tokens < full.new_tokens  # generation itself stopped, not only the text
+    assert full.text.startswith(early.text) and stop.strip() in early.text  # greedy: a prefix that reaches the stop
+    streamed = "".join(engine.stream(QUESTION, lora, max_new_tokens=24, stop=[stop]))
+    assert streamed.strip() == early.text
+
+
 @pytest.mark.parametrize("question", ["", "   ", None, 3, ["q"]])
 def test_bad_question_raises(engine, question) -> None:
     with pytest.raises(InputError, match="question"):

@@ -42,6 +42,22 @@ def test_train_checkpoints_resumes_and_learns(tmp_path, make_tiny_base) -> None:
     assert float(lora.b["down_proj"].abs().max()) > 0
 
 
+def test_init_from_a_generator_with_the_contrastive_term(tmp_path, make_tiny_base) -> None:
+    first = train(_cfg(tmp_path, steps=2), progress=False, base=make_tiny_base())
+    start = AdapterGenerator.from_pretrained(first, make_tiny_base())
+    cfg = _cfg(tmp_path, out_dir=str(tmp_path / "more"), steps=2, init_from=str(first), contrastive=1.0, margin=2.0)
+    final = train(cfg, progress=False, base=make_tiny_base())
+    state = json.loads((tmp_path / "more" / "checkpoint" / "trainer_state.json").read_text())
+    assert [h["step"] for h in state["history"]] == [0, 2]  # the starting point is evaluated first
+    assert state["init_from"] == str(first) and state["init_steps"] == 2
+    gen = AdapterGenerator.from_pretrained(final, make_tiny_base())
+    assert gen.trained_steps == 4  # steps of the starting generator + this run's
+    moved = [not torch.equal(p, q) for p, q in zip(gen.hypernet.parameters(), start.hypernet.parameters())]
+    assert any(moved)
+    with pytest.raises(ConfigError, match="docs_per_step"):
+        TrainConfig(contrastive=1.0, docs_per_step=1)
+
+
 def test_lr_schedule_warms_up_then_decays() -> None:
     cfg = TrainConfig(steps=100, warmup_steps=10, min_lr_ratio=0.1)
     assert lr_factor(0, cfg) == pytest.approx(0.1)

@@ -4,6 +4,10 @@ One step: sample documents (fresh synthetic ones each step, or from a JSONL corp
 each into K chunks, generate their adapters differentiably, run the student (question only) with each
 row's own adapter, and minimise per-answer, per-document cross-entropy on the answer tokens (gold
 answers, or the teacher's top-k probabilities from a teacher cache) plus L1 on the generated A and B.
+
+Optional contrastive term (`contrastive` > 0): the same rows are also run with another document's
+adapter (a fresh derangement each step) and a hinge asks the own adapter's gold-answer NLL to beat the
+wrong one's by `margin` nats, so a document-independent answer prior earns nothing on it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
     l1: float = 0.01
+    contrastive: float = 0.0  # weight of the own-vs-wrong-adapter hinge (0 = off)
+    margin: float = 1.0  # nats per token the own adapter's gold NLL should beat a wrong adapter's by
+    init_from: str = ""  # a generator directory to start from (e.g. the shipped weights); ignored on resume
     loss: str = "gold"  # "gold": CE on gold answers; "teacher": CE against cached teacher top-k
     teacher_cache: str = ""
     chunk_prob: float = 0.25  # probability that a document is split into K in [2, max_chunks]
@@ -66,6 +73,10 @@ class TrainConfig:
         for name in ("steps", "docs_per_step", "qas_per_doc", "max_chunks", "checkpoint_every", "eval_every"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.contrastive < 0 or self.margin < 0:
+            raise ConfigError(f"TrainConfig.contrastive and margin must be >= 0, got {self.contrastive}, {self.margin}")
+        if self.contrastive and self.docs_per_step < 2:
+            raise ConfigError("TrainConfig.contrastive needs docs_per_step >= 2 (a wrong adapter comes from another document)")
         if not 0.0 <= self.chunk_prob <= 1.0:
             raise ConfigError(f"TrainConfig.chunk_prob must be in [0, 1], got {self.chunk_prob}")
 
@@ -203,6 +214,11 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
         gen = AdapterGenerator.from_pretrained(ckpt, base)
         state = json.loads(state_path.read_text())
         logger.info("resuming from step %d", state["step"])
+    elif cfg.init_from:
+        gen = AdapterGenerator.from_pretrained(cfg.init_from, base)
+        state = {"step": 0, "history": [], "train_seconds": 0.0, "init_from": str(cfg.init_from),
+                 "init_steps": gen.trained_steps}
+        logger.info("starting from %s (%d steps)", cfg.init_from, gen.trained_steps)
     else:
         torch.manual_seed(cfg.seed)
         gen = AdapterGenerator.untrained(base, **dict(cfg.hypernet))
@@ -234,13 +250,17 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
     t_start = time.perf_counter() - state["train_seconds"]
 
     def save(step: int) -> None:
-        gen.trained_steps = step
+        gen.trained_steps = state.get("init_steps", 0) + step
         state["step"], state["train_seconds"] = step, time.perf_counter() - t_start
         gen.save_pretrained(ckpt, training={"config": asdict(cfg), "train_seconds": state["train_seconds"]})
         _save_optimizer(opt, ckpt / "optimizer.safetensors")
         _atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
 
     step = state["step"]
+    if step == 0 and cfg.init_from:  # the starting point's held-out NLL, so the curve shows what training added
+        hn.eval()
+        state["history"].append({**heldout_nll(gen, eval_docs, cfg), "step": 0, "loss_ema": None, "minutes": 0.0})
+        hn.train()
     while step < cfg.steps:
         if cfg.time_budget_s and time.perf_counter() - t_start > cfg.time_budget_s:
             logger.info("time budget reached at step %d", step)
@@ -260,6 +280,12 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
         task = per_doc_mean(answer_losses(batch, logp, cfg.loss == "teacher"), batch.row_doc)
         l1 = sum(v.abs().mean() for v in a_doc.values()) + sum(v.abs().mean() for v in b_doc.values())
         loss = task + cfg.l1 * l1
+        if cfg.contrastive and len(docs_ids) > 1:
+            wrong = (batch.row_doc + rng.randint(1, len(docs_ids) - 1)) % len(docs_ids)
+            own_nll = answer_losses(batch, logp, False)
+            wrong_nll = answer_losses(batch, student_logprobs(gen, batch, a_doc, b_doc, wrong), False)
+            hinge = torch.relu(cfg.margin + own_nll - wrong_nll)
+            loss = loss + cfg.contrastive * per_doc_mean(hinge, batch.row_doc)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = float(torch.nn.utils.clip_grad_norm_(hn.parameters(), cfg.grad_clip))
@@ -283,7 +309,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
     save(step)
     bar.close()
     final = out / "final"
-    gen.trained_steps = step
+    gen.trained_steps = state.get("init_steps", 0) + step
     hn.eval()
     gen.save_pretrained(final, training={"config": asdict(cfg), "train_seconds": state["train_seconds"],
                                          "history": state["history"]})
