@@ -258,7 +258,17 @@ def _accuracy_vs_chunks(items: list[QAItem], records: list[dict], cfg: BenchConf
     ks = sorted({k for k in CHUNK_COUNTS if k <= n_groups} | {min(cfg.k, n_groups)})
     if cfg.quick:
         ks = sorted({1, min(cfg.k, n_groups)})
-    out: dict[str, Any] = {"k": ks, "modes": {m: {"accuracy": [], "recall": [], "f1": []} for m in ROUTED_MODES}}
+    # k adapters are rank-concatenated into one engine slot: keep the k whose worst case fits the slot
+    max_entry_rank = max(store.adapter(e.id).rank for e in store.entries())
+    fits = [k for k in ks if k == cfg.k or k * max_entry_rank <= engine.slots.max_rank]
+    out: dict[str, Any] = {
+        "k": fits,
+        "skipped_k": [k for k in ks if k not in fits],
+        "max_entry_rank": max_entry_rank,
+        "engine_max_rank": engine.slots.max_rank,
+        "modes": {m: {"accuracy": [], "recall": [], "f1": []} for m in ROUTED_MODES},
+    }
+    ks = fits
     for k in ks:
         for mode in ROUTED_MODES:
             if k == cfg.k:
@@ -307,6 +317,7 @@ def _distill_run(items: list[QAItem], cfg: BenchConfig, base: Any, engine: Any, 
     if hyper is not None:
         hyper.generate(["warm up " * 8])
     for d in docs:
+        logger.info("context distillation of %s", d)
         t0 = time.perf_counter()
         (lora,) = dist.generate([doc_texts[d]])
         out["seconds"] += time.perf_counter() - t0
@@ -378,6 +389,7 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
         store = AdapterStore(Path(tmp) / "store", generator, router=Router(embedder))
         store.add_paths([cfg.docs])  # every document of the folder: routing chooses among all of them
         ing = store.last_ingest
+        logger.info("ingested %d chunk groups in %.1fs", ing.entries, ing.seconds)
         entries = store.entries()
         names = {e.metadata.get("file_name") for e in entries}
         missing = sorted({i.doc for i in items} - names)
@@ -419,6 +431,7 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
         results["modes"][mode] = _summary(records, mode)
     max_chunk = int(getattr(generator, "max_chunk_tokens", 512))
     results["memory_vs_length"] = _memory_curve(base, per_chunk, max_chunk, 1024 if cfg.quick else 4096)
+    logger.info("memory vs length measured")
     n_distill = cfg.distill_docs if cfg.distill_docs is not None else (0 if cfg.quick else 1)
     results["distill"] = _distill_run(items, cfg, base, engine, generator, doc_texts, n_distill) if n_distill else None
     results["targets"] = _targets(results, cfg)
@@ -673,6 +686,12 @@ def _report(r: dict[str, Any], cfg: BenchConfig) -> str:
     for i, k in enumerate(avc["k"]):
         cells = [f"{v['accuracy'][i]:.3f} / {v['recall'][i]:.2f}" for v in avc["modes"].values()]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    if avc["skipped_k"]:
+        lines += [
+            "",
+            f"Not run: k = {', '.join(map(str, avc['skipped_k']))} (k adapters of rank up to {avc['max_entry_rank']} would exceed "
+            f"the engine's slot rank {avc['engine_max_rank']}).",
+        ]
     lines += [""]
     lines += ["## Project targets", "", "| target | measured | met? | note |", "|---|---|---|---|"]
     for t in r["targets"]:
@@ -687,6 +706,11 @@ def _report(r: dict[str, Any], cfg: BenchConfig) -> str:
 
 
 def _bench_rag(args: argparse.Namespace) -> int:
+    if not logger.handlers:  # progress lines (question n/N, each stage) on stderr
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s bench: %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     cfg = BenchConfig(
         docs=args.docs,
         qa=args.qa,
