@@ -134,6 +134,17 @@ def main() -> None:
         )
     )
 
+    shipped = AdapterGenerator.default(base)  # the packaged generator: its own chunk size (128 tokens for SmolLM2)
+    (lora_shipped,) = shipped.generate([text[512]])
+    t = timed({"512": (None, lambda: shipped.generate([text[512]]))}, max(1, args.repeats // 2))
+    rows.append(
+        (
+            f"generator, packaged ({shipped.trained_steps} steps), one 512-token text",
+            f"{n512} tokens -> {lora_shipped.meta['chunks']} chunks of <= {shipped.max_chunk_tokens}, rank {lora_shipped.rank}",
+            fmt_time(t["512"]),
+        )
+    )
+
     # -- activation latency --------------------------------------------------------------------
     from peft import PeftModel
 
