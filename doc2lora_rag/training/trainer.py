@@ -256,11 +256,18 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
         _save_optimizer(opt, ckpt / "optimizer.safetensors")
         _atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
 
+    def evaluate(step: int) -> None:
+        hn.eval()
+        metrics = heldout_nll(gen, eval_docs, cfg)
+        hn.train()
+        metrics.update(step=step, loss_ema=ema, minutes=(time.perf_counter() - t_start) / 60)
+        state["history"].append(metrics)
+        logger.info("eval %s", json.dumps(metrics))
+        bar.write(f"step {step}: held-out NLL own {metrics['own']:.3f} wrong {metrics['wrong']:.3f} none {metrics['none']:.3f}")
+
     step = state["step"]
     if step == 0 and cfg.init_from:  # the starting point's held-out NLL, so the curve shows what training added
-        hn.eval()
-        state["history"].append({**heldout_nll(gen, eval_docs, cfg), "step": 0, "loss_ema": None, "minutes": 0.0})
-        hn.train()
+        evaluate(0)
     while step < cfg.steps:
         if cfg.time_budget_s and time.perf_counter() - t_start > cfg.time_budget_s:
             logger.info("time budget reached at step %d", step)
@@ -277,12 +284,13 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
         batch = build_student_batch(base.tokenizer, rows, base.device, teach)
         a_doc, b_doc = doc_adapters(gen, docs_ids, ks)
         logp = student_logprobs(gen, batch, a_doc, b_doc)
-        task = per_doc_mean(answer_losses(batch, logp, cfg.loss == "teacher"), batch.row_doc)
+        answer_loss = answer_losses(batch, logp, cfg.loss == "teacher")
+        task = per_doc_mean(answer_loss, batch.row_doc)
         l1 = sum(v.abs().mean() for v in a_doc.values()) + sum(v.abs().mean() for v in b_doc.values())
         loss = task + cfg.l1 * l1
         if cfg.contrastive and len(docs_ids) > 1:
             wrong = (batch.row_doc + rng.randint(1, len(docs_ids) - 1)) % len(docs_ids)
-            own_nll = answer_losses(batch, logp, False)
+            own_nll = answer_losses(batch, logp, False) if cfg.loss == "teacher" else answer_loss
             wrong_nll = answer_losses(batch, student_logprobs(gen, batch, a_doc, b_doc, wrong), False)
             hinge = torch.relu(cfg.margin + own_nll - wrong_nll)
             loss = loss + cfg.contrastive * per_doc_mean(hinge, batch.row_doc)
@@ -297,19 +305,12 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
         bar.update(1)
         bar.set_postfix(loss=f"{ema:.3f}", gnorm=f"{gnorm:.2f}", seq_s=f"{len(rows) / dt:.1f}")
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            hn.eval()
-            metrics = heldout_nll(gen, eval_docs, cfg)
-            hn.train()
-            metrics.update(step=step, loss_ema=ema, minutes=(time.perf_counter() - t_start) / 60)
-            state["history"].append(metrics)
-            logger.info("eval %s", json.dumps(metrics))
-            bar.write(f"step {step}: held-out NLL own {metrics['own']:.3f} wrong {metrics['wrong']:.3f} none {metrics['none']:.3f}")
+            evaluate(step)
         if step % cfg.checkpoint_every == 0:
             save(step)
     save(step)
     bar.close()
-    final = out / "final"
-    gen.trained_steps = state.get("init_steps", 0) + step
+    final = out / "final"  # save(step) above set gen.trained_steps
     hn.eval()
     gen.save_pretrained(final, training={"config": asdict(cfg), "train_seconds": state["train_seconds"],
                                          "history": state["history"]})
