@@ -250,16 +250,17 @@ def _answer_all(items: list[QAItem], cfg: BenchConfig, base: Any, engine: Any, q
 
 
 def _accuracy_vs_chunks(items: list[QAItem], records: list[dict], cfg: BenchConfig, engine: Any, qa: Any, store: Any,
-                        classic: Any, doc_texts: dict[str, str], n_groups: int) -> dict[str, Any]:
+                        classic: Any, doc_texts: dict[str, str], entries: list[Any]) -> dict[str, Any]:
     """Accuracy and recall of the routed modes with k = 1, 2, 4, 8 chunks (capped at the chunk groups there are).
 
     The k of the main run is taken from its records; the other k values answer every question again.
     """
+    n_groups = len(entries)
     ks = sorted({k for k in CHUNK_COUNTS if k <= n_groups} | {min(cfg.k, n_groups)})
     if cfg.quick:
         ks = sorted({1, min(cfg.k, n_groups)})
     # k adapters are rank-concatenated into one engine slot: keep the k whose worst case fits the slot
-    max_entry_rank = max(store.adapter(e.id).rank for e in store.entries())
+    max_entry_rank = max(store.adapter(e.id).rank for e in entries)
     fits = [k for k in ks if k == cfg.k or k * max_entry_rank <= engine.slots.max_rank]
     out: dict[str, Any] = {
         "k": fits,
@@ -407,7 +408,7 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
 
         qa = StoreQA(store, engine)
         records = _answer_all(items, cfg, base, engine, qa, store, classic, doc_texts)
-        results["accuracy_vs_chunks"] = _accuracy_vs_chunks(items, records, cfg, engine, qa, store, classic, doc_texts, len(entries))
+        results["accuracy_vs_chunks"] = _accuracy_vs_chunks(items, records, cfg, engine, qa, store, classic, doc_texts, entries)
         files = sorted((store.path / ADAPTER_DIR).glob("*.safetensors"))
         one = store.adapter(entries[0].id)
         per_chunk = one.nbytes // max(int(one.meta.get("chunks", 1) or 1), 1)
@@ -519,6 +520,12 @@ def _plots(r: dict[str, Any], out_dir: Path, small: bool) -> list[str]:
     m = r["modes"]
     written = []
 
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=dpi)
+        plt.close(fig)
+        written.append(name)
+
     fig, ax = plt.subplots(figsize=size)
     ax.bar(modes, [m[x]["accuracy"] for x in modes], color="tab:blue", label="accuracy")
     ax.plot(modes, [m[x]["f1"] for x in modes], "o", color="tab:orange", label="token F1")
@@ -527,10 +534,7 @@ def _plots(r: dict[str, Any], out_dir: Path, small: bool) -> list[str]:
     ax.set_title(f"Accuracy by mode (n={m['none']['n']}, k={r['config']['k']})")
     ax.legend(fontsize="small")
     ax.tick_params(axis="x", labelsize="small")
-    fig.tight_layout()
-    fig.savefig(out_dir / "accuracy_by_mode.png", dpi=dpi)
-    plt.close(fig)
-    written.append("accuracy_by_mode.png")
+    save(fig, "accuracy_by_mode.png")
 
     fig, ax = plt.subplots(figsize=size)
     p50 = [m[x]["latency_p50_s"] for x in modes]
@@ -541,10 +545,7 @@ def _plots(r: dict[str, Any], out_dir: Path, small: bool) -> list[str]:
     ax.set_title("Answer latency by mode (one question at a time)")
     ax.legend(fontsize="small")
     ax.tick_params(axis="x", labelsize="small")
-    fig.tight_layout()
-    fig.savefig(out_dir / "latency_by_mode.png", dpi=dpi)
-    plt.close(fig)
-    written.append("latency_by_mode.png")
+    save(fig, "latency_by_mode.png")
 
     mem = r["memory_vs_length"]
     mib = 2**20
@@ -562,10 +563,7 @@ def _plots(r: dict[str, Any], out_dir: Path, small: bool) -> list[str]:
     ax.set_ylabel("MiB")
     ax.set_title("Memory vs document length")
     ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(out_dir / "memory_vs_length.png", dpi=dpi)
-    plt.close(fig)
-    written.append("memory_vs_length.png")
+    save(fig, "memory_vs_length.png")
 
     avc = r["accuracy_vs_chunks"]
     fig, ax = plt.subplots(figsize=size)
@@ -581,10 +579,7 @@ def _plots(r: dict[str, Any], out_dir: Path, small: bool) -> list[str]:
     ax.set_ylabel("score")
     ax.set_title(f"Accuracy vs number of chunks (n={m['none']['n']})")
     ax.legend(fontsize="x-small", ncol=2)
-    fig.tight_layout()
-    fig.savefig(out_dir / "accuracy_vs_chunks.png", dpi=dpi)
-    plt.close(fig)
-    written.append("accuracy_vs_chunks.png")
+    save(fig, "accuracy_vs_chunks.png")
     return written
 
 
