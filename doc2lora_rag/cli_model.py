@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,28 @@ def _add_train(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _memory_generator(path: str | None, base: Any) -> Any:
+    """The closed-form memory generator: statistics from `path`, or from the cache, fitted there on first use."""
+    from .base_model import cache_dir
+    from .memory import MemoryGenerator
+
+    if path:
+        return MemoryGenerator.load(path, base)
+    where = cache_dir() / "memory" / base.name
+    if (where / "config.json").is_file():
+        return MemoryGenerator.load(where, base)
+    from .training.synth import make_corpus
+
+    docs = make_corpus(200, "train", seed=11, min_tokens=60, max_tokens=300)
+    print(f"fitting memory statistics for {base.name} on 200 synthetic training documents (once; cached in {where})", file=sys.stderr)
+    gen = MemoryGenerator.fit(base, [d.text for d in docs], [[q.answers[0] for q in d.qas if q.answers] for d in docs], progress=True)
+    gen.save(where)
+    return gen
+
+
 def _generator(kind: str, path: str | None, base: Any) -> Any:
+    if kind == "memory":
+        return _memory_generator(path, base)
     if kind == "distill":
         from .distill import DistillGenerator
 
@@ -118,8 +140,10 @@ def _add_eval(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, metavar="DIR", help="answer from this AdapterStore (modes routed/rag/hybrid; no --docs)")
     p.add_argument("--k", type=int, default=2, help="with --store: entries routed per question (default 2)")
     p.add_argument("--threshold", type=float, default=None, help="with --store: relevance gate on the best routing score")
-    p.add_argument("--generator", choices=["hypernet", "distill"], default="hypernet")
-    p.add_argument("--generator-path", default=None, metavar="DIR", help="a generator folder (default: the packaged one)")
+    p.add_argument("--generator", choices=["hypernet", "distill", "memory"], default="hypernet",
+                   help="memory: closed-form key/value adapters (experimental; statistics fitted once and cached)")
+    p.add_argument("--generator-path", default=None, metavar="DIR",
+                   help="a generator folder (default: the packaged one); with --generator memory, a statistics folder")
     p.add_argument("--base", default=None, help="base model (default: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--per-doc", type=int, default=0, metavar="N", help="at most N questions per document")
     p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N questions in all")

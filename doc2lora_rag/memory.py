@@ -1,0 +1,242 @@
+"""MemoryGenerator: a closed-form key/value write into down_proj, text in, `LoraWeights` out.
+
+No gradient step and no trained hypernetwork: one forward pass over each chunk, then per target layer l
+
+    positions  the m tokens a linear scorer (on the residual entering the middle target layer) ranks
+               most likely to precede an answer-like token
+    keys K     down_proj inputs at those positions (d_in x m)
+    values V   input embeddings of the tokens that follow them, unit norm, times value_scale * the
+               layer's mean residual norm (the embedded models tie input and output embeddings)
+    A_l = (K^T C_l^-1 K + eps)^-1 K^T C_l^-1      B_l = V
+
+C_l is the second moment of down_proj inputs over a fitting corpus: a stored key maps to its own rank
+direction and other inputs are damped. Chunk adapters are rank-concatenated (rank m * chunks).
+
+The statistics (C^-1 per layer, residual norms, the scorer) are fitted once per base model by `fit`
+from texts whose answers are known (the command line fits on synthetic training documents) and
+written with `save`. Why this design and what it scores: docs/training_log.md ("Probe").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .base_model import BaseModel
+from .encoder import Encoder
+from .errors import ConfigError, CorruptFileError, InputError, ModelMismatchError
+from .generator import _IDENTITY_KEYS, check_texts, split_equal
+from .lora import LoraWeights, _atomic_write
+
+FORMAT = "doc2lora-memory"
+TARGET = "down_proj"
+
+
+@dataclass
+class MemoryConfig:
+    first_layer: int = -1  # first target layer; -1 = num_layers // 3
+    positions_per_chunk: int = 24  # rank per chunk
+    value_scale: float = 0.1
+    max_chunk_tokens: int = 128
+    ridge: float = 0.01  # C + ridge * mean(diag C) * I before inverting
+    scorer_ridge: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.positions_per_chunk, int) or self.positions_per_chunk < 1:
+            raise ConfigError(f"MemoryConfig.positions_per_chunk must be an int >= 1, got {self.positions_per_chunk!r}")
+        if not isinstance(self.max_chunk_tokens, int) or self.max_chunk_tokens < 8:
+            raise ConfigError(f"MemoryConfig.max_chunk_tokens must be an int >= 8, got {self.max_chunk_tokens!r}")
+        for name in ("value_scale", "ridge", "scorer_ridge"):
+            if not float(getattr(self, name)) > 0:
+                raise ConfigError(f"MemoryConfig.{name} must be > 0, got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MemoryConfig:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown MemoryConfig keys {unknown}; allowed {sorted(f.name for f in fields(cls))}")
+        return cls(**data)
+
+
+def _answer_positions(offsets: Sequence[tuple[int, int]], text: str, answers: Sequence[str]) -> list[int]:
+    """Token positions t whose next token starts or continues one of `answers` (first occurrence)."""
+    out = []
+    for answer in answers:
+        c = text.find(answer)
+        if c <= 0:
+            continue
+        end = c + len(answer)
+        first = next(i for i, (_, e) in enumerate(offsets) if e > c)
+        out.extend(t - 1 for t in range(max(first, 1), len(offsets)) if offsets[t][0] < end)
+    return sorted(set(out))
+
+
+class MemoryGenerator:
+    """Closed-form key/value adapters (see the module docstring)."""
+
+    def __init__(self, base: BaseModel, stats: dict[str, torch.Tensor], config: MemoryConfig | None = None) -> None:
+        self.base = base
+        self.config = config = config or MemoryConfig()
+        first = config.first_layer if config.first_layer >= 0 else base.num_layers // 3
+        if first >= base.num_layers:
+            raise ConfigError(f"MemoryConfig.first_layer {first} >= the base model's {base.num_layers} layers")
+        self.layers = tuple(range(first, base.num_layers))
+        self.score_index = len(self.layers) // 2
+        d_in = base.target_shape(TARGET)[0]
+        want = {"c_inv": (len(self.layers), d_in, d_in), "resid": (len(self.layers),),
+                "mu": (base.config.hidden_size,), "sd": (base.config.hidden_size,), "w": (base.config.hidden_size + 1,)}
+        for k, shape in want.items():
+            if k not in stats or tuple(stats[k].shape) != shape:
+                got = tuple(stats[k].shape) if k in stats else None
+                raise ModelMismatchError(f"memory statistics {k!r} have shape {got}, base model {base.name!r} needs {shape}; refit them")
+        self.stats = {k: v.float() for k, v in stats.items()}
+        self.encoder = Encoder(base, self.layers, capture_targets=[TARGET])
+        self.max_chunk_tokens = config.max_chunk_tokens
+        self.emb = base.model.get_input_embeddings().weight
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    @classmethod
+    @torch.no_grad()
+    def fit(cls, base: BaseModel, texts: Sequence[str], answers: Sequence[Sequence[str]], config: MemoryConfig | None = None,
+            progress: bool = False) -> MemoryGenerator:
+        """Fit the statistics on `texts`; answers[i] are strings that occur verbatim in texts[i]."""
+        from tqdm.auto import tqdm
+
+        config = config or MemoryConfig()
+        texts = check_texts(texts)
+        if len(answers) != len(texts):
+            raise InputError(f"fit needs one answer list per text, got {len(texts)} texts and {len(answers)} answer lists")
+        probe = cls.__new__(cls)
+        probe.base, probe.config = base, config
+        first = config.first_layer if config.first_layer >= 0 else base.num_layers // 3
+        probe.layers = tuple(range(first, base.num_layers))
+        encoder = Encoder(base, probe.layers, capture_targets=[TARGET])
+        d_in = base.target_shape(TARGET)[0]
+        second = torch.zeros(len(probe.layers), d_in, d_in)
+        resid = torch.zeros(len(probe.layers))
+        xs, ys, n_tok = [], [], 0
+        for text, ans in tqdm(list(zip(texts, answers)), disable=not progress, desc="fitting memory statistics"):
+            enc = base.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            ids = enc["input_ids"][: config.max_chunk_tokens * 4]
+            acts = encoder(torch.tensor([ids], device=base.device), torch.ones(1, len(ids), dtype=torch.long, device=base.device))
+            keys = acts.target_inputs[TARGET][0].float().cpu()  # (L, T, d_in)
+            hidden = acts.hidden[0].float().cpu()  # (L, T, D)
+            second += torch.einsum("lti,ltj->lij", keys, keys)
+            resid += hidden.norm(dim=-1).sum(-1)
+            n_tok += len(ids)
+            label = torch.zeros(len(ids))
+            label[[t for t in _answer_positions(enc["offset_mapping"][: len(ids)], text, ans) if t < len(ids)]] = 1
+            xs.append(hidden[len(probe.layers) // 2])
+            ys.append(label)
+        y = torch.cat(ys)
+        if not y.any():
+            raise InputError("none of the answers occur in their texts; fit needs answers that appear verbatim in the text")
+        second /= n_tok
+        eye = torch.eye(d_in)
+        c_inv = torch.stack([torch.linalg.inv(c + config.ridge * c.diagonal().mean() * eye) for c in second])
+        x = torch.cat(xs)
+        mu, sd = x.mean(0), x.std(0) + 1e-3
+        design = torch.cat([(x - mu) / sd, torch.ones(len(x), 1)], 1)
+        w = torch.linalg.solve(design.T @ design + config.scorer_ridge * torch.eye(design.shape[1]), design.T @ (2 * y - 1))
+        stats = {"c_inv": c_inv, "resid": resid / n_tok, "mu": mu, "sd": sd, "w": w}
+        gen = cls(base, stats, config)
+        gen.fit_info = {"texts": len(texts), "tokens": n_tok, "answer_positions": int(y.sum())}
+        return gen
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        meta = {"format": FORMAT, "base_model": self.base.identity(), "config": asdict(self.config),
+                "fit": getattr(self, "fit_info", {})}
+        _atomic_write(path / "stats.safetensors", lambda tmp: save_file({k: v.contiguous() for k, v in self.stats.items()}, tmp))
+        _atomic_write(path / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, base: BaseModel) -> MemoryGenerator:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        try:
+            meta = json.loads((path / "config.json").read_text())
+        except FileNotFoundError as exc:
+            raise InputError(f"{path} holds no memory statistics (no config.json); fit them with MemoryGenerator.fit") from exc
+        except json.JSONDecodeError as exc:
+            raise CorruptFileError(f"{path / 'config.json'} is not valid JSON ({exc}); delete {path} and refit") from exc
+        if meta.get("format") != FORMAT:
+            raise ConfigError(f"{path / 'config.json'} is not a memory-generator config (format={meta.get('format')!r})")
+        mine = {k: meta.get("base_model", {}).get(k) for k in _IDENTITY_KEYS}
+        theirs = {k: base.identity().get(k) for k in _IDENTITY_KEYS}
+        if mine != theirs:
+            raise ModelMismatchError(f"memory statistics in {path} were fitted on {mine['name']!r}, not on {theirs['name']!r}; refit them")
+        try:
+            stats = load_file(str(path / "stats.safetensors"))
+        except (SafetensorError, OSError) as exc:
+            raise CorruptFileError(f"{path / 'stats.safetensors'} is missing or corrupt ({exc}); delete {path} and refit") from exc
+        gen = cls(base, stats, MemoryConfig.from_dict(meta.get("config", {})))
+        gen.fit_info = meta.get("fit", {})
+        return gen
+
+    def identity(self) -> dict[str, Any]:
+        c = self.config
+        return {"kind": "memory", "base_model": self.base.name, "layers": list(self.layers), "targets": [TARGET],
+                "positions_per_chunk": c.positions_per_chunk, "value_scale": c.value_scale,
+                "max_chunk_tokens": c.max_chunk_tokens, "fit": getattr(self, "fit_info", {})}
+
+    # -- generation --------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.base.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    @torch.no_grad()
+    def read(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """down_proj inputs of one chunk (L, T, d_in) and the positions the scorer picks (sorted)."""
+        s, dev = self.stats, self.base.device
+        acts = self.encoder(torch.tensor([ids], device=dev), torch.ones(1, len(ids), dtype=torch.long, device=dev))
+        hidden = acts.hidden[0, self.score_index].float().cpu()  # (T, D)
+        score = torch.cat([(hidden - s["mu"]) / s["sd"], torch.ones(len(ids), 1)], 1) @ s["w"]
+        score = score[:-1]  # the last token has no successor in this chunk
+        top = score.topk(min(self.config.positions_per_chunk, len(score))).indices.sort().values
+        return acts.target_inputs[TARGET][0].float().cpu(), top
+
+    @torch.no_grad()
+    def write(self, keys: torch.Tensor, top: torch.Tensor, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A (L, r, d_in), B (L, D, r) storing key keys[:, t] -> embedding of ids[t + 1] for t in `top`."""
+        L, d_in, r, m = keys.shape[0], keys.shape[2], self.config.positions_per_chunk, len(top)
+        a, b = torch.zeros(L, r, d_in), torch.zeros(L, self.emb.shape[1], r)
+        if m == 0:
+            return a, b
+        values = self.emb[torch.tensor(ids)[top + 1]].float().cpu()
+        values = values / values.norm(dim=-1, keepdim=True)
+        for layer in range(L):
+            k = keys[layer, top].T  # (d_in, m)
+            ck = self.stats["c_inv"][layer] @ k
+            g = k.T @ ck
+            a[layer, :m] = torch.linalg.solve(g + 1e-4 * g.diagonal().mean() * torch.eye(m), ck.T)
+            b[layer, :, :m] = (self.config.value_scale * self.stats["resid"][layer] * values).T
+        return a, b
+
+    def generate(self, texts: Sequence[str]) -> list[LoraWeights]:
+        """One adapter per text: rank positions_per_chunk * number of chunks."""
+        out = []
+        for i, text in enumerate(check_texts(texts)):
+            ids = self.tokenize(text)
+            if not ids:
+                raise InputError(f"texts[{i}] produced no tokens; pass real text")
+            parts = [self.write(*self.read(chunk), chunk) for chunk in split_equal(ids, self.max_chunk_tokens)]
+            out.append(LoraWeights(
+                {TARGET: torch.cat([p[0] for p in parts], dim=1)}, {TARGET: torch.cat([p[1] for p in parts], dim=2)},
+                self.layers, 1.0, self.base.name, self.base.config.model_type,
+                {"chunks": len(parts), "generator": "memory"},
+            ))
+        return out
