@@ -115,3 +115,28 @@ def test_real_model_own_adapter_beats_another_documents(real_base) -> None:
                 logp = answer_logprobs(real_base, batch, live)
             out.append(float(-logp.gather(1, batch.targets[:, None]).mean()))
     assert sum(own) / len(own) < sum(wrong) / len(wrong) - 0.1, (own, wrong)
+
+
+def test_cli_loads_statistics_from_a_path_or_the_cache(fitted, tmp_path, monkeypatch) -> None:
+    from doc2lora_rag.cli_model import _generator
+
+    path = fitted.save(tmp_path / "stats")
+    assert _generator("memory", str(path), fitted.base).identity()["kind"] == "memory"
+    monkeypatch.setenv("DOC2LORA_CACHE", str(tmp_path / "cache"))
+    fitted.save(tmp_path / "cache" / "memory" / fitted.base.name)
+    gen = _generator("memory", None, fitted.base)  # found in the cache: no fitting
+    (x,), (y,) = gen.generate([TEXTS[1]]), fitted.generate([TEXTS[1]])
+    assert torch.equal(x.a["down_proj"], y.a["down_proj"])
+
+
+def test_eval_harness_runs_memory_adapters(fitted, tmp_path) -> None:
+    from doc2lora_rag.evaluation import QAItem, evaluate
+    from doc2lora_rag.llm import AnswerEngine
+
+    (tmp_path / "a.txt").write_text(TEXTS[0])
+    (tmp_path / "b.txt").write_text(TEXTS[1])
+    items = [QAItem("a.txt", "Who founded Merros Holdings?", ("Wenmaine Ammann",)), QAItem("b.txt", "When was Balrodun Robotics established?", ("1829",))]
+    engine = AnswerEngine(fitted.base)
+    for mode in ("adapter", "wrong-adapter"):
+        summary = evaluate(items, tmp_path, mode, engine, fitted, max_new_tokens=4)
+        assert summary["n"] == 2 and summary["generation_s_per_doc_p50"] > 0
