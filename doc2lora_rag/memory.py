@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from .base_model import BaseModel
-from .encoder import Encoder
+from .encoder import Activations, Encoder
 from .errors import ConfigError, CorruptFileError, InputError, ModelMismatchError
 from .generator import _IDENTITY_KEYS, check_texts, split_equal
 from .lora import LoraWeights, _atomic_write
@@ -64,16 +64,39 @@ class MemoryConfig:
 
 
 def _answer_positions(offsets: Sequence[tuple[int, int]], text: str, answers: Sequence[str]) -> list[int]:
-    """Token positions t whose next token starts or continues one of `answers` (first occurrence)."""
+    """Token positions t whose next token starts or continues one of `answers` (first occurrence).
+
+    `offsets` may cover only the start of `text`: answers beyond them are skipped.
+    """
     out = []
     for answer in answers:
         c = text.find(answer)
         if c <= 0:
             continue
         end = c + len(answer)
-        first = next(i for i, (_, e) in enumerate(offsets) if e > c)
+        first = next((i for i, (_, e) in enumerate(offsets) if e > c), None)
+        if first is None:
+            continue
         out.extend(t - 1 for t in range(max(first, 1), len(offsets)) if offsets[t][0] < end)
     return sorted(set(out))
+
+
+def _target_layers(base: BaseModel, config: MemoryConfig) -> tuple[int, ...]:
+    first = config.first_layer if config.first_layer >= 0 else base.num_layers // 3
+    if first >= base.num_layers:
+        raise ConfigError(f"MemoryConfig.first_layer {first} >= the base model's {base.num_layers} layers")
+    return tuple(range(first, base.num_layers))
+
+
+def _encode(encoder: Encoder, ids: list[int]) -> Activations:
+    """Activations of one unpadded token sequence."""
+    dev = encoder.base.device
+    return encoder(torch.tensor([ids], device=dev), torch.ones(1, len(ids), dtype=torch.long, device=dev))
+
+
+def _scorer_features(hidden: torch.Tensor, mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
+    """(T, D) residuals -> (T, D + 1) standardised features with a bias column, for the position scorer."""
+    return torch.cat([(hidden - mu) / sd, torch.ones(len(hidden), 1)], 1)
 
 
 class MemoryGenerator:
@@ -82,11 +105,8 @@ class MemoryGenerator:
     def __init__(self, base: BaseModel, stats: dict[str, torch.Tensor], config: MemoryConfig | None = None) -> None:
         self.base = base
         self.config = config = config or MemoryConfig()
-        first = config.first_layer if config.first_layer >= 0 else base.num_layers // 3
-        if first >= base.num_layers:
-            raise ConfigError(f"MemoryConfig.first_layer {first} >= the base model's {base.num_layers} layers")
-        self.layers = tuple(range(first, base.num_layers))
-        self.score_index = len(self.layers) // 2
+        self.layers = _target_layers(base, config)
+        self.score_index = len(self.layers) // 2  # the scorer reads the residual entering the middle target layer
         d_in = base.target_shape(TARGET)[0]
         want = {"c_inv": (len(self.layers), d_in, d_in), "resid": (len(self.layers),),
                 "mu": (base.config.hidden_size,), "sd": (base.config.hidden_size,), "w": (base.config.hidden_size + 1,)}
@@ -112,27 +132,24 @@ class MemoryGenerator:
         texts = check_texts(texts)
         if len(answers) != len(texts):
             raise InputError(f"fit needs one answer list per text, got {len(texts)} texts and {len(answers)} answer lists")
-        probe = cls.__new__(cls)
-        probe.base, probe.config = base, config
-        first = config.first_layer if config.first_layer >= 0 else base.num_layers // 3
-        probe.layers = tuple(range(first, base.num_layers))
-        encoder = Encoder(base, probe.layers, capture_targets=[TARGET])
+        layers = _target_layers(base, config)
+        encoder = Encoder(base, layers, capture_targets=[TARGET])
         d_in = base.target_shape(TARGET)[0]
-        second = torch.zeros(len(probe.layers), d_in, d_in)
-        resid = torch.zeros(len(probe.layers))
+        second = torch.zeros(len(layers), d_in, d_in)
+        resid = torch.zeros(len(layers))
         xs, ys, n_tok = [], [], 0
         for text, ans in tqdm(list(zip(texts, answers)), disable=not progress, desc="fitting memory statistics"):
             enc = base.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
             ids = enc["input_ids"][: config.max_chunk_tokens * 4]
-            acts = encoder(torch.tensor([ids], device=base.device), torch.ones(1, len(ids), dtype=torch.long, device=base.device))
+            acts = _encode(encoder, ids)
             keys = acts.target_inputs[TARGET][0].float().cpu()  # (L, T, d_in)
             hidden = acts.hidden[0].float().cpu()  # (L, T, D)
             second += torch.einsum("lti,ltj->lij", keys, keys)
             resid += hidden.norm(dim=-1).sum(-1)
             n_tok += len(ids)
             label = torch.zeros(len(ids))
-            label[[t for t in _answer_positions(enc["offset_mapping"][: len(ids)], text, ans) if t < len(ids)]] = 1
-            xs.append(hidden[len(probe.layers) // 2])
+            label[_answer_positions(enc["offset_mapping"][: len(ids)], text, ans)] = 1
+            xs.append(hidden[len(layers) // 2])
             ys.append(label)
         y = torch.cat(ys)
         if not y.any():
@@ -142,7 +159,7 @@ class MemoryGenerator:
         c_inv = torch.stack([torch.linalg.inv(c + config.ridge * c.diagonal().mean() * eye) for c in second])
         x = torch.cat(xs)
         mu, sd = x.mean(0), x.std(0) + 1e-3
-        design = torch.cat([(x - mu) / sd, torch.ones(len(x), 1)], 1)
+        design = _scorer_features(x, mu, sd)
         w = torch.linalg.solve(design.T @ design + config.scorer_ridge * torch.eye(design.shape[1]), design.T @ (2 * y - 1))
         stats = {"c_inv": c_inv, "resid": resid / n_tok, "mu": mu, "sd": sd, "w": w}
         gen = cls(base, stats, config)
@@ -201,10 +218,9 @@ class MemoryGenerator:
     @torch.no_grad()
     def read(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """down_proj inputs of one chunk (L, T, d_in) and the positions the scorer picks (sorted)."""
-        s, dev = self.stats, self.base.device
-        acts = self.encoder(torch.tensor([ids], device=dev), torch.ones(1, len(ids), dtype=torch.long, device=dev))
+        acts = _encode(self.encoder, ids)
         hidden = acts.hidden[0, self.score_index].float().cpu()  # (T, D)
-        score = torch.cat([(hidden - s["mu"]) / s["sd"], torch.ones(len(ids), 1)], 1) @ s["w"]
+        score = _scorer_features(hidden, self.stats["mu"], self.stats["sd"]) @ self.stats["w"]
         score = score[:-1]  # the last token has no successor in this chunk
         top = score.topk(min(self.config.positions_per_chunk, len(score))).indices.sort().values
         return acts.target_inputs[TARGET][0].float().cpu(), top

@@ -78,6 +78,9 @@ def test_bad_input_and_config(make_tiny_base, fitted) -> None:
     base = make_tiny_base(num_layers=3)
     with pytest.raises(InputError, match="verbatim"):
         MemoryGenerator.fit(base, TEXTS[:1], [["not in the text"]], SMALL)
+    long_text = "Roads in the district were poor for a long time. " * 20 + "The mill was built by Osric Pellham."
+    gen = MemoryGenerator.fit(base, [TEXTS[0], long_text], [ANSWERS[0], ["Osric Pellham"]], SMALL)  # answer past the read window
+    assert gen.fit_info["answer_positions"] > 0
     with pytest.raises(InputError, match="one answer list per text"):
         MemoryGenerator.fit(base, TEXTS, ANSWERS[:1], SMALL)
     with pytest.raises(ConfigError, match="positions_per_chunk"):
