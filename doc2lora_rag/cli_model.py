@@ -42,12 +42,11 @@ def _add_train(subparsers: Any) -> argparse.ArgumentParser:
 
 def _memory_generator(path: str | None, base: Any) -> Any:
     """The closed-form memory generator: statistics from `path`, or from the cache, fitted there on first use."""
-    from .base_model import cache_dir
-    from .memory import MemoryGenerator
+    from .memory import MemoryGenerator, cache_path
 
     if path:
         return MemoryGenerator.load(path, base)
-    where = cache_dir() / "memory" / base.name
+    where = cache_path(base.name)
     if (where / "config.json").is_file():
         return MemoryGenerator.load(where, base)
     from .training.synth import make_corpus

@@ -1,18 +1,24 @@
 """MemoryGenerator: a closed-form key/value write into down_proj, text in, `LoraWeights` out.
 
-No gradient step and no trained hypernetwork: one forward pass over each chunk, then per target layer l
+No gradient step and no trained hypernetwork: one batched forward pass over the chunks of a text, then
+per target layer l
 
     positions  the m tokens a linear scorer (on the residual entering the middle target layer) ranks
                most likely to precede an answer-like token
-    keys K     down_proj inputs at those positions (d_in x m)
+    keys K     down_proj inputs at those positions (d_in x m); the forward pass stops after layer
+               `last_read_layer` (4/5 of the depth by default, for speed) and the keys of the layers
+               above it are predicted from the residual entering that layer by a fitted linear map
     values V   input embeddings of the tokens that follow them, unit norm, times value_scale * the
                layer's mean residual norm (the embedded models tie input and output embeddings)
     A_l = (K^T C_l^-1 K + eps)^-1 K^T C_l^-1      B_l = V
 
 C_l is the second moment of down_proj inputs over a fitting corpus: a stored key maps to its own rank
-direction and other inputs are damped. Chunk adapters are rank-concatenated (rank m * chunks).
+direction and other inputs are damped. A text longer than one chunk is read chunk by chunk and written
+once, jointly: the solve runs over the keys of every chunk (rank m * chunks), so a key stored from one
+chunk does not read out the values of another (writing each chunk on its own and concatenating the
+ranks lost most long-document answers: docs/training_log.md, session 4).
 
-The statistics (C^-1 per layer, residual norms, the scorer) are fitted once per base model by `fit`
+The statistics (C^-1 per layer, residual norms, the scorer, the key maps) are fitted once per base model by `fit`
 from texts whose answers are known (the command line fits on synthetic training documents) and
 written with `save`. Why this design and what it scores: docs/training_log.md ("Probe").
 """
@@ -34,6 +40,15 @@ from .generator import _IDENTITY_KEYS, check_texts, split_equal
 from .lora import LoraWeights, _atomic_write
 
 FORMAT = "doc2lora-memory"
+GENERATION_KEYS = ("positions_per_chunk", "value_scale")  # settings `load` does not take from the file
+STATS_VERSION = 2  # bumped when the fitted statistics change meaning; part of the cache path
+
+
+def cache_path(base_name: str) -> Path:
+    """Where the command line keeps the statistics it fits for a base model."""
+    from .base_model import cache_dir
+
+    return cache_dir() / "memory" / f"v{STATS_VERSION}" / base_name
 TARGET = "down_proj"
 
 
@@ -41,16 +56,19 @@ TARGET = "down_proj"
 class MemoryConfig:
     first_layer: int = -1  # first target layer; -1 = num_layers // 3
     positions_per_chunk: int = 24  # rank per chunk
-    value_scale: float = 0.1
+    value_scale: float = 0.05
     max_chunk_tokens: int = 128
     ridge: float = 0.01  # C + ridge * mean(diag C) * I before inverting
     scorer_ridge: float = 10.0
+    last_read_layer: int = -1  # the forward pass stops here; keys of later layers are predicted. -1 = num_layers * 4 // 5
 
     def __post_init__(self) -> None:
         if not isinstance(self.positions_per_chunk, int) or self.positions_per_chunk < 1:
             raise ConfigError(f"MemoryConfig.positions_per_chunk must be an int >= 1, got {self.positions_per_chunk!r}")
         if not isinstance(self.max_chunk_tokens, int) or self.max_chunk_tokens < 8:
             raise ConfigError(f"MemoryConfig.max_chunk_tokens must be an int >= 8, got {self.max_chunk_tokens!r}")
+        if not isinstance(self.last_read_layer, int) or self.last_read_layer < -1:
+            raise ConfigError(f"MemoryConfig.last_read_layer must be an int >= 0 or -1 (default), got {self.last_read_layer!r}")
         for name in ("value_scale", "ridge", "scorer_ridge"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(f"MemoryConfig.{name} must be > 0, got {getattr(self, name)!r}")
@@ -88,10 +106,32 @@ def _target_layers(base: BaseModel, config: MemoryConfig) -> tuple[int, ...]:
     return tuple(range(first, base.num_layers))
 
 
-def _encode(encoder: Encoder, ids: list[int]) -> Activations:
-    """Activations of one unpadded token sequence."""
+def _last_read_layer(base: BaseModel, config: MemoryConfig, layers: Sequence[int]) -> int:
+    """The last layer the forward pass runs; target layers above it get predicted keys."""
+    last = config.last_read_layer if config.last_read_layer >= 0 else base.num_layers * 4 // 5
+    last = min(last, base.num_layers - 1)
+    middle = layers[len(layers) // 2]
+    if last < middle:
+        raise ConfigError(f"MemoryConfig.last_read_layer {last} is below layer {middle}, the layer the position scorer reads; "
+                          f"use a value >= {middle}")
+    return last
+
+
+def _encode(encoder: Encoder, chunks: Sequence[Sequence[int]]) -> Activations:
+    """Activations of token sequences, right-padded into one batch (a causal model ignores the padding)."""
     dev = encoder.base.device
-    return encoder(torch.tensor([ids], device=dev), torch.ones(1, len(ids), dtype=torch.long, device=dev))
+    width = max(len(c) for c in chunks)
+    ids = torch.zeros(len(chunks), width, dtype=torch.long)
+    mask = torch.zeros(len(chunks), width, dtype=torch.long)
+    for i, c in enumerate(chunks):
+        ids[i, : len(c)] = torch.tensor(c)
+        mask[i, : len(c)] = 1
+    return encoder(ids.to(dev), mask.to(dev))
+
+
+def _with_bias(hidden: torch.Tensor) -> torch.Tensor:
+    """(..., D) -> (..., D + 1): the features the key maps read."""
+    return torch.cat([hidden, torch.ones(*hidden.shape[:-1], 1)], -1)
 
 
 def _scorer_features(hidden: torch.Tensor, mu: torch.Tensor, sd: torch.Tensor) -> torch.Tensor:
@@ -106,16 +146,19 @@ class MemoryGenerator:
         self.base = base
         self.config = config = config or MemoryConfig()
         self.layers = _target_layers(base, config)
+        self.last_read = _last_read_layer(base, config, self.layers)
+        self.n_read = self.last_read - self.layers[0] + 1  # target layers with keys read; the rest are predicted
         self.score_index = len(self.layers) // 2  # the scorer reads the residual entering the middle target layer
-        d_in = base.target_shape(TARGET)[0]
-        want = {"c_inv": (len(self.layers), d_in, d_in), "resid": (len(self.layers),),
-                "mu": (base.config.hidden_size,), "sd": (base.config.hidden_size,), "w": (base.config.hidden_size + 1,)}
+        d_in, width = base.target_shape(TARGET)[0], base.config.hidden_size
+        want = {"c_inv": (len(self.layers), d_in, d_in), "resid": (len(self.layers),), "mu": (width,), "sd": (width,),
+                "w": (width + 1,), "maps": (len(self.layers) - self.n_read, width + 1, d_in)}
         for k, shape in want.items():
             if k not in stats or tuple(stats[k].shape) != shape:
                 got = tuple(stats[k].shape) if k in stats else None
-                raise ModelMismatchError(f"memory statistics {k!r} have shape {got}, base model {base.name!r} needs {shape}; refit them")
+                raise ModelMismatchError(f"memory statistics {k!r} have shape {got}, base model {base.name!r} with this config "
+                                         f"needs {shape}; refit them")
         self.stats = {k: v.float() for k, v in stats.items()}
-        self.encoder = Encoder(base, self.layers, capture_targets=[TARGET])
+        self.encoder = Encoder(base, self.layers[: self.n_read], capture_targets=[TARGET])
         self.max_chunk_tokens = config.max_chunk_tokens
         self.emb = base.model.get_input_embeddings().weight
 
@@ -133,19 +176,25 @@ class MemoryGenerator:
         if len(answers) != len(texts):
             raise InputError(f"fit needs one answer list per text, got {len(texts)} texts and {len(answers)} answer lists")
         layers = _target_layers(base, config)
+        n_read = _last_read_layer(base, config, layers) - layers[0] + 1
         encoder = Encoder(base, layers, capture_targets=[TARGET])
-        d_in = base.target_shape(TARGET)[0]
+        d_in, width = base.target_shape(TARGET)
         second = torch.zeros(len(layers), d_in, d_in)
         resid = torch.zeros(len(layers))
+        # least squares from the residual entering the last read layer to the keys of the layers above it
+        hh, hk = torch.zeros(width + 1, width + 1), torch.zeros(len(layers) - n_read, width + 1, d_in)
         xs, ys, n_tok = [], [], 0
         for text, ans in tqdm(list(zip(texts, answers)), disable=not progress, desc="fitting memory statistics"):
             enc = base.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
             ids = enc["input_ids"][: config.max_chunk_tokens * 4]
-            acts = _encode(encoder, ids)
+            acts = _encode(encoder, [ids])
             keys = acts.target_inputs[TARGET][0].float().cpu()  # (L, T, d_in)
             hidden = acts.hidden[0].float().cpu()  # (L, T, D)
             second += torch.einsum("lti,ltj->lij", keys, keys)
             resid += hidden.norm(dim=-1).sum(-1)
+            h = _with_bias(hidden[n_read - 1])
+            hh += h.T @ h
+            hk += torch.einsum("ti,ltj->lij", h, keys[n_read:])
             n_tok += len(ids)
             label = torch.zeros(len(ids))
             label[_answer_positions(enc["offset_mapping"][: len(ids)], text, ans)] = 1
@@ -161,7 +210,8 @@ class MemoryGenerator:
         mu, sd = x.mean(0), x.std(0) + 1e-3
         design = _scorer_features(x, mu, sd)
         w = torch.linalg.solve(design.T @ design + config.scorer_ridge * torch.eye(design.shape[1]), design.T @ (2 * y - 1))
-        stats = {"c_inv": c_inv, "resid": resid / n_tok, "mu": mu, "sd": sd, "w": w}
+        maps = torch.linalg.solve(hh + config.ridge * hh.diagonal().mean() * torch.eye(width + 1), hk)
+        stats = {"c_inv": c_inv, "resid": resid / n_tok, "mu": mu, "sd": sd, "w": w, "maps": maps}
         gen = cls(base, stats, config)
         gen.fit_info = {"texts": len(texts), "tokens": n_tok, "answer_positions": int(y.sum())}
         return gen
@@ -179,7 +229,12 @@ class MemoryGenerator:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, base: BaseModel) -> MemoryGenerator:
+    def load(cls, path: str | Path, base: BaseModel, **generation: Any) -> MemoryGenerator:
+        """Statistics fitted by `fit` and written by `save`.
+
+        The fit-time settings come from the file; the generation-time ones (`GENERATION_KEYS`) are the
+        current defaults unless given here, so statistics fitted by an older version keep working.
+        """
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -200,7 +255,11 @@ class MemoryGenerator:
             stats = load_file(str(path / "stats.safetensors"))
         except (SafetensorError, OSError) as exc:
             raise CorruptFileError(f"{path / 'stats.safetensors'} is missing or corrupt ({exc}); delete {path} and refit") from exc
-        gen = cls(base, stats, MemoryConfig.from_dict(meta.get("config", {})))
+        unknown = sorted(set(generation) - set(GENERATION_KEYS))
+        if unknown:
+            raise ConfigError(f"load takes only generation-time settings {list(GENERATION_KEYS)}, got {unknown}")
+        saved = {k: v for k, v in meta.get("config", {}).items() if k not in GENERATION_KEYS}
+        gen = cls(base, stats, MemoryConfig.from_dict({**saved, **generation}))
         gen.fit_info = meta.get("fit", {})
         return gen
 
@@ -208,7 +267,7 @@ class MemoryGenerator:
         c = self.config
         return {"kind": "memory", "base_model": self.base.name, "layers": list(self.layers), "targets": [TARGET],
                 "positions_per_chunk": c.positions_per_chunk, "value_scale": c.value_scale,
-                "max_chunk_tokens": c.max_chunk_tokens, "fit": getattr(self, "fit_info", {})}
+                "max_chunk_tokens": c.max_chunk_tokens, "last_read_layer": self.last_read, "fit": getattr(self, "fit_info", {})}
 
     # -- generation --------------------------------------------------------------------------
 
@@ -216,43 +275,54 @@ class MemoryGenerator:
         return self.base.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     @torch.no_grad()
-    def read(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """down_proj inputs of one chunk (L, T, d_in) and the positions the scorer picks (sorted)."""
-        acts = _encode(self.encoder, ids)
-        hidden = acts.hidden[0, self.score_index].float().cpu()  # (T, D)
-        score = _scorer_features(hidden, self.stats["mu"], self.stats["sd"]) @ self.stats["w"]
-        score = score[:-1]  # the last token has no successor in this chunk
-        top = score.topk(min(self.config.positions_per_chunk, len(score))).indices.sort().values
-        return acts.target_inputs[TARGET][0].float().cpu(), top
+    def read(self, chunks: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Read the chunks of one text in one batched forward pass that stops at `last_read`.
+
+        Returns the keys of the positions the scorer picks in every chunk (L, n, d_in; target layers
+        above `last_read` predicted from the residual entering it), the ids of the tokens that follow
+        them (n,) and the picked positions of each chunk (sorted).
+        """
+        acts = _encode(self.encoder, chunks)
+        keys, value_ids, picks = [], [], []
+        for i, chunk in enumerate(chunks):
+            n = len(chunk)
+            hidden = acts.hidden[i, :, :n].float().cpu()  # (L_read, T, D)
+            score = _scorer_features(hidden[self.score_index], self.stats["mu"], self.stats["sd"]) @ self.stats["w"]
+            top = score[:-1].topk(min(self.config.positions_per_chunk, n - 1)).indices.sort().values  # the last token has no successor here
+            read = acts.target_inputs[TARGET][i, :, top].float().cpu()  # (L_read, m, d_in)
+            predicted = torch.einsum("mi,lij->lmj", _with_bias(hidden[-1, top]), self.stats["maps"])
+            keys.append(torch.cat([read, predicted]))
+            value_ids.append(torch.tensor(chunk)[top + 1])
+            picks.append(top)
+        return torch.cat(keys, dim=1), torch.cat(value_ids), picks
 
     @torch.no_grad()
-    def write(self, keys: torch.Tensor, top: torch.Tensor, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """A (L, r, d_in), B (L, D, r) storing key keys[:, t] -> embedding of ids[t + 1] for t in `top`."""
-        L, d_in, r, m = keys.shape[0], keys.shape[2], self.config.positions_per_chunk, len(top)
-        a, b = torch.zeros(L, r, d_in), torch.zeros(L, self.emb.shape[1], r)
-        if m == 0:
+    def write(self, keys: torch.Tensor, value_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A (L, n, d_in), B (L, D, n) storing keys[:, j] (L, n, d_in) -> the embedding of token value_ids[j]."""
+        L, n, d_in = keys.shape
+        a, b = torch.zeros(L, n, d_in), torch.zeros(L, self.emb.shape[1], n)
+        if n == 0:
             return a, b
-        values = self.emb[torch.tensor(ids)[top + 1]].float().cpu()
+        values = self.emb[value_ids].float().cpu()
         values = values / values.norm(dim=-1, keepdim=True)
         for layer in range(L):
-            k = keys[layer, top].T  # (d_in, m)
+            k = keys[layer].T  # (d_in, n)
             ck = self.stats["c_inv"][layer] @ k
             g = k.T @ ck
-            a[layer, :m] = torch.linalg.solve(g + 1e-4 * g.diagonal().mean() * torch.eye(m), ck.T)
-            b[layer, :, :m] = (self.config.value_scale * self.stats["resid"][layer] * values).T
+            a[layer] = torch.linalg.solve(g + 1e-4 * g.diagonal().mean() * torch.eye(n), ck.T)
+            b[layer] = (self.config.value_scale * self.stats["resid"][layer] * values).T
         return a, b
 
     def generate(self, texts: Sequence[str]) -> list[LoraWeights]:
-        """One adapter per text: rank positions_per_chunk * number of chunks."""
+        """One adapter per text: rank positions_per_chunk * number of chunks (fewer for chunks too short to fill it)."""
         out = []
         for i, text in enumerate(check_texts(texts)):
             ids = self.tokenize(text)
             if not ids:
                 raise InputError(f"texts[{i}] produced no tokens; pass real text")
-            parts = [self.write(*self.read(chunk), chunk) for chunk in split_equal(ids, self.max_chunk_tokens)]
-            out.append(LoraWeights(
-                {TARGET: torch.cat([p[0] for p in parts], dim=1)}, {TARGET: torch.cat([p[1] for p in parts], dim=2)},
-                self.layers, 1.0, self.base.name, self.base.config.model_type,
-                {"chunks": len(parts), "generator": "memory"},
-            ))
+            chunks = split_equal(ids, self.max_chunk_tokens)
+            keys, value_ids, _ = self.read(chunks)
+            a, b = self.write(keys, value_ids)
+            out.append(LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,
+                                   {"chunks": len(chunks), "generator": "memory"}))
         return out

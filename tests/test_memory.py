@@ -9,7 +9,8 @@ import torch
 
 from doc2lora_rag import ConfigError, InputError, LoraWeights
 from doc2lora_rag.errors import CorruptFileError, ModelMismatchError
-from doc2lora_rag.memory import MemoryConfig, MemoryGenerator
+from doc2lora_rag.generator import split_equal
+from doc2lora_rag.memory import MemoryConfig, MemoryGenerator, cache_path
 
 TEXTS = [
     "Merros Holdings sells kitchen scales. The founder of the firm was Wenmaine Ammann. "
@@ -45,23 +46,77 @@ def test_fit_and_generate_shapes_and_determinism(fitted) -> None:
 def test_each_stored_key_reads_out_its_own_value(fitted) -> None:
     gen = fitted
     ids = gen.tokenize(TEXTS[0])[:16]
-    keys, top = gen.read(ids)
-    a, b = gen.write(keys, top, ids)
+    stored, value_ids, (top,) = gen.read([ids])
+    a, b = gen.write(stored, value_ids)
     m = len(top)
-    assert m == 4 and bool((top < len(ids) - 1).all())
+    assert m == 4 and bool((top < len(ids) - 1).all()) and a.shape[1] == b.shape[2] == m
+    assert torch.equal(value_ids, torch.tensor(ids)[top + 1])
     emb = gen.emb.detach().float()
     for layer in range(len(gen.layers)):
-        stored = keys[layer, top]  # (m, d_in)
-        readout = a[layer, :m] @ stored.T  # stored key j -> unit vector e_j
+        readout = a[layer] @ stored[layer].T  # stored key j -> unit vector e_j
         assert torch.allclose(readout, torch.eye(m), atol=1e-2)
-        delta = b[layer] @ (a[layer] @ stored.T)  # (D, m): the value written for each stored key
-        want = emb[torch.tensor(ids)[top + 1]].T
+        delta = b[layer] @ readout  # (D, m): the value written for each stored key
+        want = emb[value_ids].T
         assert torch.allclose(torch.nn.functional.cosine_similarity(delta, want, dim=0), torch.ones(m), atol=1e-3)
+
+
+def test_chunks_are_read_in_one_batch_and_written_jointly(fitted) -> None:
+    """Batched (padded) reading equals reading each chunk alone; a key stored from one chunk reads out
+    its own rank direction only, never another chunk's."""
+    gen = fitted
+    ids = gen.tokenize(TEXTS[0])
+    chunks = split_equal(ids, gen.max_chunk_tokens)
+    assert len(chunks) >= 2 and len({len(c) for c in chunks}) == 2  # unequal lengths: the batch is padded
+    stored, value_ids, picks = gen.read(chunks)
+    alone = [gen.read([c]) for c in chunks]
+    assert all(torch.equal(p, q[2][0]) for p, q in zip(picks, alone))
+    assert torch.allclose(stored, torch.cat([q[0] for q in alone], dim=1), atol=1e-4)
+    (lora,) = gen.generate([TEXTS[0]])
+    a = lora.a["down_proj"]
+    assert a.shape[1] == stored.shape[1] == 4 * len(chunks)
+    for layer in range(len(gen.layers)):
+        assert torch.allclose(a[layer] @ stored[layer].T, torch.eye(a.shape[1]), atol=1e-2)
+
+
+def test_forward_stops_at_last_read_layer_and_upper_keys_are_predicted(make_tiny_base) -> None:
+    base = make_tiny_base(num_layers=6)
+    gen = MemoryGenerator.fit(base, TEXTS, ANSWERS, MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16, last_read_layer=4))
+    d_in = base.target_shape("down_proj")[0]
+    assert gen.layers == (2, 3, 4, 5) and gen.last_read == 4 and gen.stats["maps"].shape == (1, base.config.hidden_size + 1, d_in)
+    ran = []
+    hooks = [layer.register_forward_hook(lambda m, i, o, n=n: ran.append(n)) for n, layer in enumerate(base.layers())]
+    try:
+        stored, _, (top,) = gen.read([gen.tokenize(TEXTS[1])[:16]])
+    finally:
+        for h in hooks:
+            h.remove()
+    assert max(ran) == 3  # layer 4 stops at its down_proj input; layer 5 never runs
+    assert stored.shape[:2] == (4, 4) and stored[3].abs().sum() > 0  # predicted keys for layer 5
+    (lora,) = gen.generate([TEXTS[1]])
+    assert lora.layers == (2, 3, 4, 5) and lora.a["down_proj"][3].abs().sum() > 0
+    with pytest.raises(ConfigError, match="last_read_layer"):
+        MemoryGenerator.fit(base, TEXTS, ANSWERS, MemoryConfig(last_read_layer=1))
+
+
+def test_statistics_without_key_maps_are_refused(fitted) -> None:
+    stats = {k: v for k, v in fitted.stats.items() if k != "maps"}
+    with pytest.raises(ModelMismatchError, match="'maps'.*refit"):
+        MemoryGenerator(fitted.base, stats, fitted.config)
+
+
+def test_load_takes_generation_settings_from_the_caller(fitted, tmp_path) -> None:
+    gen = fitted
+    gen.save(tmp_path / "m")
+    loaded = MemoryGenerator.load(tmp_path / "m", gen.base)
+    assert loaded.config.value_scale == MemoryConfig().value_scale and loaded.config.max_chunk_tokens == 16
+    assert MemoryGenerator.load(tmp_path / "m", gen.base, value_scale=0.3, positions_per_chunk=2).config.value_scale == 0.3
+    with pytest.raises(ConfigError, match="generation-time"):
+        MemoryGenerator.load(tmp_path / "m", gen.base, max_chunk_tokens=64)
 
 
 def test_save_load_round_trip_and_mismatch(fitted, make_tiny_base, tmp_path) -> None:
     path = fitted.save(tmp_path / "mem")
-    loaded = MemoryGenerator.load(path, fitted.base)
+    loaded = MemoryGenerator.load(path, fitted.base, positions_per_chunk=4, value_scale=fitted.config.value_scale)
     (x,), (y,) = fitted.generate([TEXTS[2]]), loaded.generate([TEXTS[2]])
     assert torch.equal(x.a["down_proj"], y.a["down_proj"]) and torch.equal(x.b["down_proj"], y.b["down_proj"])
     assert loaded.identity()["kind"] == "memory" and loaded.identity()["positions_per_chunk"] == 4
@@ -126,9 +181,9 @@ def test_cli_loads_statistics_from_a_path_or_the_cache(fitted, tmp_path, monkeyp
     path = fitted.save(tmp_path / "stats")
     assert _generator("memory", str(path), fitted.base).identity()["kind"] == "memory"
     monkeypatch.setenv("DOC2LORA_CACHE", str(tmp_path / "cache"))
-    fitted.save(tmp_path / "cache" / "memory" / fitted.base.name)
+    fitted.save(cache_path(fitted.base.name))
     gen = _generator("memory", None, fitted.base)  # found in the cache: no fitting
-    (x,), (y,) = gen.generate([TEXTS[1]]), fitted.generate([TEXTS[1]])
+    (x,), (y,) = gen.generate([TEXTS[1]]), MemoryGenerator.load(path, fitted.base).generate([TEXTS[1]])
     assert torch.equal(x.a["down_proj"], y.a["down_proj"])
 
 
