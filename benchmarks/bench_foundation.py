@@ -28,6 +28,7 @@ import torch
 
 import doc2lora_rag
 from doc2lora_rag import AdapterGenerator, LoraSlots, LoraWeights, load_base_model
+from doc2lora_rag.memory import MemoryGenerator, cache_path
 
 NAMES = ["Marta Kelvingrove", "Tobias Wrenfield", "Ingrid Saltmarsh", "Osric Pellham", "Yara Dunmore", "Lio Ferranti"]
 PLACES = ["Pellisford", "Kessel Point", "the Altiplano", "Harrow Lane", "Velmora", "Lower Brack"]
@@ -136,14 +137,31 @@ def main() -> None:
 
     shipped = AdapterGenerator.default(base)  # the packaged generator: its own chunk size (128 tokens for SmolLM2)
     (lora_shipped,) = shipped.generate([text[512]])
-    t = timed({"512": (None, lambda: shipped.generate([text[512]]))}, max(1, args.repeats // 2))
+    cases = {"shipped": (None, lambda: shipped.generate([text[512]]))}
+    memory = None
+    if (cache_path(base.name) / "config.json").is_file():  # fitted by `doc2lora eval ... --generator memory`
+        memory = MemoryGenerator.load(cache_path(base.name), base)
+        (lora_memory,) = memory.generate([text[512]])
+        cases["memory"] = (None, lambda: memory.generate([text[512]]))
+    t = timed(cases, max(1, args.repeats // 2))  # interleaved: the two generators side by side
     rows.append(
         (
             f"generator, packaged ({shipped.trained_steps} steps), one 512-token text",
             f"{n512} tokens -> {lora_shipped.meta['chunks']} chunks of <= {shipped.max_chunk_tokens}, rank {lora_shipped.rank}",
-            fmt_time(t["512"]),
+            fmt_time(t["shipped"]),
         )
     )
+    if memory is None:
+        rows.append(("generator, memory, one 512-token text", f"not measured: no statistics in {cache_path(base.name)}", "-"))
+    else:
+        rows.append(
+            (
+                "generator, memory (forward pass stops after layer "
+                f"{memory.last_read}), one 512-token text",
+                f"{n512} tokens -> {lora_memory.meta['chunks']} chunks of <= {memory.max_chunk_tokens}, rank {lora_memory.rank}",
+                fmt_time(t["memory"]),
+            )
+        )
 
     # -- activation latency --------------------------------------------------------------------
     from peft import PeftModel

@@ -5,9 +5,9 @@ per target layer l
 
     positions  the m tokens a linear scorer (on the residual entering the middle target layer) ranks
                most likely to precede an answer-like token
-    keys K     down_proj inputs at those positions (d_in x m); the forward pass stops after layer
-               `last_read_layer` (4/5 of the depth by default, for speed) and the keys of the layers
-               above it are predicted from the residual entering that layer by a fitted linear map
+    keys K     down_proj inputs at those positions (d_in x m); optionally (`last_read_layer`, for
+               speed) the forward pass stops early and the keys of the layers above it are
+               predicted from the residual entering that layer by a fitted linear map
     values V   input embeddings of the tokens that follow them, unit norm, times value_scale * the
                layer's mean residual norm (the embedded models tie input and output embeddings)
     A_l = (K^T C_l^-1 K + eps)^-1 K^T C_l^-1      B_l = V
@@ -41,7 +41,7 @@ from .lora import LoraWeights, _atomic_write
 
 FORMAT = "doc2lora-memory"
 GENERATION_KEYS = ("positions_per_chunk", "value_scale")  # settings `load` does not take from the file
-STATS_VERSION = 2  # bumped when the fitted statistics change meaning; part of the cache path
+STATS_VERSION = 3  # bumped when the fitted statistics change meaning; part of the cache path
 
 
 def cache_path(base_name: str) -> Path:
@@ -60,7 +60,7 @@ class MemoryConfig:
     max_chunk_tokens: int = 128
     ridge: float = 0.01  # C + ridge * mean(diag C) * I before inverting
     scorer_ridge: float = 10.0
-    last_read_layer: int = -1  # the forward pass stops here; keys of later layers are predicted. -1 = num_layers * 4 // 5
+    last_read_layer: int = -1  # the forward pass stops here; keys of later layers are predicted. -1 = the last layer
 
     def __post_init__(self) -> None:
         if not isinstance(self.positions_per_chunk, int) or self.positions_per_chunk < 1:
@@ -108,7 +108,7 @@ def _target_layers(base: BaseModel, config: MemoryConfig) -> tuple[int, ...]:
 
 def _last_read_layer(base: BaseModel, config: MemoryConfig, layers: Sequence[int]) -> int:
     """The last layer the forward pass runs; target layers above it get predicted keys."""
-    last = config.last_read_layer if config.last_read_layer >= 0 else base.num_layers * 4 // 5
+    last = config.last_read_layer if config.last_read_layer >= 0 else base.num_layers - 1
     last = min(last, base.num_layers - 1)
     middle = layers[len(layers) // 2]
     if last < middle:
@@ -222,7 +222,9 @@ class MemoryGenerator:
         from safetensors.torch import save_file
 
         path = Path(path)
-        meta = {"format": FORMAT, "base_model": self.base.identity(), "config": asdict(self.config),
+        # the fitted maps belong to one last_read_layer: write it resolved, so a later default cannot change it
+        config = {**asdict(self.config), "last_read_layer": self.last_read}
+        meta = {"format": FORMAT, "base_model": self.base.identity(), "config": config,
                 "fit": getattr(self, "fit_info", {})}
         _atomic_write(path / "stats.safetensors", lambda tmp: save_file({k: v.contiguous() for k, v in self.stats.items()}, tmp))
         _atomic_write(path / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
