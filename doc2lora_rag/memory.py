@@ -40,6 +40,7 @@ from .generator import _IDENTITY_KEYS, check_texts, split_equal
 from .lora import LoraWeights, _atomic_write
 
 FORMAT = "doc2lora-memory"
+TARGET = "down_proj"
 GENERATION_KEYS = ("positions_per_chunk", "value_scale")  # settings `load` does not take from the file
 STATS_VERSION = 3  # bumped when the fitted statistics change meaning; part of the cache path
 
@@ -49,7 +50,6 @@ def cache_path(base_name: str) -> Path:
     from .base_model import cache_dir
 
     return cache_dir() / "memory" / f"v{STATS_VERSION}" / base_name
-TARGET = "down_proj"
 
 
 @dataclass
@@ -235,7 +235,7 @@ class MemoryGenerator:
         """Statistics fitted by `fit` and written by `save`.
 
         The fit-time settings come from the file; the generation-time ones (`GENERATION_KEYS`) are the
-        current defaults unless given here, so statistics fitted by an older version keep working.
+        current defaults unless given here: changing one of those needs no refit.
         """
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -288,8 +288,8 @@ class MemoryGenerator:
         keys, value_ids, picks = [], [], []
         for i, chunk in enumerate(chunks):
             n = len(chunk)
-            hidden = acts.hidden[i, :, :n].float().cpu()  # (L_read, T, D)
-            score = _scorer_features(hidden[self.score_index], self.stats["mu"], self.stats["sd"]) @ self.stats["w"]
+            hidden = acts.hidden[i, [self.score_index, -1], :n].float().cpu()  # (2, T, D): scorer layer, last read layer
+            score = _scorer_features(hidden[0], self.stats["mu"], self.stats["sd"]) @ self.stats["w"]
             top = score[:-1].topk(min(self.config.positions_per_chunk, n - 1)).indices.sort().values  # the last token has no successor here
             read = acts.target_inputs[TARGET][i, :, top].float().cpu()  # (L_read, m, d_in)
             predicted = torch.einsum("mi,lij->lmj", _with_bias(hidden[-1, top]), self.stats["maps"])
