@@ -99,22 +99,23 @@ def _answer_positions(offsets: Sequence[tuple[int, int]], text: str, answers: Se
     return sorted(set(out))
 
 
-def _target_layers(base: BaseModel, config: MemoryConfig) -> tuple[int, ...]:
+def _layout(base: BaseModel, config: MemoryConfig) -> tuple[tuple[int, ...], int, int]:
+    """(target layers, how many of them have their keys read, index of the layer the position scorer reads).
+
+    The scorer reads the residual entering the middle target layer; the forward pass stops after
+    `last_read_layer` and the keys of the target layers above it are predicted.
+    """
     first = config.first_layer if config.first_layer >= 0 else base.num_layers // 3
     if first >= base.num_layers:
         raise ConfigError(f"MemoryConfig.first_layer {first} >= the base model's {base.num_layers} layers")
-    return tuple(range(first, base.num_layers))
-
-
-def _last_read_layer(base: BaseModel, config: MemoryConfig, layers: Sequence[int]) -> int:
-    """The last layer the forward pass runs; target layers above it get predicted keys."""
+    layers = tuple(range(first, base.num_layers))
+    score_index = len(layers) // 2
     last = config.last_read_layer if config.last_read_layer >= 0 else base.num_layers - 1
     last = min(last, base.num_layers - 1)
-    middle = layers[len(layers) // 2]
-    if last < middle:
-        raise ConfigError(f"MemoryConfig.last_read_layer {last} is below layer {middle}, the layer the position scorer reads; "
-                          f"use a value >= {middle}")
-    return last
+    if last < layers[score_index]:
+        raise ConfigError(f"MemoryConfig.last_read_layer {last} is below layer {layers[score_index]}, the layer the position "
+                          f"scorer reads; use a value >= {layers[score_index]}")
+    return layers, last - first + 1, score_index
 
 
 def _encode(encoder: Encoder, chunks: Sequence[Sequence[int]]) -> Activations:
@@ -145,10 +146,8 @@ class MemoryGenerator:
     def __init__(self, base: BaseModel, stats: dict[str, torch.Tensor], config: MemoryConfig | None = None) -> None:
         self.base = base
         self.config = config = config or MemoryConfig()
-        self.layers = _target_layers(base, config)
-        self.last_read = _last_read_layer(base, config, self.layers)
-        self.n_read = self.last_read - self.layers[0] + 1  # target layers with keys read; the rest are predicted
-        self.score_index = len(self.layers) // 2  # the scorer reads the residual entering the middle target layer
+        self.layers, self.n_read, self.score_index = _layout(base, config)
+        self.last_read = self.layers[self.n_read - 1]
         d_in, width = base.target_shape(TARGET)[0], base.config.hidden_size
         want = {"c_inv": (len(self.layers), d_in, d_in), "resid": (len(self.layers),), "mu": (width,), "sd": (width,),
                 "w": (width + 1,), "maps": (len(self.layers) - self.n_read, width + 1, d_in)}
@@ -175,8 +174,7 @@ class MemoryGenerator:
         texts = check_texts(texts)
         if len(answers) != len(texts):
             raise InputError(f"fit needs one answer list per text, got {len(texts)} texts and {len(answers)} answer lists")
-        layers = _target_layers(base, config)
-        n_read = _last_read_layer(base, config, layers) - layers[0] + 1
+        layers, n_read, score_index = _layout(base, config)
         encoder = Encoder(base, layers, capture_targets=[TARGET])
         d_in, width = base.target_shape(TARGET)
         second = torch.zeros(len(layers), d_in, d_in)
@@ -198,7 +196,7 @@ class MemoryGenerator:
             n_tok += len(ids)
             label = torch.zeros(len(ids))
             label[_answer_positions(enc["offset_mapping"][: len(ids)], text, ans)] = 1
-            xs.append(hidden[len(layers) // 2])
+            xs.append(hidden[score_index])
             ys.append(label)
         y = torch.cat(ys)
         if not y.any():
