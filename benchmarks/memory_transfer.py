@@ -15,10 +15,10 @@ import json
 import time
 
 import torch
+from _qa import accuracy, synth_questions
 
 import doc2lora_rag.training.synth as synth
 from doc2lora_rag.base_model import load_base_model
-from doc2lora_rag.evaluation import is_correct
 from doc2lora_rag.llm import AnswerEngine
 from doc2lora_rag.memory import MemoryGenerator
 
@@ -46,21 +46,10 @@ def main() -> None:
     gen = MemoryGenerator.fit(base, [d.text for d in fit_docs], [[q.answers[0] for q in d.qas if q.answers] for d in fit_docs])
     print(json.dumps({"fit_s": round(time.perf_counter() - t0), **gen.fit_info}), flush=True)
 
-    def accuracy(docs, adapters=None, contexts=False) -> float:
-        qs = [(i, q) for i, d in enumerate(docs) for q in [q for q in d.qas if q.answers][:2]]
-        correct = 0
-        for start in range(0, len(qs), 8):
-            chunk = qs[start : start + 8]
-            answers = engine.answer_batch(
-                [q.question for _, q in chunk], [adapters[i] for i, _ in chunk] if adapters else None,
-                [docs[i].text for i, _ in chunk] if contexts else None, max_new_tokens=48,
-            )
-            correct += sum(is_correct(a.text, q.answers) for (_, q), a in zip(chunk, answers))
-        return round(correct / len(qs), 3)
-
     for name, docs in (("fit-A, fresh documents", fresh_a), ("val-B, unseen templates", val_b)):
-        print(json.dumps({"set": name, "n": 40, "context": accuracy(docs, contexts=True),
-                          "memory": accuracy(docs, gen.generate([d.text for d in docs]))}), flush=True)
+        questions, texts = synth_questions(docs), [d.text for d in docs]
+        print(json.dumps({"set": name, "n": len(questions), "context": round(accuracy(engine, questions, texts, contexts=True), 3),
+                          "memory": round(accuracy(engine, questions, texts, gen.generate(texts)), 3)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ import json
 import time
 
 import torch
+from _qa import accuracy, synth_questions
 
 from doc2lora_rag.base_model import load_base_model
-from doc2lora_rag.evaluation import is_correct
 from doc2lora_rag.llm import AnswerEngine
 from doc2lora_rag.memory import MemoryGenerator, cache_path
 from doc2lora_rag.training.synth import make_corpus
@@ -32,24 +32,14 @@ def main() -> None:
     gen = MemoryGenerator.load(cache_path(base.name), base)
     for name, seed, lo, hi in SETS:
         docs = make_corpus(20, "train", seed=seed, min_tokens=lo, max_tokens=hi)
-        questions = [(i, q) for i, d in enumerate(docs) for q in [q for q in d.qas if q.answers][:2]]
-
-        def accuracy(adapters=None, contexts=False, docs=docs, questions=questions) -> float:
-            correct = 0
-            for start in range(0, len(questions), 8):
-                chunk = questions[start : start + 8]
-                answers = engine.answer_batch(
-                    [q.question for _, q in chunk], [adapters[i] for i, _ in chunk] if adapters else None,
-                    [docs[i].text for i, _ in chunk] if contexts else None, max_new_tokens=48,
-                )
-                correct += sum(is_correct(a.text, q.answers) for (_, q), a in zip(chunk, answers))
-            return correct / len(questions)
-
-        print(json.dumps({"set": name, "mode": "context", "accuracy": round(accuracy(contexts=True), 3), "n": len(questions)}), flush=True)
+        questions = synth_questions(docs)
+        texts = [d.text for d in docs]
+        context = accuracy(engine, questions, texts, contexts=True)
+        print(json.dumps({"set": name, "mode": "context", "accuracy": round(context, 3), "n": len(questions)}), flush=True)
         for positions, scale in SETTINGS:
             gen.config.positions_per_chunk, gen.config.value_scale = positions, scale
             t0 = time.perf_counter()
-            acc = accuracy(gen.generate([d.text for d in docs]))
+            acc = accuracy(engine, questions, texts, gen.generate(texts))
             print(json.dumps({"set": name, "mode": "memory adapter", "positions_per_chunk": positions, "value_scale": scale,
                               "accuracy": round(acc, 3), "n": len(questions), "seconds": round(time.perf_counter() - t0)}), flush=True)
 

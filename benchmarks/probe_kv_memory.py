@@ -41,10 +41,11 @@ import time
 from pathlib import Path
 
 import torch
+from _qa import accuracy
 
 from doc2lora_rag import AdapterGenerator, LoraWeights, load_base_model
 from doc2lora_rag.encoder import Encoder
-from doc2lora_rag.evaluation import derangement, is_correct, load_qa
+from doc2lora_rag.evaluation import derangement, load_qa
 from doc2lora_rag.llm import AnswerEngine, prompt_ids
 from doc2lora_rag.training.synth import make_corpus
 
@@ -161,16 +162,10 @@ def main() -> None:
 
     swap = derangement(docs)
 
+    items = [(q.doc, q.question, q.answers) for q in questions]
+
     def score_mode(adapters=None, contexts=False):
-        correct = 0
-        for start in range(0, len(questions), 8):
-            chunk = questions[start : start + 8]
-            answers = engine.answer_batch(
-                [q.question for q in chunk], [adapters[q.doc] for q in chunk] if adapters else None,
-                [texts[q.doc] for q in chunk] if contexts else None, max_new_tokens=16,
-            )
-            correct += sum(is_correct(a.text, q.answers) for q, a in zip(chunk, answers))
-        return correct / len(questions)
+        return accuracy(engine, items, texts, adapters, contexts, max_new_tokens=16)
 
     rows = []
 
