@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,31 @@ EXIT_OK = 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .training.trainer import TrainConfig, train
-
+    """A hypernetwork config, or one with "kind": "memory" (the memory generator's transforms)."""
     if args.config is None:
         raise InputError("train needs --config FILE, e.g. doc2lora train --config configs/train_smollm2.json")
     if not Path(args.config).is_file():
         raise InputError(f"training config {args.config} does not exist; see configs/train_smollm2.json for an example")
-    cfg = TrainConfig.from_file(args.config, steps=args.steps, out_dir=args.out_dir, time_budget_s=args.time_budget)
-    final = train(cfg, progress=not args.quiet)
+    overrides = {"steps": args.steps, "out_dir": args.out_dir, "time_budget_s": args.time_budget}
+    try:
+        kind = json.loads(Path(args.config).read_text()).get("kind")
+    except (json.JSONDecodeError, AttributeError):
+        kind = None  # the config loader reports what is wrong with the file
+    if kind == "memory":
+        from .training.memory_trainer import MemoryTrainConfig, train_memory
+
+        final = train_memory(MemoryTrainConfig.from_file(args.config, **overrides), progress=not args.quiet)
+        print(f"trained memory transforms written to {final}")
+        return EXIT_OK
+    from .training.trainer import TrainConfig, train
+
+    final = train(TrainConfig.from_file(args.config, **overrides), progress=not args.quiet)
     print(f"trained generator written to {final}")
     return EXIT_OK
 
 
 def _add_train(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("train", help="meta-train a hypernetwork (resumes from OUT_DIR/checkpoint)")
+    p = subparsers.add_parser("train", help="meta-train a hypernetwork or memory transforms (resumes from OUT_DIR/checkpoint)")
     p.add_argument("--config", default=None, metavar="FILE", help="JSON training config, e.g. configs/train_smollm2.json")
     p.add_argument("--steps", type=int, default=None, help="override the config's number of steps")
     p.add_argument("--out-dir", default=None, metavar="DIR", help="override the config's output folder")
@@ -40,27 +50,13 @@ def _add_train(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _memory_generator(path: str | None, base: Any) -> Any:
-    """The closed-form memory generator: statistics from `path`, or from the cache, fitted there on first use."""
-    from .memory import MemoryGenerator, cache_path
+def _generator(kind: str, path: str | None, base: Any, closed_form: bool = False) -> Any:
+    if kind == "memory":  # statistics and transforms from `path` where it holds them, else the cache and the package
+        from .memory import MemoryGenerator
 
-    if path:
-        return MemoryGenerator.load(path, base)
-    where = cache_path(base.name)
-    if (where / "config.json").is_file():
-        return MemoryGenerator.load(where, base)
-    from .training.synth import make_corpus
-
-    docs = make_corpus(200, "train", seed=11, min_tokens=60, max_tokens=300)
-    print(f"fitting memory statistics for {base.name} on 200 synthetic training documents (once; cached in {where})", file=sys.stderr)
-    gen = MemoryGenerator.fit(base, [d.text for d in docs], [[q.answers[0] for q in d.qas if q.answers] for d in docs], progress=True)
-    gen.save(where)
-    return gen
-
-
-def _generator(kind: str, path: str | None, base: Any) -> Any:
-    if kind == "memory":
-        return _memory_generator(path, base)
+        return MemoryGenerator.default(base, path, trained=not closed_form)
+    if closed_form:
+        raise InputError("--closed-form applies to --generator memory only")
     if kind == "distill":
         from .distill import DistillGenerator
 
@@ -114,10 +110,10 @@ def _eval(args: argparse.Namespace) -> int:
         items = items[: args.limit]
     base = load_base_model(args.base)
     engine = AnswerEngine(base)
-    gen = _generator(args.generator, args.generator_path, base) if args.mode in ("adapter", "wrong-adapter") else None
+    gen = _generator(args.generator, args.generator_path, base, args.closed_form) if args.mode in ("adapter", "wrong-adapter") else None
     summary = evaluate(items, args.docs, args.mode, engine, gen, batch_size=args.batch_size,
                        max_new_tokens=args.max_new_tokens, out=args.out)
-    summary["generator"] = args.generator if gen is not None else None
+    summary["generator"] = (args.generator + ("-closed-form" if args.closed_form else "")) if gen is not None else None
     return _print_summary(summary, args.json)
 
 
@@ -140,9 +136,11 @@ def _add_eval(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=2, help="with --store: entries routed per question (default 2)")
     p.add_argument("--threshold", type=float, default=None, help="with --store: relevance gate on the best routing score")
     p.add_argument("--generator", choices=["hypernet", "distill", "memory"], default="hypernet",
-                   help="memory: closed-form key/value adapters (experimental; statistics fitted once and cached)")
+                   help="memory: key/value-write adapters with meta-trained transforms (statistics fitted once and cached)")
     p.add_argument("--generator-path", default=None, metavar="DIR",
-                   help="a generator folder (default: the packaged one); with --generator memory, a statistics folder")
+                   help="a generator folder (default: the packaged one); with --generator memory, a folder of statistics "
+                        "and/or transforms (what it lacks comes from the cache and the package)")
+    p.add_argument("--closed-form", action="store_true", help="with --generator memory: the write without trained transforms")
     p.add_argument("--base", default=None, help="base model (default: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--per-doc", type=int, default=0, metavar="N", help="at most N questions per document")
     p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N questions in all")

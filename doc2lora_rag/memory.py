@@ -26,8 +26,10 @@ written with `save`. Why this design and what it scores: docs/training_log.md ("
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,16 @@ FORMAT = "doc2lora-memory"
 TARGET = "down_proj"
 GENERATION_KEYS = ("positions_per_chunk", "value_scale")  # settings `load` does not take from the file
 STATS_VERSION = 3  # bumped when the fitted statistics change meaning; part of the cache path
+TRANSFORMS_FORMAT = "doc2lora-memory-transforms"
+
+
+FIT_DOCS, FIT_SEED = 200, 11  # the synthetic documents `MemoryGenerator.default` fits statistics on
+
+
+def packaged_transforms_dir(base_name: str) -> Path | None:
+    """The meta-trained transforms shipped in the package for a base model, if any."""
+    path = Path(str(resources.files("doc2lora_rag") / "weights" / base_name / "memory"))
+    return path if (path / "transforms.json").is_file() else None
 
 
 def cache_path(base_name: str) -> Path:
@@ -140,10 +152,109 @@ def _scorer_features(hidden: torch.Tensor, mu: torch.Tensor, sd: torch.Tensor) -
     return torch.cat([(hidden - mu) / sd, torch.ones(len(hidden), 1)], 1)
 
 
+class KVTransforms(torch.nn.Module):
+    """Meta-trained corrections of the write (`doc2lora train` with a "kind": "memory" config).
+
+    Per target layer l, rank r:
+        stored key  k -> k + P_l (Q_l^T k)            a document activation moved toward what a question produces
+        value       e -> exp(s_l) (e + U_l (V_l^T e))  the direction that makes layer l emit the token
+    P, U and s start at zero, so an untrained instance writes exactly the closed form.
+    """
+
+    def __init__(self, n_layers: int, d_in: int, width: int, rank: int = 32, seed: int = 0) -> None:
+        super().__init__()
+        if rank < 1:
+            raise ConfigError(f"KVTransforms rank must be >= 1, got {rank}")
+        g = torch.Generator().manual_seed(seed)
+        self.P = torch.nn.Parameter(torch.zeros(n_layers, d_in, rank))
+        self.Q = torch.nn.Parameter(torch.randn(n_layers, d_in, rank, generator=g) / d_in**0.5)
+        self.U = torch.nn.Parameter(torch.zeros(n_layers, width, rank))
+        self.V = torch.nn.Parameter(torch.randn(n_layers, width, rank, generator=g) / width**0.5)
+        self.log_gain = torch.nn.Parameter(torch.zeros(n_layers))
+        self.trained_steps = 0
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(layers, d_in, width, rank)"""
+        return (self.P.shape[0], self.P.shape[1], self.U.shape[1], self.P.shape[2])
+
+    def save(self, path: str | Path, base: BaseModel, **meta: Any) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        info = {"format": TRANSFORMS_FORMAT, "base_model": base.identity(), "rank": self.shape[3],
+                "stats_version": STATS_VERSION, "trained_steps": self.trained_steps, **meta}
+        tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        _atomic_write(path / "transforms.safetensors", lambda tmp: save_file(tensors, tmp))
+        _atomic_write(path / "transforms.json", lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, base: BaseModel) -> KVTransforms:
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        try:
+            info = json.loads((path / "transforms.json").read_text())
+        except FileNotFoundError as exc:
+            raise InputError(f"{path} holds no memory transforms (no transforms.json); train them with doc2lora train") from exc
+        except json.JSONDecodeError as exc:
+            raise CorruptFileError(f"{path / 'transforms.json'} is not valid JSON ({exc}); retrain or restore it") from exc
+        if info.get("format") != TRANSFORMS_FORMAT:
+            raise ConfigError(f"{path / 'transforms.json'} is not a memory-transforms file (format={info.get('format')!r})")
+        mine = {k: info.get("base_model", {}).get(k) for k in _IDENTITY_KEYS}
+        theirs = {k: base.identity().get(k) for k in _IDENTITY_KEYS}
+        if mine != theirs:
+            raise ModelMismatchError(f"memory transforms in {path} were trained on {mine['name']!r}, not on {theirs['name']!r}")
+        if info.get("stats_version") != STATS_VERSION:
+            raise ModelMismatchError(f"memory transforms in {path} were trained on statistics version {info.get('stats_version')}, "
+                                     f"this version fits version {STATS_VERSION}; retrain them")
+        try:
+            tensors = load_file(str(path / "transforms.safetensors"))
+        except (SafetensorError, OSError) as exc:
+            raise CorruptFileError(f"{path / 'transforms.safetensors'} is missing or corrupt ({exc}); retrain or restore it") from exc
+        if "P" not in tensors or "U" not in tensors:
+            raise CorruptFileError(f"{path / 'transforms.safetensors'} lacks the P/U tensors; retrain or restore it")
+        n_layers, d_in, rank = tensors["P"].shape
+        out = cls(n_layers, d_in, tensors["U"].shape[1], rank)
+        try:
+            out.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise CorruptFileError(f"{path / 'transforms.safetensors'} does not hold consistent transforms ({exc})") from exc
+        out.trained_steps = int(info.get("trained_steps", 0))
+        out.source = str(path)
+        return out
+
+
+def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Tensor, gain: torch.Tensor,
+                      transforms: KVTransforms | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The write of every target layer at once, differentiable in `transforms`.
+
+    keys (L, n, d_in), values (n, D) unit norm, c_inv (L, d_in, d_in), gain (L,) -> A (L, n, d_in), B (L, D, n) with
+    A_l = (K^T C_l^-1 K + eps)^-1 K^T C_l^-1 and B_l = gain_l V (K, V through `transforms` when given).
+    """
+    k = keys.float().transpose(1, 2)  # (L, d_in, n)
+    ck = c_inv @ k
+    v = values[None].expand(len(k), -1, -1)  # (L, n, D)
+    if transforms is not None:
+        t = transforms
+        qk = torch.einsum("lir,lin->lrn", t.Q, k)
+        ck = ck + (c_inv @ t.P) @ qk
+        k = k + t.P @ qk
+        v = v + torch.einsum("lur,lnr->lnu", t.U, torch.einsum("lur,nu->lnr", t.V, values))
+        gain = gain * t.log_gain.exp()
+    g = k.transpose(1, 2) @ ck  # (L, n, n)
+    eps = 1e-4 * g.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
+    a = torch.linalg.solve(g + eps * torch.eye(g.shape[-1]), ck.transpose(1, 2))
+    return a, gain[:, None, None] * v.transpose(1, 2)
+
+
 class MemoryGenerator:
     """Closed-form key/value adapters (see the module docstring)."""
 
-    def __init__(self, base: BaseModel, stats: dict[str, torch.Tensor], config: MemoryConfig | None = None) -> None:
+    def __init__(self, base: BaseModel, stats: dict[str, torch.Tensor], config: MemoryConfig | None = None,
+                 transforms: KVTransforms | None = None) -> None:
         self.base = base
         self.config = config = config or MemoryConfig()
         self.layers, self.n_read, self.score_index = _layout(base, config)
@@ -157,6 +268,10 @@ class MemoryGenerator:
                 raise ModelMismatchError(f"memory statistics {k!r} have shape {got}, base model {base.name!r} with this config "
                                          f"needs {shape}; refit them")
         self.stats = {k: v.float() for k, v in stats.items()}
+        if transforms is not None and transforms.shape[:3] != (len(self.layers), d_in, width):
+            raise ModelMismatchError(f"memory transforms have shape {transforms.shape[:3]} (layers, d_in, width), this generator "
+                                     f"writes {(len(self.layers), d_in, width)}; train transforms for this base model and config")
+        self.transforms = transforms
         self.encoder = Encoder(base, self.layers[: self.n_read], capture_targets=[TARGET])
         self.max_chunk_tokens = config.max_chunk_tokens
         self.emb = base.model.get_input_embeddings().weight
@@ -229,7 +344,7 @@ class MemoryGenerator:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, base: BaseModel, **generation: Any) -> MemoryGenerator:
+    def load(cls, path: str | Path, base: BaseModel, transforms: KVTransforms | None = None, **generation: Any) -> MemoryGenerator:
         """Statistics fitted by `fit` and written by `save`.
 
         The fit-time settings come from the file; the generation-time ones (`GENERATION_KEYS`) are the
@@ -259,15 +374,49 @@ class MemoryGenerator:
         if unknown:
             raise ConfigError(f"load takes only generation-time settings {list(GENERATION_KEYS)}, got {unknown}")
         saved = {k: v for k, v in meta.get("config", {}).items() if k not in GENERATION_KEYS}
-        gen = cls(base, stats, MemoryConfig.from_dict({**saved, **generation}))
+        gen = cls(base, stats, MemoryConfig.from_dict({**saved, **generation}), transforms)
         gen.fit_info = meta.get("fit", {})
+        return gen
+
+    @classmethod
+    def default(cls, base: BaseModel, path: str | Path | None = None, trained: bool = True, progress: bool = True) -> MemoryGenerator:
+        """The memory generator a user gets by name.
+
+        Statistics: from `path` if it holds them, else from the cache (`cache_path`), fitted there on
+        first use on FIT_DOCS synthetic training documents (~3 minutes on 2 CPU cores). Transforms
+        (`trained`): from `path` if it holds them, else the ones packaged for this base model, if any;
+        `trained=False` gives the closed-form write.
+        """
+        path = Path(path) if path is not None else None
+        if path is not None and not path.is_dir():
+            raise InputError(f"{path} is not a folder; pass a folder of memory statistics and/or transforms")
+        transforms = None
+        if trained:
+            where = path if path is not None and (path / "transforms.json").is_file() else packaged_transforms_dir(base.name)
+            transforms = KVTransforms.load(where, base) if where is not None else None
+        if path is not None and (path / "config.json").is_file():
+            return cls.load(path, base, transforms)
+        where = cache_path(base.name)
+        if (where / "config.json").is_file():
+            return cls.load(where, base, transforms)
+        from .training.synth import make_corpus
+
+        docs = make_corpus(FIT_DOCS, "train", seed=FIT_SEED, min_tokens=60, max_tokens=300)
+        if progress:
+            print(f"fitting memory statistics for {base.name} on {FIT_DOCS} synthetic training documents (once; cached in {where})",
+                  file=sys.stderr)
+        gen = cls.fit(base, [d.text for d in docs], [[q.answers[0] for q in d.qas if q.answers] for d in docs], progress=progress)
+        gen.save(where)
+        gen.transforms = transforms
         return gen
 
     def identity(self) -> dict[str, Any]:
         c = self.config
         return {"kind": "memory", "base_model": self.base.name, "layers": list(self.layers), "targets": [TARGET],
                 "positions_per_chunk": c.positions_per_chunk, "value_scale": c.value_scale,
-                "max_chunk_tokens": c.max_chunk_tokens, "last_read_layer": self.last_read, "fit": getattr(self, "fit_info", {})}
+                "max_chunk_tokens": c.max_chunk_tokens, "last_read_layer": self.last_read, "fit": getattr(self, "fit_info", {}),
+                "transforms": None if self.transforms is None else {"trained_steps": self.transforms.trained_steps,
+                                                                    "source": getattr(self.transforms, "source", None)}}
 
     # -- generation --------------------------------------------------------------------------
 
@@ -298,20 +447,21 @@ class MemoryGenerator:
 
     @torch.no_grad()
     def write(self, keys: torch.Tensor, value_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A (L, n, d_in), B (L, D, n) storing keys[:, j] (L, n, d_in) -> the embedding of token value_ids[j]."""
+        """A (L, n, d_in), B (L, D, n) storing keys[:, j] (L, n, d_in) -> the embedding of token value_ids[j]
+        (through the meta-trained transforms when the generator has them)."""
         L, n, d_in = keys.shape
-        a, b = torch.zeros(L, n, d_in), torch.zeros(L, self.emb.shape[1], n)
         if n == 0:
-            return a, b
-        values = self.emb[value_ids].float().cpu()
-        values = values / values.norm(dim=-1, keepdim=True)
-        for layer in range(L):
-            k = keys[layer].T  # (d_in, n)
-            ck = self.stats["c_inv"][layer] @ k
-            g = k.T @ ck
-            a[layer] = torch.linalg.solve(g + 1e-4 * g.diagonal().mean() * torch.eye(n), ck.T)
-            b[layer] = (self.config.value_scale * self.stats["resid"][layer] * values).T
-        return a, b
+            return torch.zeros(L, n, d_in), torch.zeros(L, self.emb.shape[1], n)
+        return associative_write(keys, self.values(value_ids), self.stats["c_inv"], self.value_gain(), self.transforms)
+
+    def values(self, value_ids: torch.Tensor) -> torch.Tensor:
+        """(n, D) unit-norm input embeddings of the tokens to store."""
+        values = self.emb[value_ids].detach().float().cpu()
+        return values / values.norm(dim=-1, keepdim=True)
+
+    def value_gain(self) -> torch.Tensor:
+        """(L,) length of a written value at each target layer: value_scale x the layer's mean residual norm."""
+        return self.config.value_scale * self.stats["resid"]
 
     def generate(self, texts: Sequence[str]) -> list[LoraWeights]:
         """One adapter per text: rank positions_per_chunk * number of chunks (fewer for chunks too short to fill it)."""
@@ -324,5 +474,5 @@ class MemoryGenerator:
             keys, value_ids, _ = self.read(chunks)
             a, b = self.write(keys, value_ids)
             out.append(LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,
-                                   {"chunks": len(chunks), "generator": "memory"}))
+                                   {"chunks": len(chunks), "generator": "memory", "trained": self.transforms is not None}))
         return out

@@ -82,13 +82,23 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
+        return config_from_file(cls, path, overrides)
+
+
+def config_from_file(cls: Any, path: str | Path, overrides: dict[str, Any]) -> Any:
+    """A config dataclass from a JSON file, with the non-None `overrides` on top; unknown keys are refused."""
+    try:
         data = json.loads(Path(path).read_text())
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{path}: unknown training config keys {unknown}; allowed {sorted(known)}")
-        return cls(**data)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold one JSON object of training settings")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown training config keys {unknown}; allowed {sorted(known)}")
+    return cls(**data)
 
 
 def lr_factor(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:

@@ -1,0 +1,230 @@
+"""Meta-training of the memory generator's key/value transforms (`KVTransforms`).
+
+The document side is read once: every training document goes through the frozen base model a single
+time (the memory generator's own `read`) and its picked keys (fp16) and value token ids are kept in
+memory. A step then only pays the student: the transforms turn the cached keys and values of a few
+documents into adapters (`associative_write`, differentiable), the student answers each document's
+questions with the question alone in the prompt and its own adapter, and the loss is the gold
+answer's cross-entropy (answer tokens + end of turn), averaged per answer, then per document.
+Gradients reach only the transforms: the base model and the fitted statistics stay frozen.
+
+`doc2lora train --config configs/train_memory_smollm2.json` runs it (resuming from OUT_DIR/checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..base_model import load_base_model
+from ..errors import ConfigError
+from ..generator import split_equal
+from ..lora import LoraSlots, _atomic_write
+from ..memory import TARGET, KVTransforms, MemoryGenerator, associative_write
+from ..objective import answer_logprobs
+from .student import answer_losses, build_student_batch, per_doc_mean
+from .trainer import _answer_ids, _load_optimizer, _save_optimizer, config_from_file, lr_factor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MemoryTrainConfig:
+    kind: str = "memory"
+    out_dir: str = "runs/smollm2-memory"
+    base_model: str = "smollm2-135m-instruct"
+    corpus: str = "synthetic"  # "synthetic" (`docs` seeded training-split documents) or a JSONL path with gold answers
+    docs: int = 240
+    min_tokens: int = 60
+    max_tokens: int = 600
+    steps: int = 1000
+    time_budget_s: float = 0.0  # stop (and save) after this many seconds of training; 0 = no limit
+    docs_per_step: int = 6
+    qas_per_doc: int = 2
+    rank: int = 32
+    lr: float = 1e-3
+    scale_lr: float = 1e-2  # for the per-layer value gains
+    warmup_steps: int = 20
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    checkpoint_every: int = 50
+    eval_every: int = 50
+    eval_docs: int = 16  # fresh training-split documents (other names and facts) for the NLL curve
+    seed: int = 0
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind != "memory":
+            raise ConfigError(f"MemoryTrainConfig.kind must be 'memory', got {self.kind!r}")
+        for name in ("docs", "steps", "docs_per_step", "qas_per_doc", "rank", "checkpoint_every", "eval_every", "eval_docs"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"MemoryTrainConfig.{name} must be an int >= 1, got {getattr(self, name)!r}")
+        if self.eval_docs < 2:
+            raise ConfigError("MemoryTrainConfig.eval_docs must be >= 2 (the curve also scores another document's adapter)")
+        if not self.lr > 0 or not self.scale_lr > 0:
+            raise ConfigError(f"MemoryTrainConfig.lr and scale_lr must be > 0, got {self.lr}, {self.scale_lr}")
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> MemoryTrainConfig:
+        return config_from_file(cls, path, overrides)
+
+
+def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
+    """(training documents, validation documents): seeded synthetic ones, or a JSONL corpus's last `eval_docs` held back."""
+    from .synth import load_jsonl_corpus, make_corpus
+
+    def answered(docs: list[Any]) -> list[Any]:
+        return [d for d in docs if any(q.answers for q in d.qas)]
+
+    if cfg.corpus == "synthetic":
+        def make(count: int, salt: int) -> list[Any]:
+            return answered(make_corpus(count, "train", seed=cfg.seed * 1_000_003 + salt, min_tokens=cfg.min_tokens,
+                                        max_tokens=cfg.max_tokens))
+
+        return make(cfg.docs, 777), make(cfg.eval_docs, 4242)
+    docs = answered(load_jsonl_corpus(cfg.corpus))
+    if len(docs) < cfg.eval_docs + cfg.docs_per_step:
+        raise ConfigError(f"{cfg.corpus} has {len(docs)} documents with gold answers; training needs at least eval_docs + "
+                          f"docs_per_step = {cfg.eval_docs + cfg.docs_per_step} (add documents or lower those settings)")
+    return docs[: -cfg.eval_docs], docs[-cfg.eval_docs :]
+
+
+def _records(gen: MemoryGenerator, docs: list[Any], progress: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(keys fp16 (L, n, d_in), value ids (n,)) of every document: the document side, read once."""
+    from tqdm.auto import tqdm
+
+    out = []
+    for doc in tqdm(docs, disable=not progress, desc="reading training documents"):
+        keys, value_ids, _ = gen.read(split_equal(gen.tokenize(doc.text), gen.max_chunk_tokens))
+        out.append((keys.half(), value_ids))
+    return out
+
+
+def _batch(gen: MemoryGenerator, docs: list[Any], picked: list[int], qas_per_doc: int, rng: random.Random):
+    rows = []
+    for d, i in enumerate(picked):
+        qas = [q for q in docs[i].qas if q.answers]
+        for qa in rng.sample(qas, min(qas_per_doc, len(qas))):
+            rows.append((d, qa.question, _answer_ids(gen.base.tokenizer, qa.answers[0])))
+    return build_student_batch(gen.base.tokenizer, rows, gen.base.device)
+
+
+def _live(gen: MemoryGenerator, records: list[tuple[torch.Tensor, torch.Tensor]], transforms: KVTransforms,
+          row_doc: torch.Tensor) -> tuple[dict, dict, tuple[int, ...]]:
+    """Per-row adapters (rank-padded) of the documents in `records`, differentiable in `transforms`."""
+    pairs = [associative_write(keys, gen.values(ids), gen.stats["c_inv"], gen.value_gain(), transforms) for keys, ids in records]
+    n = max(a.shape[1] for a, _ in pairs)
+    a = torch.stack([torch.nn.functional.pad(a, (0, 0, 0, n - a.shape[1])) for a, _ in pairs])
+    b = torch.stack([torch.nn.functional.pad(b, (0, n - b.shape[2])) for _, b in pairs])
+    return {TARGET: a[row_doc]}, {TARGET: b[row_doc]}, gen.layers
+
+
+@torch.no_grad()
+def eval_nll(gen: MemoryGenerator, records, docs, transforms: KVTransforms, qas_per_doc: int) -> dict[str, float]:
+    """Teacher-forced gold NLL per answer token: each document's own adapter, and the next document's."""
+    batch = _batch(gen, docs, list(range(len(docs))), qas_per_doc, random.Random(1234))
+    out = {}
+    for name, row_doc in (("own", batch.row_doc), ("wrong", (batch.row_doc + 1) % len(docs))):
+        logp = answer_logprobs(gen.base, batch, _live(gen, records, transforms, row_doc))
+        out[name] = float(answer_losses(batch, logp, False).mean())
+    out["gap"] = out["wrong"] - out["own"]
+    return out
+
+
+def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: MemoryGenerator | None = None) -> Path:
+    """Run (or resume) meta-training of the transforms; returns the folder of the final transforms.
+
+    `generator`: a memory generator with fitted statistics (default: `MemoryGenerator.default` of
+    `cfg.base_model`, closed form, statistics from the cache or fitted on first use).
+    """
+    from tqdm.auto import tqdm
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    gen = generator if generator is not None else MemoryGenerator.default(load_base_model(cfg.base_model), trained=False)
+    base = gen.base
+    for p in base.model.parameters():
+        p.requires_grad_(False)
+    if getattr(base, "slots", None) is None:
+        base.slots = LoraSlots(base, num_slots=1, max_rank=8)
+    out, ckpt = Path(cfg.out_dir), Path(cfg.out_dir) / "checkpoint"
+    state_path = ckpt / "trainer_state.json"
+    if state_path.is_file():
+        transforms = KVTransforms.load(ckpt, base)
+        state = json.loads(state_path.read_text())
+        logger.info("resuming from step %d", state["step"])
+    else:
+        transforms = KVTransforms(len(gen.layers), gen.stats["c_inv"].shape[1], base.config.hidden_size, cfg.rank, seed=cfg.seed)
+        state = {"step": 0, "history": [], "train_seconds": 0.0}
+    if transforms.shape[:3] != (len(gen.layers), gen.stats["c_inv"].shape[1], base.config.hidden_size):
+        raise ConfigError(f"checkpoint {ckpt} holds transforms of shape {transforms.shape[:3]}, not for this generator; "
+                          "use a new out_dir")
+    opt = torch.optim.AdamW([
+        {"params": [transforms.P, transforms.Q, transforms.U, transforms.V], "lr": cfg.lr, "weight_decay": 0.0},
+        {"params": [transforms.log_gain], "lr": cfg.scale_lr, "weight_decay": 0.0},
+    ])
+    if (ckpt / "optimizer.safetensors").is_file() and state["step"]:
+        _load_optimizer(opt, ckpt / "optimizer.safetensors")
+    docs, eval_docs = _split(cfg)
+    records = _records(gen, docs, progress)
+    eval_records = _records(gen, eval_docs, False)
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / "train_config.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=2)))
+    t_start = time.perf_counter() - state["train_seconds"]
+
+    def save(folder: Path, step: int, **meta: Any) -> None:
+        transforms.trained_steps = step
+        state["step"], state["train_seconds"] = step, time.perf_counter() - t_start
+        transforms.save(folder, base, training={"config": asdict(cfg), "train_seconds": state["train_seconds"], **meta})
+        if folder == ckpt:
+            _save_optimizer(opt, ckpt / "optimizer.safetensors")
+            _atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
+
+    def evaluate(step: int) -> None:
+        metrics = eval_nll(gen, eval_records, eval_docs, transforms, cfg.qas_per_doc)
+        metrics.update(step=step, minutes=(time.perf_counter() - t_start) / 60)
+        state["history"].append(metrics)
+        logger.info("eval %s", json.dumps(metrics))
+        bar.write(f"step {step}: validation NLL own {metrics['own']:.3f} wrong {metrics['wrong']:.3f}")
+
+    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, dynamic_ncols=True)
+    step, ema = state["step"], None
+    if step == 0:
+        evaluate(0)  # the closed form: what training adds is measured from here
+    while step < cfg.steps:
+        if cfg.time_budget_s and time.perf_counter() - t_start > cfg.time_budget_s:
+            logger.info("time budget reached at step %d", step)
+            break
+        t0 = time.perf_counter()
+        for g, base_lr in zip(opt.param_groups, (cfg.lr, cfg.scale_lr)):
+            g["lr"] = base_lr * lr_factor(step, cfg, time.perf_counter() - t_start)
+        rng = random.Random(cfg.seed * 7919 + step)
+        picked = rng.sample(range(len(docs)), min(cfg.docs_per_step, len(docs)))
+        batch = _batch(gen, docs, picked, cfg.qas_per_doc, rng)
+        logp = answer_logprobs(base, batch, _live(gen, [records[i] for i in picked], transforms, batch.row_doc))
+        loss = per_doc_mean(answer_losses(batch, logp, False), batch.row_doc)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = float(torch.nn.utils.clip_grad_norm_(transforms.parameters(), cfg.grad_clip))
+        opt.step()
+        step += 1
+        value = float(loss.detach())
+        ema = value if ema is None else 0.95 * ema + 0.05 * value
+        bar.update(1)
+        bar.set_postfix(loss=f"{ema:.3f}", gnorm=f"{gnorm:.2f}", qa_s=f"{batch.input_ids.shape[0] / (time.perf_counter() - t0):.1f}")
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            evaluate(step)
+        if step % cfg.checkpoint_every == 0:
+            save(ckpt, step)
+    save(ckpt, step)
+    bar.close()
+    final = out / "final"
+    save(final, step, history=state["history"])
+    return final

@@ -1,0 +1,138 @@
+"""Meta-trained memory transforms on the tiny model: untrained = the closed form, save/load and its
+errors, the trainer (the loss falls on a toy corpus, resume restores the step), the CLI switches."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from doc2lora_rag import ConfigError, InputError
+from doc2lora_rag.errors import CorruptFileError, ModelMismatchError
+from doc2lora_rag.memory import KVTransforms, MemoryConfig, MemoryGenerator, associative_write
+from doc2lora_rag.training.memory_trainer import MemoryTrainConfig, _split, train_memory
+
+TEXTS = [
+    "Merros Holdings sells kitchen scales. The founder of the firm was Wenmaine Ammann. The company has a staff of 1711.",
+    "Record card for Balrodun Robotics. Established in 1829. Started by Selios Merliworth. Headcount 4577.",
+    "The Pramund Kite Festival is famous for chestnut pancakes. Its first edition took place in 1924.",
+]
+ANSWERS = [["Wenmaine Ammann", "1711"], ["1829", "Selios Merliworth"], ["chestnut pancakes", "1924"]]
+QUESTIONS = [["Who founded Merros Holdings?", "How many staff does Merros Holdings have?"],
+             ["When was Balrodun Robotics established?", "Who started Balrodun Robotics?"],
+             ["What is the Pramund Kite Festival famous for?", "When was the first Pramund Kite Festival?"]]
+
+
+@pytest.fixture
+def fitted(make_tiny_base):
+    return MemoryGenerator.fit(make_tiny_base(num_layers=3), TEXTS, ANSWERS, MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16))
+
+
+def _transforms(gen: MemoryGenerator, rank: int = 4) -> KVTransforms:
+    return KVTransforms(len(gen.layers), gen.stats["c_inv"].shape[1], gen.base.config.hidden_size, rank)
+
+
+def _corpus(tmp_path, copies: int = 3):
+    """The three texts, `copies` times each: the held-back validation documents are also training documents (a toy set)."""
+    lines = [json.dumps({"text": t, "questions": [{"question": q, "answers": [a]} for q, a in zip(qs, ans)]})
+             for t, qs, ans in zip(TEXTS, QUESTIONS, ANSWERS)]
+    path = tmp_path / "corpus.jsonl"
+    path.write_text("\n".join(lines * copies) + "\n")
+    return path
+
+
+def _cfg(tmp_path, **kw) -> MemoryTrainConfig:
+    base = dict(out_dir=str(tmp_path / "run"), corpus=str(_corpus(tmp_path)), steps=4, docs_per_step=3, qas_per_doc=2,
+                rank=4, warmup_steps=1, checkpoint_every=2, eval_every=2, eval_docs=3, lr=1e-2, scale_lr=1e-1)
+    base.update(kw)
+    return MemoryTrainConfig(**base)
+
+
+def test_untrained_transforms_write_exactly_the_closed_form(fitted) -> None:
+    keys, value_ids, _ = fitted.read([fitted.tokenize(TEXTS[0])[:16], fitted.tokenize(TEXTS[1])[:16]])
+    args = (keys, fitted.values(value_ids), fitted.stats["c_inv"], fitted.value_gain())
+    a0, b0 = associative_write(*args)
+    a1, b1 = associative_write(*args, _transforms(fitted))
+    assert torch.allclose(a0, a1, atol=1e-5) and torch.equal(b0, b1)
+    t = _transforms(fitted)
+    with torch.no_grad():
+        t.P.normal_()
+        t.U.normal_()
+    a2, b2 = associative_write(*args, t)
+    assert not torch.allclose(a0, a2, atol=1e-3) and not torch.allclose(b0, b2, atol=1e-3)
+    a2.sum().backward()  # differentiable in the transforms
+    assert t.P.grad is not None and t.Q.grad is not None
+
+
+def test_transforms_save_load_and_errors(fitted, make_tiny_base, tmp_path) -> None:
+    t = _transforms(fitted)
+    with torch.no_grad():
+        t.P.normal_()
+    t.trained_steps = 7
+    path = t.save(tmp_path / "t", fitted.base)
+    back = KVTransforms.load(path, fitted.base)
+    assert back.trained_steps == 7 and torch.equal(back.P, t.P) and back.shape == t.shape
+    gen = MemoryGenerator(fitted.base, fitted.stats, fitted.config, back)
+    assert gen.identity()["transforms"]["trained_steps"] == 7
+    (lora,) = gen.generate([TEXTS[2]])
+    assert lora.meta["trained"] is True
+    with pytest.raises(ModelMismatchError, match="trained on"):
+        KVTransforms.load(path, make_tiny_base(name="another-model", num_layers=3))
+    with pytest.raises(ModelMismatchError, match="train transforms for this base model"):
+        MemoryGenerator(fitted.base, fitted.stats, fitted.config, KVTransforms(5, 8, 8, 2))
+    with pytest.raises(InputError, match="no transforms.json"):
+        KVTransforms.load(tmp_path / "nowhere", fitted.base)
+    info = json.loads((path / "transforms.json").read_text())
+    (path / "transforms.json").write_text(json.dumps({**info, "stats_version": 1}))
+    with pytest.raises(ModelMismatchError, match="statistics version 1"):
+        KVTransforms.load(path, fitted.base)
+    (path / "transforms.json").write_text(json.dumps(info))
+    (path / "transforms.safetensors").write_bytes(b"junk")
+    with pytest.raises(CorruptFileError, match="corrupt"):
+        KVTransforms.load(path, fitted.base)
+
+
+def test_training_lowers_the_loss_and_resume_restores_the_step(fitted, tmp_path) -> None:
+    final = train_memory(_cfg(tmp_path, steps=12), progress=False, generator=fitted)
+    state = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())
+    history = state["history"]
+    assert state["step"] == 12 and [h["step"] for h in history] == [0, 2, 4, 6, 8, 10, 12]
+    assert history[-1]["own"] < history[0]["own"] - 0.05, history  # the toy set is learnt
+    trained = KVTransforms.load(final, fitted.base)
+    assert trained.trained_steps == 12 and float(trained.P.abs().max()) > 0
+
+    # resume: continues at step 12 and stops at 14, from the checkpoint's transforms and optimizer
+    final = train_memory(_cfg(tmp_path, steps=14), progress=False, generator=fitted)
+    state = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())
+    assert state["step"] == 14 and [h["step"] for h in state["history"]][-2:] == [12, 14]
+    assert KVTransforms.load(final, fitted.base).trained_steps == 14
+
+
+def test_training_config_is_checked(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="kind"):
+        MemoryTrainConfig(kind="hypernet")
+    with pytest.raises(ConfigError, match="rank"):
+        MemoryTrainConfig(rank=0)
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"kind": "memory", "docs": 10, "ranks": 4}))
+    with pytest.raises(ConfigError, match="unknown training config keys \\['ranks'\\]"):
+        MemoryTrainConfig.from_file(path)
+    small = tmp_path / "small.jsonl"
+    small.write_text(json.dumps({"text": TEXTS[0], "questions": [{"question": "Who?", "answers": ["Wenmaine Ammann"]}]}) + "\n")
+    with pytest.raises(ConfigError, match="at least eval_docs"):
+        _split(_cfg(tmp_path, corpus=str(small)))
+
+
+def test_cli_memory_generator_trained_or_closed_form(fitted, tmp_path, monkeypatch) -> None:
+    from doc2lora_rag.cli_model import _generator
+
+    monkeypatch.setenv("DOC2LORA_CACHE", str(tmp_path / "cache"))
+    folder = fitted.save(tmp_path / "both")
+    _transforms(fitted).save(folder, fitted.base)
+    assert _generator("memory", str(folder), fitted.base).transforms is not None
+    assert _generator("memory", str(folder), fitted.base, closed_form=True).transforms is None
+    with pytest.raises(InputError, match="--generator memory only"):
+        _generator("hypernet", None, fitted.base, closed_form=True)
+    with pytest.raises(InputError, match="not a folder"):
+        _generator("memory", str(tmp_path / "missing"), fitted.base)
