@@ -1,7 +1,7 @@
-"""MemoryGenerator: a closed-form key/value write into down_proj, text in, `LoraWeights` out.
+"""MemoryGenerator: a key/value write into down_proj, text in, `LoraWeights` out.
 
-No gradient step and no trained hypernetwork: one batched forward pass over the chunks of a text, then
-per target layer l
+No gradient step at generation: one batched forward pass over the chunks of a text, then per target
+layer l
 
     positions  the m tokens a linear scorer (on the residual entering the middle target layer) ranks
                most likely to precede an answer-like token
@@ -20,7 +20,10 @@ ranks lost most long-document answers: docs/training_log.md, session 4).
 
 The statistics (C^-1 per layer, residual norms, the scorer, the key maps) are fitted once per base model by `fit`
 from texts whose answers are known (the command line fits on synthetic training documents) and
-written with `save`. Why this design and what it scores: docs/training_log.md ("Probe").
+written with `save`. On top of that closed form, `KVTransforms` are meta-trained (low-rank corrections of
+the keys and values and a gain per layer, `training/memory_trainer.py`): the write stays the same, the
+keys and values it stores are the transformed ones. Why this design and what it scores:
+docs/training_log.md ("Probe", session 5).
 """
 
 from __future__ import annotations
@@ -152,6 +155,32 @@ def _scorer_features(hidden: torch.Tensor, mu: torch.Tensor, sd: torch.Tensor) -
     return torch.cat([(hidden - mu) / sd, torch.ones(len(hidden), 1)], 1)
 
 
+def _read_folder(path: Path, base: BaseModel, meta_name: str, tensors_name: str, fmt: str, what: str,
+                 remedy: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(metadata, tensors) of a folder written for `base`: clear errors for a missing, corrupt, foreign or mismatched one."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        meta = json.loads((path / meta_name).read_text())
+    except FileNotFoundError as exc:
+        raise InputError(f"{path} holds no {what} (no {meta_name}); {remedy}") from exc
+    except json.JSONDecodeError as exc:
+        raise CorruptFileError(f"{path / meta_name} is not valid JSON ({exc}); {remedy}") from exc
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise ConfigError(f"{path / meta_name} does not describe {what} (format {meta.get('format') if isinstance(meta, dict) else None!r}, "
+                          f"want {fmt!r})")
+    mine = {k: meta.get("base_model", {}).get(k) for k in _IDENTITY_KEYS}
+    theirs = {k: base.identity().get(k) for k in _IDENTITY_KEYS}
+    if mine != theirs:
+        raise ModelMismatchError(f"{what} in {path} were made for base model {mine['name']!r}, not {theirs['name']!r}; {remedy}")
+    try:
+        tensors = load_file(str(path / tensors_name))
+    except (SafetensorError, OSError) as exc:
+        raise CorruptFileError(f"{path / tensors_name} is missing or corrupt ({exc}); {remedy}") from exc
+    return meta, tensors
+
+
 class KVTransforms(torch.nn.Module):
     """Meta-trained corrections of the write (`doc2lora train` with a "kind": "memory" config).
 
@@ -191,29 +220,12 @@ class KVTransforms(torch.nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, base: BaseModel) -> KVTransforms:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         path = Path(path)
-        try:
-            info = json.loads((path / "transforms.json").read_text())
-        except FileNotFoundError as exc:
-            raise InputError(f"{path} holds no memory transforms (no transforms.json); train them with doc2lora train") from exc
-        except json.JSONDecodeError as exc:
-            raise CorruptFileError(f"{path / 'transforms.json'} is not valid JSON ({exc}); retrain or restore it") from exc
-        if info.get("format") != TRANSFORMS_FORMAT:
-            raise ConfigError(f"{path / 'transforms.json'} is not a memory-transforms file (format={info.get('format')!r})")
-        mine = {k: info.get("base_model", {}).get(k) for k in _IDENTITY_KEYS}
-        theirs = {k: base.identity().get(k) for k in _IDENTITY_KEYS}
-        if mine != theirs:
-            raise ModelMismatchError(f"memory transforms in {path} were trained on {mine['name']!r}, not on {theirs['name']!r}")
+        info, tensors = _read_folder(path, base, "transforms.json", "transforms.safetensors", TRANSFORMS_FORMAT,
+                                     "memory transforms", "retrain them (doc2lora train) or restore the file")
         if info.get("stats_version") != STATS_VERSION:
             raise ModelMismatchError(f"memory transforms in {path} were trained on statistics version {info.get('stats_version')}, "
                                      f"this version fits version {STATS_VERSION}; retrain them")
-        try:
-            tensors = load_file(str(path / "transforms.safetensors"))
-        except (SafetensorError, OSError) as exc:
-            raise CorruptFileError(f"{path / 'transforms.safetensors'} is missing or corrupt ({exc}); retrain or restore it") from exc
         if "P" not in tensors or "U" not in tensors:
             raise CorruptFileError(f"{path / 'transforms.safetensors'} lacks the P/U tensors; retrain or restore it")
         n_layers, d_in, rank = tensors["P"].shape
@@ -350,26 +362,8 @@ class MemoryGenerator:
         The fit-time settings come from the file; the generation-time ones (`GENERATION_KEYS`) are the
         current defaults unless given here: changing one of those needs no refit.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        try:
-            meta = json.loads((path / "config.json").read_text())
-        except FileNotFoundError as exc:
-            raise InputError(f"{path} holds no memory statistics (no config.json); fit them with MemoryGenerator.fit") from exc
-        except json.JSONDecodeError as exc:
-            raise CorruptFileError(f"{path / 'config.json'} is not valid JSON ({exc}); delete {path} and refit") from exc
-        if meta.get("format") != FORMAT:
-            raise ConfigError(f"{path / 'config.json'} is not a memory-generator config (format={meta.get('format')!r})")
-        mine = {k: meta.get("base_model", {}).get(k) for k in _IDENTITY_KEYS}
-        theirs = {k: base.identity().get(k) for k in _IDENTITY_KEYS}
-        if mine != theirs:
-            raise ModelMismatchError(f"memory statistics in {path} were fitted on {mine['name']!r}, not on {theirs['name']!r}; refit them")
-        try:
-            stats = load_file(str(path / "stats.safetensors"))
-        except (SafetensorError, OSError) as exc:
-            raise CorruptFileError(f"{path / 'stats.safetensors'} is missing or corrupt ({exc}); delete {path} and refit") from exc
+        meta, stats = _read_folder(Path(path), base, "config.json", "stats.safetensors", FORMAT, "memory statistics",
+                                   "delete the folder and refit them (MemoryGenerator.fit)")
         unknown = sorted(set(generation) - set(GENERATION_KEYS))
         if unknown:
             raise ConfigError(f"load takes only generation-time settings {list(GENERATION_KEYS)}, got {unknown}")

@@ -148,12 +148,32 @@ def test_bad_input_and_config(make_tiny_base, fitted) -> None:
         fitted.generate(["  "])
 
 
+def _gold_nll(base, docs, adapters, shift: int) -> list[float]:
+    """Gold-answer NLL per token (question only) of each document's first 4 questions with the adapter of document i + shift."""
+    from doc2lora_rag.objective import answer_logprobs, build_answer_batch
+
+    tok, out = base.tokenizer, []
+    for i, doc in enumerate(docs):
+        qas = [q for q in doc.qas if q.answers][:4]
+        batch = build_answer_batch(tok, [q.question for q in qas], [tok(q.answers[0], add_special_tokens=False)["input_ids"] for q in qas], base.device)
+        ad = adapters[(i + shift) % len(docs)]
+        live = ({"down_proj": ad.a["down_proj"][None].expand(len(qas), -1, -1, -1)},
+                {"down_proj": ad.b["down_proj"][None].expand(len(qas), -1, -1, -1)}, ad.layers)
+        with torch.no_grad():
+            logp = answer_logprobs(base, batch, live)
+        out.append(float(-logp.gather(1, batch.targets[:, None]).mean()))
+    return out
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
 @pytest.mark.slow
 def test_real_model_own_adapter_beats_another_documents(real_base) -> None:
     """Fitted on 40 training-split synthetic documents; on held-out-split documents the own adapter lowers
     the gold answers' NLL (question only) more than another document's adapter does."""
     from doc2lora_rag.llm import AnswerEngine
-    from doc2lora_rag.objective import answer_logprobs, build_answer_batch
     from doc2lora_rag.training.synth import make_corpus
 
     train = make_corpus(40, "train", seed=3, min_tokens=60, max_tokens=160)
@@ -161,18 +181,30 @@ def test_real_model_own_adapter_beats_another_documents(real_base) -> None:
     AnswerEngine(real_base)  # slots on the base model
     docs = make_corpus(4, "heldout", seed=9, min_tokens=60, max_tokens=160)
     adapters = gen.generate([d.text for d in docs])
-    tok = real_base.tokenizer
-    own, wrong = [], []
-    for i, doc in enumerate(docs):
-        qas = [q for q in doc.qas if q.answers][:4]
-        batch = build_answer_batch(tok, [q.question for q in qas], [tok(q.answers[0], add_special_tokens=False)["input_ids"] for q in qas], real_base.device)
-        for ad, out in ((adapters[i], own), (adapters[(i + 1) % len(docs)], wrong)):
-            live = ({"down_proj": ad.a["down_proj"][None].expand(len(qas), -1, -1, -1)},
-                    {"down_proj": ad.b["down_proj"][None].expand(len(qas), -1, -1, -1)}, ad.layers)
-            with torch.no_grad():
-                logp = answer_logprobs(real_base, batch, live)
-            out.append(float(-logp.gather(1, batch.targets[:, None]).mean()))
-    assert sum(own) / len(own) < sum(wrong) / len(wrong) - 0.1, (own, wrong)
+    own, wrong = _gold_nll(real_base, docs, adapters, 0), _gold_nll(real_base, docs, adapters, 1)
+    assert _mean(own) < _mean(wrong) - 0.1, (own, wrong)
+
+
+@pytest.mark.slow
+def test_real_model_packaged_transforms_beat_the_closed_form(real_base) -> None:
+    """The shipped meta-trained transforms load by default for the embedded model; on held-out-split documents
+    their own adapter makes the gold answers more likely than the closed-form write and than another
+    document's adapter. Uses (or fits, ~3 minutes) the cached statistics."""
+    from doc2lora_rag.llm import AnswerEngine
+    from doc2lora_rag.memory import packaged_transforms_dir
+    from doc2lora_rag.training.synth import make_corpus
+
+    assert packaged_transforms_dir(real_base.name) is not None
+    gen = MemoryGenerator.default(real_base)
+    assert gen.transforms is not None and gen.transforms.trained_steps > 0
+    AnswerEngine(real_base)
+    docs = make_corpus(6, "heldout", seed=9, min_tokens=60, max_tokens=400)
+    trained = gen.generate([d.text for d in docs])
+    gen.transforms = None
+    closed = gen.generate([d.text for d in docs])
+    own, wrong = _gold_nll(real_base, docs, trained, 0), _gold_nll(real_base, docs, trained, 1)
+    assert _mean(own) < _mean(wrong) - 0.3, (own, wrong)
+    assert _mean(own) < _mean(_gold_nll(real_base, docs, closed, 0)) - 0.3, own
 
 
 def test_cli_loads_statistics_from_a_path_or_the_cache(fitted, tmp_path, monkeypatch) -> None:

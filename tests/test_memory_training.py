@@ -77,7 +77,7 @@ def test_transforms_save_load_and_errors(fitted, make_tiny_base, tmp_path) -> No
     assert gen.identity()["transforms"]["trained_steps"] == 7
     (lora,) = gen.generate([TEXTS[2]])
     assert lora.meta["trained"] is True
-    with pytest.raises(ModelMismatchError, match="trained on"):
+    with pytest.raises(ModelMismatchError, match="made for base model"):
         KVTransforms.load(path, make_tiny_base(name="another-model", num_layers=3))
     with pytest.raises(ModelMismatchError, match="train transforms for this base model"):
         MemoryGenerator(fitted.base, fitted.stats, fitted.config, KVTransforms(5, 8, 8, 2))
