@@ -67,6 +67,14 @@ def _info(args: argparse.Namespace) -> int:
         report["generator"] = {"kind": "packaged", "path": str(gen_dir), "trained_steps": meta.get("trained_steps", 0)}
     else:
         report["generator"] = {"kind": "untrained", "reason": f"no trained generator is packaged for {base_name!r}"}
+    from .memory import cache_path, packaged_transforms_dir
+
+    transforms_dir, stats_dir = packaged_transforms_dir(base_name), cache_path(base_name)
+    report["memory_generator"] = {
+        "transforms": str(transforms_dir) if transforms_dir else None,
+        "trained_steps": json.loads((transforms_dir / "transforms.json").read_text()).get("trained_steps", 0) if transforms_dir else 0,
+        "statistics": str(stats_dir) if (stats_dir / "config.json").is_file() else None,
+    }
 
     if args.json:
         print(json.dumps(report, indent=2))
@@ -81,6 +89,10 @@ def _info(args: argparse.Namespace) -> int:
         print(f"generator  : packaged, {gen['trained_steps']} training steps ({gen['path']})")
     else:
         print(f"generator  : untrained ({gen['reason']}; adapters are zero)")
+    mem = report["memory_generator"]
+    trained = f"transforms packaged, {mem['trained_steps']} training steps" if mem["transforms"] else "no packaged transforms (closed form)"
+    fitted = f"statistics cached in {mem['statistics']}" if mem["statistics"] else "statistics not fitted yet (first use fits them, ~3 min)"
+    print(f"memory gen : {trained}; {fitted}")
     print(f"device     : {device} ({report['torch_threads']} torch threads)")
     print("versions   : " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()))
     return EXIT_OK
