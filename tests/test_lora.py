@@ -276,3 +276,22 @@ def test_use_live_matches_slot_and_carries_gradients(make_tiny_base) -> None:
         assert a[t].grad is not None and a[t].grad.abs().sum() > 0
         assert b[t].grad is not None and b[t].grad.abs().sum() > 0
     assert all(m.live is None for m in slots.modules["down_proj"])  # cleared after the block
+
+
+def test_atomic_writes_leave_files_with_the_usual_permissions(tmp_path: Path) -> None:
+    """A safetensors writer replaces the temporary file with its own (0600): the final file still gets 0666 & ~umask."""
+    import os
+
+    from safetensors.torch import save_file
+
+    from doc2lora_rag.lora import _atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        _atomic_write(tmp_path / "t.safetensors", lambda tmp: save_file({"x": torch.zeros(2)}, tmp))
+        _atomic_write(tmp_path / "t.json", lambda tmp: Path(tmp).write_text("{}"))
+    finally:
+        os.umask(umask)
+    for name in ("t.safetensors", "t.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
