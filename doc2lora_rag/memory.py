@@ -240,11 +240,12 @@ class KVTransforms(torch.nn.Module):
 
 
 def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Tensor, gain: torch.Tensor,
-                      transforms: KVTransforms | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      transforms: KVTransforms | None = None, c_inv_p: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The write of every target layer at once, differentiable in `transforms`.
 
     keys (L, n, d_in), values (n, D) unit norm, c_inv (L, d_in, d_in), gain (L,) -> A (L, n, d_in), B (L, D, n) with
     A_l = (K^T C_l^-1 K + eps)^-1 K^T C_l^-1 and B_l = gain_l V (K, V through `transforms` when given).
+    `c_inv_p`: c_inv @ transforms.P, when the caller writes several documents with the same transforms.
     """
     k = keys.float().transpose(1, 2)  # (L, d_in, n)
     ck = c_inv @ k
@@ -252,7 +253,7 @@ def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Ten
     if transforms is not None:
         t = transforms
         qk = torch.einsum("lir,lin->lrn", t.Q, k)
-        ck = ck + (c_inv @ t.P) @ qk
+        ck = ck + (c_inv @ t.P if c_inv_p is None else c_inv_p) @ qk
         k = k + t.P @ qk
         v = v + torch.einsum("lur,lnr->lnu", t.U, torch.einsum("lur,nu->lnr", t.V, values))
         gain = gain * t.log_gain.exp()
@@ -399,9 +400,10 @@ class MemoryGenerator:
         if progress:
             print(f"fitting memory statistics for {base.name} on {FIT_DOCS} synthetic training documents (once; cached in {where})",
                   file=sys.stderr)
-        gen = cls.fit(base, [d.text for d in docs], [[q.answers[0] for q in d.qas if q.answers] for d in docs], progress=progress)
-        gen.save(where)
-        gen.transforms = transforms
+        fitted = cls.fit(base, [d.text for d in docs], [[q.answers[0] for q in d.qas if q.answers] for d in docs], progress=progress)
+        fitted.save(where)
+        gen = cls(base, fitted.stats, fitted.config, transforms)  # the constructor checks the transforms' shape
+        gen.fit_info = fitted.fit_info
         return gen
 
     def identity(self) -> dict[str, Any]:

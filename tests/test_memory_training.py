@@ -61,6 +61,8 @@ def test_untrained_transforms_write_exactly_the_closed_form(fitted) -> None:
         t.U.normal_()
     a2, b2 = associative_write(*args, t)
     assert not torch.allclose(a0, a2, atol=1e-3) and not torch.allclose(b0, b2, atol=1e-3)
+    a3, b3 = associative_write(*args, t, fitted.stats["c_inv"] @ t.P)  # C^-1 P computed once by the caller: same write
+    assert torch.allclose(a2, a3, atol=1e-5) and torch.equal(b2, b3)
     a2.sum().backward()  # differentiable in the transforms
     assert t.P.grad is not None and t.Q.grad is not None
 
@@ -136,3 +138,19 @@ def test_cli_memory_generator_trained_or_closed_form(fitted, tmp_path, monkeypat
         _generator("hypernet", None, fitted.base, closed_form=True)
     with pytest.raises(InputError, match="not a folder"):
         _generator("memory", str(tmp_path / "missing"), fitted.base)
+
+
+def test_default_fits_statistics_on_first_use_and_attaches_transforms(make_tiny_base, tmp_path, monkeypatch) -> None:
+    from doc2lora_rag.memory import cache_path
+
+    monkeypatch.setenv("DOC2LORA_CACHE", str(tmp_path / "cache"))
+    base = make_tiny_base(num_layers=3)
+    folder = KVTransforms(2, base.target_shape("down_proj")[0], base.config.hidden_size, 4).save(tmp_path / "t", base)
+    gen = MemoryGenerator.default(base, folder, progress=False)  # no statistics anywhere: fitted and cached
+    assert gen.transforms is not None and gen.fit_info["texts"] == 200
+    assert (cache_path(base.name) / "config.json").is_file()
+    (lora,) = gen.generate([TEXTS[1]])
+    assert lora.meta["trained"] is True
+    wrong = KVTransforms(5, 8, 8, 2).save(tmp_path / "wrong", base)
+    with pytest.raises(ModelMismatchError, match="train transforms for this base model"):
+        MemoryGenerator.default(base, wrong, progress=False)

@@ -30,7 +30,7 @@ from ..lora import LoraSlots, _atomic_write
 from ..memory import TARGET, KVTransforms, MemoryGenerator, associative_write
 from ..objective import answer_logprobs
 from .student import answer_losses, build_student_batch, per_doc_mean
-from .trainer import _answer_ids, _load_optimizer, _save_optimizer, config_from_file, lr_factor
+from .trainer import _answer_ids, _load_optimizer, _save_optimizer, config_from_file, start_step
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,9 @@ def _batch(gen: MemoryGenerator, docs: list[Any], picked: list[int], qas_per_doc
 def _live(gen: MemoryGenerator, records: list[tuple[torch.Tensor, torch.Tensor]], transforms: KVTransforms,
           row_doc: torch.Tensor) -> tuple[dict, dict, tuple[int, ...]]:
     """Per-row adapters (rank-padded) of the documents in `records`, differentiable in `transforms`."""
-    pairs = [associative_write(keys, gen.values(ids), gen.stats["c_inv"], gen.value_gain(), transforms) for keys, ids in records]
+    c_inv_p = gen.stats["c_inv"] @ transforms.P  # the same for every document: once, not per document
+    pairs = [associative_write(keys, gen.values(ids), gen.stats["c_inv"], gen.value_gain(), transforms, c_inv_p)
+             for keys, ids in records]
     n = max(a.shape[1] for a, _ in pairs)
     a = torch.stack([torch.nn.functional.pad(a, (0, 0, 0, n - a.shape[1])) for a, _ in pairs])
     b = torch.stack([torch.nn.functional.pad(b, (0, n - b.shape[2])) for _, b in pairs])
@@ -199,12 +201,9 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     if step == 0:
         evaluate(0)  # the closed form: what training adds is measured from here
     while step < cfg.steps:
-        if cfg.time_budget_s and time.perf_counter() - t_start > cfg.time_budget_s:
-            logger.info("time budget reached at step %d", step)
+        if not start_step(opt, cfg, step, time.perf_counter() - t_start):
             break
         t0 = time.perf_counter()
-        for g, base_lr in zip(opt.param_groups, (cfg.lr, cfg.scale_lr)):
-            g["lr"] = base_lr * lr_factor(step, cfg, time.perf_counter() - t_start)
         rng = random.Random(cfg.seed * 7919 + step)
         picked = rng.sample(range(len(docs)), min(cfg.docs_per_step, len(docs)))
         batch = _batch(gen, docs, picked, cfg.qas_per_doc, rng)

@@ -111,6 +111,19 @@ def lr_factor(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def start_step(opt: torch.optim.Optimizer, cfg: Any, step: int, elapsed_s: float) -> bool:
+    """False once cfg's time budget is spent; else set the learning rates of this step.
+
+    The optimizer's two parameter groups take cfg.lr and cfg.scale_lr, scaled by `lr_factor`.
+    """
+    if cfg.time_budget_s and elapsed_s > cfg.time_budget_s:
+        logger.info("time budget reached at step %d", step)
+        return False
+    for g, base_lr in zip(opt.param_groups, (cfg.lr, cfg.scale_lr)):
+        g["lr"] = base_lr * lr_factor(step, cfg, elapsed_s)
+    return True
+
+
 class DocSource:
     """Documents with QA pairs: fresh synthetic ones per step, or sampled from a fixed corpus."""
 
@@ -279,12 +292,9 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
     if step == 0 and cfg.init_from:  # the starting point's held-out NLL, so the curve shows what training added
         evaluate(0)
     while step < cfg.steps:
-        if cfg.time_budget_s and time.perf_counter() - t_start > cfg.time_budget_s:
-            logger.info("time budget reached at step %d", step)
+        if not start_step(opt, cfg, step, time.perf_counter() - t_start):
             break
         t0 = time.perf_counter()
-        for g, base_lr in zip(opt.param_groups, (cfg.lr, cfg.scale_lr)):
-            g["lr"] = base_lr * lr_factor(step, cfg, time.perf_counter() - t_start)
         rng = random.Random(cfg.seed * 7919 + step)
         docs = source.batch(step)
         docs_ids, ks, rows, teach = make_step_inputs(gen, docs, cfg, rng, teacher)
