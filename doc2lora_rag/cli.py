@@ -19,6 +19,7 @@ from typing import Any
 from .bench import _add_bench
 from .cli_model import MODEL_COMMANDS
 from .errors import Doc2LoRAError, InputError, MissingDependencyError
+from .generators import GENERATOR_KINDS
 
 AddParser = Callable[[Any], argparse.ArgumentParser]
 
@@ -113,23 +114,12 @@ DEFAULT_STORE = "store"
 
 
 def _make_generator(kind: str | None) -> Any:
-    """None: the store's own generator (or the packaged default for a new store)."""
+    """None: the store's own generator (or the default for a new store)."""
     if kind is None:
         return None
-    if kind == "hypernet":
-        from .generator import AdapterGenerator
+    from .generators import make_generator
 
-        return AdapterGenerator.default()
-    try:
-        from .distill import DistillGenerator
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"--generator distill needs the module doc2lora_rag.distill, which this installation lacks ({exc}); "
-            "use --generator hypernet or upgrade doc2lora-rag"
-        ) from exc
-    from .base_model import load_base_model
-
-    return DistillGenerator(load_base_model())
+    return make_generator(kind)
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -153,8 +143,9 @@ def _add_ingest(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("ingest", help="turn files and folders into adapters in a store")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (.txt .md .html .pdf; others via unstructured)")
     p.add_argument("--store", default=DEFAULT_STORE, metavar="DIR", help=f"store directory, created when missing (default {DEFAULT_STORE})")
-    p.add_argument("--generator", choices=["hypernet", "distill"], default=None,
-                   help="adapter generator (default: the store's own; hypernet for a new store)")
+    p.add_argument("--generator", choices=list(GENERATOR_KINDS), default=None,
+                   help="adapter generator (default: the store's own; for a new store memory where trained transforms "
+                        "are packaged for the base model, else hypernet)")
     p.add_argument("--chunk-tokens", type=int, default=None, metavar="N", help="tokens per chunk (new store: 128)")
     p.add_argument("--group-size", type=int, default=None, metavar="N", help="chunks per adapter (new store: 2)")
     p.add_argument("--routing", choices=["dense", "bm25", "hybrid"], default=None, help="routing mode of a new store (default dense)")

@@ -58,11 +58,15 @@ class Answer:
 class AnswerEngine:
     """Answers questions with the base model, optionally with adapters active and/or text in the prompt."""
 
-    def __init__(self, base: BaseModel, num_slots: int = 4, max_rank: int = 64, targets: Sequence[str] = ("down_proj",)) -> None:
+    def __init__(self, base: BaseModel, num_slots: int = 4, max_rank: int = 64, targets: Sequence[str] = ("down_proj",),
+                 grow: bool = True) -> None:
+        """`max_rank`: the slots' rank when this engine creates them; with `grow` they are enlarged when
+        a larger adapter combination arrives (memory adapters: 24 per 128-token chunk), else it is refused."""
         self.base = base
         if getattr(base, "slots", None) is None:
             base.slots = LoraSlots(base, num_slots=num_slots, max_rank=max_rank, targets=targets)
         self.slots: LoraSlots = base.slots
+        self.grow = grow
         self._lru: OrderedDict[str, int] = self.slots.lru  # adapter key -> slot, shared with other engines
 
     @staticmethod
@@ -84,10 +88,12 @@ class AnswerEngine:
                 return slot
             del self._lru[key]
         lora = LoraWeights.concat(list(adapters))
+        if self.grow:
+            self.slots.grow(lora.rank)
         if lora.rank > self.slots.max_rank:
             raise InputError(
                 f"the selected adapters add up to rank {lora.rank}, above the engine's max_rank {self.slots.max_rank}; "
-                "use fewer adapters (smaller k) or create AnswerEngine(max_rank=...) larger"
+                "use fewer adapters (smaller k), or create the AnswerEngine with a larger max_rank or grow=True"
             )
         used = set(self._lru.values())
         free = [s for s in range(self.slots.num_slots) if s not in used]

@@ -1,8 +1,10 @@
 """LoRA weights and slots.
 
 `LoraWeights` holds one adapter: for every target module name, A [L, r, d_in] and B [L, d_out, r]
-stacked over the covered layers, with a scaling (delta W = scaling * B @ A). It saves to a single
-safetensors file whose header carries the JSON metadata, and exports to a standard PEFT directory.
+stacked over the covered layers, with a scaling (delta W = scaling * B @ A), plus optional named
+extra tensors a generator keeps with it (the memory generator's key Gram matrices, which let
+several of its adapters be combined by one joint write). It saves to a single safetensors file
+whose header carries the JSON metadata, and exports to a standard PEFT directory.
 
 `LoraSlots` wraps each target Linear of a model once with a `SlotLinear`. All slot memory lives in
 one pre-allocated, rank-padded buffer per target, [S + 1, L, R, d] (index S is a permanent zero
@@ -29,7 +31,8 @@ from torch import nn
 
 from .errors import CorruptFileError, InputError, ModelMismatchError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: optional extra tensors ("extra.<name>"); files without extras are still written as 1
+EXTRA_PREFIX = "extra."
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -56,7 +59,8 @@ def _atomic_write(path: Path, write) -> None:
 class LoraWeights:
     """One LoRA adapter: per target, A [L, r, d_in] and B [L, d_out, r] over `layers`.
 
-    delta W for layer `layers[i]` and target t is `scaling * b[t][i] @ a[t][i]`.
+    delta W for layer `layers[i]` and target t is `scaling * b[t][i] @ a[t][i]`. `extras`: named
+    tensors that travel with the adapter (saved in its file, not part of the weight update).
     """
 
     a: dict[str, torch.Tensor]
@@ -66,6 +70,7 @@ class LoraWeights:
     base_model: str = ""
     model_type: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.layers = tuple(int(x) for x in self.layers)
@@ -84,6 +89,11 @@ class LoraWeights:
             ranks.add(a.shape[1])
         if len(ranks) != 1:
             raise InputError(f"all targets must share one rank, got {sorted(ranks)}")
+
+    def with_meta(self, **meta: Any) -> LoraWeights:
+        """The same tensors with `meta` updated (a new object; tensors shared)."""
+        return LoraWeights(self.a, self.b, self.layers, self.scaling, self.base_model, self.model_type,
+                           {**self.meta, **meta}, dict(self.extras))
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -107,6 +117,7 @@ class LoraWeights:
         return LoraWeights(
             {k: conv(v) for k, v in self.a.items()}, {k: conv(v) for k, v in self.b.items()},
             self.layers, self.scaling, self.base_model, self.model_type, dict(self.meta),
+            {k: conv(v) for k, v in self.extras.items()},
         )
 
     def folded(self) -> LoraWeights:
@@ -115,12 +126,12 @@ class LoraWeights:
             return self
         return LoraWeights(
             dict(self.a), {k: v * self.scaling for k, v in self.b.items()},
-            self.layers, 1.0, self.base_model, self.model_type, dict(self.meta),
+            self.layers, 1.0, self.base_model, self.model_type, dict(self.meta), dict(self.extras),
         )
 
     @staticmethod
     def concat(adapters: Sequence[LoraWeights]) -> LoraWeights:
-        """Rank concatenation: the result's delta is the sum of the inputs' deltas."""
+        """Rank concatenation: the result's delta is the sum of the inputs' deltas (extras are dropped)."""
         if not adapters:
             raise InputError("concat needs at least one adapter, got an empty list")
         first = adapters[0]
@@ -149,7 +160,7 @@ class LoraWeights:
     def _header(self) -> dict[str, str]:
         return {
             "format": "doc2lora-lora",
-            "format_version": str(FORMAT_VERSION),
+            "format_version": str(FORMAT_VERSION if self.extras else 1),
             "layers": json.dumps(list(self.layers)),
             "scaling": repr(float(self.scaling)),
             "base_model": self.base_model,
@@ -166,6 +177,8 @@ class LoraWeights:
         for t in self.targets:
             tensors[f"{t}.lora_A"] = self.a[t].detach().to("cpu", dtype or self.a[t].dtype).contiguous()
             tensors[f"{t}.lora_B"] = self.b[t].detach().to("cpu", dtype or self.b[t].dtype).contiguous()
+        for name, x in self.extras.items():  # kept in fp32: they are small and feed a linear solve
+            tensors[f"{EXTRA_PREFIX}{name}"] = x.detach().to("cpu", torch.float32).contiguous()
         _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=self._header()))
         return path
 
@@ -190,12 +203,13 @@ class LoraWeights:
                 f"{FORMAT_VERSION}; upgrade doc2lora-rag"
             )
         try:
-            targets = sorted({k.rsplit(".", 1)[0] for k in tensors})
+            extras = {k[len(EXTRA_PREFIX):]: v for k, v in tensors.items() if k.startswith(EXTRA_PREFIX)}
+            targets = sorted({k.rsplit(".", 1)[0] for k in tensors if not k.startswith(EXTRA_PREFIX)})
             a = {t: tensors[f"{t}.lora_A"] for t in targets}
             b = {t: tensors[f"{t}.lora_B"] for t in targets}
             out = cls(
                 a, b, tuple(json.loads(header["layers"])), float(header["scaling"]),
-                header.get("base_model", ""), header.get("model_type", ""), json.loads(header.get("meta", "{}")),
+                header.get("base_model", ""), header.get("model_type", ""), json.loads(header.get("meta", "{}")), extras,
             )
         except (KeyError, json.JSONDecodeError, InputError) as exc:
             raise CorruptFileError(f"{path}: adapter header or tensors are inconsistent ({exc}); generate it again") from exc
@@ -247,6 +261,7 @@ class _SlotState:
 
     def __init__(self) -> None:
         self.slot: int | None = None  # one slot for the whole batch
+        self.rank: int = 0  # rank loaded in that slot: the forward pass reads only that much of the padding
         self.rows: torch.Tensor | None = None  # [batch] slot index per row
 
 
@@ -276,7 +291,8 @@ class SlotLinear(nn.Module):
             a, b = self.slot_a[st.rows], self.slot_b[st.rows]  # (B, R, d_in), (B, d_out, R)
             return y + torch.bmm(torch.bmm(x, a.transpose(1, 2)), b.transpose(1, 2))
         if st.slot is not None:
-            return y + (x @ self.slot_a[st.slot].T) @ self.slot_b[st.slot].T
+            r = st.rank
+            return y + (x @ self.slot_a[st.slot, :r].T) @ self.slot_b[st.slot, :, :r].T
         return y
 
 
@@ -285,7 +301,8 @@ class LoraSlots:
 
     Wrap once (`LoraSlots(base, num_slots=4, max_rank=32)`), then `load(slot, lora)` copies an
     adapter in (rank-padded with zeros) and `use(slot)` / `use_rows([...])` activate it for the
-    forward passes inside the `with` block. Not thread-safe by itself: callers serialise with `lock`.
+    forward passes inside the `with` block; `grow(rank)` enlarges every slot. Not thread-safe by
+    itself: callers serialise with `lock`.
     """
 
     def __init__(self, base: Any, num_slots: int = 4, max_rank: int = 32, targets: Sequence[str] = ("down_proj",)) -> None:
@@ -296,6 +313,7 @@ class LoraSlots:
         self.lock = threading.RLock()
         self._state = _SlotState()
         self._loaded: list[str | None] = [None] * num_slots
+        self._ranks: list[int] = [0] * num_slots
         # adapter key -> slot, shared by every engine on this model so that none serves stale weights
         self.lru: OrderedDict[str, int] = OrderedDict()
         self.buffers_a: dict[str, torch.Tensor] = {}
@@ -308,6 +326,23 @@ class LoraSlots:
             self.buffers_a[t] = torch.zeros(num_slots + 1, n_layers, max_rank, d_in, device=dev, dtype=dt)
             self.buffers_b[t] = torch.zeros(num_slots + 1, n_layers, d_out, max_rank, device=dev, dtype=dt)
             self.modules[t] = [self._wrap(layer, t) for layer in range(n_layers)]
+
+    def grow(self, rank: int) -> None:
+        """Enlarge every slot to at least `rank` (rounded up to a multiple of 32); loaded adapters are kept."""
+        if rank <= self.max_rank:
+            return
+        new = -(-rank // 32) * 32
+        with self.lock, torch.no_grad():
+            for t in self.targets:
+                old_a, old_b = self.buffers_a[t], self.buffers_b[t]
+                a = old_a.new_zeros(*old_a.shape[:2], new, old_a.shape[3])
+                b = old_b.new_zeros(*old_b.shape[:3], new)
+                a[:, :, : self.max_rank] = old_a
+                b[..., : self.max_rank] = old_b
+                self.buffers_a[t], self.buffers_b[t] = a, b
+                for layer, m in enumerate(self.modules[t]):
+                    m.slot_a, m.slot_b = a[:, layer], b[:, layer]
+            self.max_rank = new
 
     def _wrap(self, layer: int, target: str) -> SlotLinear:
         path = self.base.spec.targets[target]
@@ -355,6 +390,7 @@ class LoraSlots:
                     a_buf[idx, :r] = lora.a[t].to(a_buf)
                     b_buf[idx, :, :r] = lora.b[t].to(b_buf) * lora.scaling
         self._loaded[slot] = key
+        self._ranks[slot] = r
 
     def clear(self, slot: int) -> None:
         self._check_slot(slot)
@@ -363,6 +399,7 @@ class LoraSlots:
                 self.buffers_a[t][slot].zero_()
                 self.buffers_b[t][slot].zero_()
         self._loaded[slot] = None
+        self._ranks[slot] = 0
 
     def loaded_key(self, slot: int) -> str | None:
         return self._loaded[slot]
@@ -372,12 +409,13 @@ class LoraSlots:
         """Forward passes inside the block use `slot` for every row (None: the base model)."""
         if slot is not None:
             self._check_slot(slot)
-        prev = (self._state.slot, self._state.rows)
+        prev = (self._state.slot, self._state.rows, self._state.rank)
         self._state.slot, self._state.rows = slot, None
+        self._state.rank = self._ranks[slot] if slot is not None else 0
         try:
             yield
         finally:
-            self._state.slot, self._state.rows = prev
+            self._state.slot, self._state.rows, self._state.rank = prev
 
     @contextlib.contextmanager
     def use_rows(self, slots: Sequence[int | None]) -> Iterator[None]:

@@ -28,6 +28,7 @@ docs/training_log.md ("Probe", session 5).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -235,17 +236,34 @@ class KVTransforms(torch.nn.Module):
         except RuntimeError as exc:
             raise CorruptFileError(f"{path / 'transforms.safetensors'} does not hold consistent transforms ({exc})") from exc
         out.trained_steps = int(info.get("trained_steps", 0))
-        out.source = str(path)
+        packaged = packaged_transforms_dir(base.name)
+        out.source = "packaged" if packaged is not None and path.resolve() == packaged.resolve() else str(path.resolve())
         return out
+
+    def fingerprint(self) -> str:
+        """A short hash of the parameters: which transforms wrote an adapter, wherever their file lives."""
+        h = hashlib.sha256()
+        for name, value in sorted(self.state_dict().items()):
+            h.update(name.encode())
+            h.update(value.detach().float().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+
+def _ridge(g: torch.Tensor) -> torch.Tensor:
+    """(L, n, n) Gram matrices -> the same plus eps I, eps = 1e-4 x each layer's mean diagonal."""
+    eps = 1e-4 * g.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
+    return g + eps * torch.eye(g.shape[-1])
 
 
 def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Tensor, gain: torch.Tensor,
-                      transforms: KVTransforms | None = None, c_inv_p: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      transforms: KVTransforms | None = None, c_inv_p: torch.Tensor | None = None,
+                      return_gram: bool = False) -> tuple[torch.Tensor, ...]:
     """The write of every target layer at once, differentiable in `transforms`.
 
     keys (L, n, d_in), values (n, D) unit norm, c_inv (L, d_in, d_in), gain (L,) -> A (L, n, d_in), B (L, D, n) with
     A_l = (K^T C_l^-1 K + eps)^-1 K^T C_l^-1 and B_l = gain_l V (K, V through `transforms` when given).
     `c_inv_p`: c_inv @ transforms.P, when the caller writes several documents with the same transforms.
+    `return_gram`: also return H = K^T C^-1 K + eps (L, n, n), which `combine_adapters` needs.
     """
     k = keys.float().transpose(1, 2)  # (L, d_in, n)
     ck = c_inv @ k
@@ -257,10 +275,47 @@ def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Ten
         k = k + t.P @ qk
         v = v + torch.einsum("lur,lnr->lnu", t.U, torch.einsum("lur,nu->lnr", t.V, values))
         gain = gain * t.log_gain.exp()
-    g = k.transpose(1, 2) @ ck  # (L, n, n)
-    eps = 1e-4 * g.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
-    a = torch.linalg.solve(g + eps * torch.eye(g.shape[-1]), ck.transpose(1, 2))
-    return a, gain[:, None, None] * v.transpose(1, 2)
+    h = _ridge(k.transpose(1, 2) @ ck)  # (L, n, n)
+    a = torch.linalg.solve(h, ck.transpose(1, 2))
+    b = gain[:, None, None] * v.transpose(1, 2)
+    return (a, b, h) if return_gram else (a, b)
+
+
+GRAM = "gram"  # the extra tensor of a memory adapter: H = K^T C^-1 K + eps per layer (L, n, n)
+
+
+@torch.no_grad()
+def combine_adapters(adapters: Sequence[LoraWeights], c_reg: torch.Tensor) -> LoraWeights:
+    """One joint write over the keys of several memory adapters (c_reg: the C_l the write whitened with).
+
+    Each adapter i stores A_i = H_i^-1 (C^-1 K_i)^T and H_i, so (C^-1 K_i)^T = H_i A_i and K_i^T = H_i A_i C.
+    The joint adapter solves over all keys at once, A = (K^T C^-1 K + eps)^-1 (C^-1 K)^T, B = [B_1 ... B_n]:
+    a key stored by one adapter reads its own value and (nearly) nothing of the others'. Adding the
+    adapters instead (rank concatenation) lets every key read every adapter's values.
+    """
+    if len(adapters) == 1:
+        return adapters[0]
+    first = adapters[0]
+    for x in adapters:
+        if GRAM not in x.extras or x.targets != (TARGET,) or x.layers != first.layers or x.base_model != first.base_model:
+            raise InputError("combine_adapters takes memory adapters (with their key Gram matrices) of one base model and layers; "
+                             "use LoraWeights.concat for other adapters")
+    folded = [x.folded() for x in adapters]
+    ck = torch.cat([x.extras[GRAM].float() @ x.a[TARGET].float() for x in folded], 1)  # (L, n, d_in) = (C^-1 K)^T
+    k = ck @ c_reg  # (L, n, d_in) = K^T (C symmetric)
+    g = k @ ck.transpose(1, 2)
+    start = 0
+    for x in folded:  # the blocks of each adapter's own keys are known exactly: H_i minus its eps
+        h = x.extras[GRAM].float()
+        n = h.shape[-1]
+        mean_diag = h.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
+        g[:, start:start + n, start:start + n] = h - mean_diag * (1e-4 / (1 + 1e-4)) * torch.eye(n)
+        start += n
+    h = _ridge(0.5 * (g + g.transpose(1, 2)))
+    a = torch.linalg.solve(h, ck)
+    b = torch.cat([x.b[TARGET].float() for x in folded], 2)
+    return LoraWeights({TARGET: a}, {TARGET: b}, first.layers, 1.0, first.base_model, first.model_type,
+                       {"parts": [x.meta.get("id", "") for x in adapters], "generator": "memory", "joint": True}, {GRAM: h})
 
 
 class MemoryGenerator:
@@ -371,16 +426,18 @@ class MemoryGenerator:
         saved = {k: v for k, v in meta.get("config", {}).items() if k not in GENERATION_KEYS}
         gen = cls(base, stats, MemoryConfig.from_dict({**saved, **generation}), transforms)
         gen.fit_info = meta.get("fit", {})
+        gen.stats_source = str(Path(path).resolve())
         return gen
 
     @classmethod
-    def default(cls, base: BaseModel, path: str | Path | None = None, trained: bool = True, progress: bool = True) -> MemoryGenerator:
+    def default(cls, base: BaseModel, path: str | Path | None = None, trained: bool = True, progress: bool = True,
+                **generation: Any) -> MemoryGenerator:
         """The memory generator a user gets by name.
 
         Statistics: from `path` if it holds them, else from the cache (`cache_path`), fitted there on
         first use on FIT_DOCS synthetic training documents (~3 minutes on 2 CPU cores). Transforms
         (`trained`): from `path` if it holds them, else the ones packaged for this base model, if any;
-        `trained=False` gives the closed-form write.
+        `trained=False` gives the closed-form write. `generation`: as in `load`.
         """
         path = Path(path) if path is not None else None
         if path is not None and not path.is_dir():
@@ -390,10 +447,38 @@ class MemoryGenerator:
             where = path if path is not None and (path / "transforms.json").is_file() else packaged_transforms_dir(base.name)
             transforms = KVTransforms.load(where, base) if where is not None else None
         if path is not None and (path / "config.json").is_file():
-            return cls.load(path, base, transforms)
+            return cls.load(path, base, transforms, **generation)
+        return cls._cached(base, transforms, progress, generation)
+
+    @classmethod
+    def from_identity(cls, base: BaseModel, ident: dict[str, Any], progress: bool = True) -> MemoryGenerator:
+        """The generator an `identity()` describes (how a store reloads the generator that built it).
+
+        Statistics from the recorded folder when it still exists, else the cache (fitted on first
+        use); transforms from the package or the recorded folder. The caller compares the result's
+        identity with `ident` (a different statistics fit or other transforms are a mismatch).
+        """
+        source = ident.get("source") or {}
+        transforms = None
+        if ident.get("transforms"):
+            where = source.get("transforms")
+            folder = packaged_transforms_dir(base.name) if where == "packaged" else Path(where) if where else None
+            if folder is None or not (folder / "transforms.json").is_file():
+                raise ModelMismatchError(f"the memory transforms this generator used ({where}) are not available here; "
+                                         "install the doc2lora-rag version that has them or restore the folder")
+            transforms = KVTransforms.load(folder, base)
+        generation = {k: ident[k] for k in GENERATION_KEYS if k in ident}
+        stats = source.get("statistics")
+        if stats and (Path(stats) / "config.json").is_file():
+            return cls.load(stats, base, transforms, **generation)
+        return cls._cached(base, transforms, progress, generation)
+
+    @classmethod
+    def _cached(cls, base: BaseModel, transforms: KVTransforms | None, progress: bool, generation: dict[str, Any]) -> MemoryGenerator:
+        """Statistics from the cache, fitted there first when missing."""
         where = cache_path(base.name)
         if (where / "config.json").is_file():
-            return cls.load(where, base, transforms)
+            return cls.load(where, base, transforms, **generation)
         from .training.synth import make_corpus
 
         docs = make_corpus(FIT_DOCS, "train", seed=FIT_SEED, min_tokens=60, max_tokens=300)
@@ -402,9 +487,7 @@ class MemoryGenerator:
                   file=sys.stderr)
         fitted = cls.fit(base, [d.text for d in docs], [[q.answers[0] for q in d.qas if q.answers] for d in docs], progress=progress)
         fitted.save(where)
-        gen = cls(base, fitted.stats, fitted.config, transforms)  # the constructor checks the transforms' shape
-        gen.fit_info = fitted.fit_info
-        return gen
+        return cls.load(where, base, transforms, **generation)  # as a later load would: same settings, checked shapes
 
     def identity(self) -> dict[str, Any]:
         c = self.config
@@ -412,7 +495,10 @@ class MemoryGenerator:
                 "positions_per_chunk": c.positions_per_chunk, "value_scale": c.value_scale,
                 "max_chunk_tokens": c.max_chunk_tokens, "last_read_layer": self.last_read, "fit": getattr(self, "fit_info", {}),
                 "transforms": None if self.transforms is None else {"trained_steps": self.transforms.trained_steps,
-                                                                    "source": getattr(self.transforms, "source", None)}}
+                                                                    "fingerprint": self.transforms.fingerprint()},
+                # where to reload from; not part of what the generator is (stores compare identities without it)
+                "source": {"statistics": getattr(self, "stats_source", None),
+                           "transforms": None if self.transforms is None else getattr(self.transforms, "source", None)}}
 
     # -- generation --------------------------------------------------------------------------
 
@@ -442,13 +528,22 @@ class MemoryGenerator:
         return torch.cat(keys, dim=1), torch.cat(value_ids), picks
 
     @torch.no_grad()
-    def write(self, keys: torch.Tensor, value_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A (L, n, d_in), B (L, D, n) storing keys[:, j] (L, n, d_in) -> the embedding of token value_ids[j]
-        (through the meta-trained transforms when the generator has them)."""
+    def write(self, keys: torch.Tensor, value_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A (L, n, d_in), B (L, D, n), H (L, n, n) storing keys[:, j] (L, n, d_in) -> the embedding of token
+        value_ids[j] (through the meta-trained transforms when the generator has them); H as in `associative_write`."""
         L, n, d_in = keys.shape
         if n == 0:
-            return torch.zeros(L, n, d_in), torch.zeros(L, self.emb.shape[1], n)
-        return associative_write(keys, self.values(value_ids), self.stats["c_inv"], self.value_gain(), self.transforms)
+            return torch.zeros(L, n, d_in), torch.zeros(L, self.emb.shape[1], n), torch.zeros(L, n, n)
+        return associative_write(keys, self.values(value_ids), self.stats["c_inv"], self.value_gain(), self.transforms,
+                                 return_gram=True)
+
+    def combine(self, adapters: Sequence[LoraWeights]) -> LoraWeights:
+        """Several of this generator's adapters as one, by a joint write over their keys (`combine_adapters`)."""
+        if len(adapters) > 1 and getattr(self, "_c_reg", None) is None:
+            with torch.no_grad():  # the regularised second moments the write whitened with, once
+                self._c_reg = torch.linalg.inv(self.stats["c_inv"])
+                self._c_reg = 0.5 * (self._c_reg + self._c_reg.transpose(1, 2))
+        return combine_adapters(adapters, getattr(self, "_c_reg", None))
 
     def values(self, value_ids: torch.Tensor) -> torch.Tensor:
         """(n, D) unit-norm input embeddings of the tokens to store."""
@@ -468,7 +563,8 @@ class MemoryGenerator:
                 raise InputError(f"texts[{i}] produced no tokens; pass real text")
             chunks = split_equal(ids, self.max_chunk_tokens)
             keys, value_ids, _ = self.read(chunks)
-            a, b = self.write(keys, value_ids)
+            a, b, h = self.write(keys, value_ids)
             out.append(LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,
-                                   {"chunks": len(chunks), "generator": "memory", "trained": self.transforms is not None}))
+                                   {"chunks": len(chunks), "generator": "memory", "trained": self.transforms is not None},
+                                   {GRAM: h}))
         return out

@@ -1,7 +1,8 @@
 """Answering from an AdapterStore: route the question, switch the chosen adapters in, generate.
 
 Modes (`StoreQA.MODES`):
-  adapter  the top-k routed adapters, rank-concatenated, are active; no retrieved text in the prompt
+  adapter  the top-k routed adapters are active (memory adapters: one joint write over their keys; others
+           rank-concatenated); no retrieved text in the prompt
   rag      classic retrieval: the k routed chunk-group texts are joined into the prompt; no adapter
   hybrid   both
   none     the bare base model (no routing)
@@ -78,9 +79,9 @@ class StoreQA:
     MODES = MODES
 
     def __init__(self, store: Any, engine: Any = None) -> None:
-        for attr in ("search", "adapter"):
+        for attr in ("search", "routed_adapters"):
             if not callable(getattr(store, attr, None)):
-                raise InputError(f"store must be an AdapterStore (with search/adapter), got {type(store).__name__}")
+                raise InputError(f"store must be an AdapterStore (with search/routed_adapters), got {type(store).__name__}")
         self.store = store
         if engine is None:
             from .llm import AnswerEngine
@@ -109,12 +110,8 @@ class StoreQA:
         gated = mode != "none" and threshold is not None and (not hits or scores[0] < threshold)
         use = [] if gated else hits
         adapters: list[LoraWeights] = []
-        if mode in ("adapter", "hybrid"):
-            for doc, _ in use:
-                lora = self.store.adapter(doc.id)
-                # the engine caches slots by meta["id"]: key by content too, so a re-added id never serves stale weights
-                key = f"{doc.id}@{lora.meta.get('content_hash', '')[:16]}"
-                adapters.append(LoraWeights(lora.a, lora.b, lora.layers, lora.scaling, lora.base_model, lora.model_type, {**lora.meta, "id": key}))
+        if mode in ("adapter", "hybrid") and use:
+            adapters = self.store.routed_adapters([doc.id for doc, _ in use])
         context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in use) if mode in ("rag", "hybrid") and use else None
         t2 = time.perf_counter()
         ids = [doc.id for doc, _ in use] if mode in ("adapter", "hybrid") else []

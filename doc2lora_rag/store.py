@@ -149,7 +149,7 @@ class AdapterStore:
         path: the store directory (created when missing unless `create=False`).
         generator: an `AdapterGenerator` or any object with `.generate(texts) -> list[LoraWeights]`,
             `.identity() -> dict` and `.base` (a `BaseModel`); None loads the store's own generator
-            (or `AdapterGenerator.default()` for a new store) on the first write or answer.
+            (or `generators.make_generator()`, the default generator, for a new store) on the first write or answer.
         router: a fresh `routing.Router`, an embedder (`embed_documents`/`embed_query`), a routing mode
             ("dense", "bm25", "hybrid") or None (a new store: dense MiniLM; an existing one: its own).
         chunk_tokens, group_size, overlap_tokens: chunking of a new store (128, 2, 16 when None); an
@@ -193,6 +193,7 @@ class AdapterStore:
         self._gen_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._cache: OrderedDict[str, LoraWeights] = OrderedDict()  # content_hash -> adapter
+        self._combined: OrderedDict[str, LoraWeights] = OrderedDict()  # joint adapters by their slot key
         self._generator: Any = None
 
         manifest = self.path / MANIFEST
@@ -358,12 +359,19 @@ class AdapterStore:
         self._generator = generator
 
     def _default_generator(self) -> Any:
-        """The generator that built this store (or the packaged default for a new one)."""
+        """The generator that built this store (or `generators.make_generator()`'s default for a new one)."""
         from .base_model import load_base_model
         from .generator import AdapterGenerator
+        from .generators import make_generator
 
         ident = self._meta.get("generator") or {}
         base_name = (self._meta.get("base_model") or {}).get("name")
+        if not ident:
+            return make_generator()
+        if ident.get("kind") == "memory":
+            from .memory import MemoryGenerator
+
+            return MemoryGenerator.from_identity(load_base_model(base_name), ident)
         if ident.get("kind") == "distill":
             try:
                 from .distill import DistillConfig, DistillGenerator
@@ -383,7 +391,7 @@ class AdapterStore:
             return AdapterGenerator.default()
         if ident.get("kind") == "hypernet" and source and Path(source).is_dir():
             return AdapterGenerator.from_pretrained(source)
-        return AdapterGenerator.default()
+        return AdapterGenerator.default(load_base_model(base_name) if base_name else None)
 
     @property
     def generator(self) -> Any:
@@ -587,8 +595,7 @@ class AdapterStore:
         return {h for h in self.manifest.hashes_in_use(hashes) if (self.path / ADAPTER_DIR / f"{h}{SUFFIX}").is_file()}
 
     def _save_adapter(self, content_hash: str, lora: LoraWeights) -> None:
-        meta = {**lora.meta, "content_hash": content_hash}
-        lora = LoraWeights(lora.a, lora.b, lora.layers, lora.scaling, lora.base_model, lora.model_type, meta)
+        lora = lora.with_meta(content_hash=content_hash)
         dtype = _DTYPES[self.adapter_dtype]
         if dtype == torch.float16 and not all(torch.isfinite(t.to(dtype)).all() for d in (lora.a, lora.b) for t in d.values()):
             dtype = torch.float32  # values beyond fp16 range: keep this one at full precision
@@ -694,8 +701,38 @@ class AdapterStore:
                 self._cache[content_hash] = lora
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-        return LoraWeights(lora.a, lora.b, lora.layers, lora.scaling, lora.base_model, lora.model_type,
-                           {**lora.meta, "id": adapter_id, "content_hash": content_hash})
+        return lora.with_meta(id=adapter_id, content_hash=content_hash)
+
+    def routed_adapters(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
+        """The adapters of `adapter_ids`, ready to be switched in together.
+
+        Each has meta["id"] = "<id>@<content hash>", the engine's slot key (a re-added id never
+        serves stale weights). Memory adapters (from `MemoryGenerator`) come back as one adapter
+        written jointly over all their keys (`MemoryGenerator.combine`, which loads the store's
+        generator); others as the list, which the engine adds up (rank concatenation).
+        """
+        ids = _check_id_list(adapter_ids, "adapter_ids")
+        loras = []
+        for adapter_id in ids:
+            lora = self.adapter(adapter_id)
+            loras.append(lora.with_meta(id=f"{adapter_id}@{str(lora.meta.get('content_hash', ''))[:16]}"))
+        if len(loras) < 2 or not all("gram" in x.extras for x in loras):
+            return loras
+        key = "joint:" + "|".join(x.meta["id"] for x in loras)
+        with self._cache_lock:
+            joint = self._combined.get(key)
+            if joint is not None:
+                self._combined.move_to_end(key)
+                return [joint]
+        combine = getattr(self.generator, "combine", None)
+        if combine is None:
+            return loras
+        joint = combine(loras).with_meta(id=key)
+        with self._cache_lock:
+            self._combined[key] = joint
+            while len(self._combined) > max(2, self.cache_size // 4):
+                self._combined.popitem(last=False)
+        return [joint]
 
     def verify(self, deep: bool = False) -> dict[str, list[str]]:
         """Consistency report: entries with missing files, unreferenced/temporary files, unreadable files (deep)."""

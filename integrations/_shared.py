@@ -3,7 +3,8 @@
 - `core_store`: the `doc2lora_rag.store.AdapterStore` behind a store or a framework wrapper of one;
 - `shared_engine`: one `AnswerEngine` per base model (engines on one model share its LoRA slots, and
   each engine keeps its own slot cache, so two live engines on one model could serve stale weights);
-- `load_adapters`: adapters by id, keyed by id *and* content so a re-added id never reuses a stale slot;
+- `load_adapters`: adapters by id, ready to switch in together (memory adapters: one joint write),
+  keyed by id *and* content so a re-added id never reuses a stale slot;
 - `answer` / `stream`: one engine call (question, optional context text, adapter ids) with stop
   sequences applied the same way to whole answers and to streamed pieces (`StopFilter`).
 """
@@ -26,7 +27,7 @@ _ENGINES_LOCK = threading.Lock()
 
 
 def _is_core_store(obj: Any) -> bool:
-    return obj is not None and all(callable(getattr(obj, name, None)) for name in ("search", "adapter", "get_by_ids", "entries"))
+    return obj is not None and all(callable(getattr(obj, name, None)) for name in ("search", "adapter", "routed_adapters", "get_by_ids", "entries"))
 
 
 def core_store(store: Any) -> Any:
@@ -80,18 +81,12 @@ def check_adapter_ids(ids: Any) -> list[str]:
 
 
 def load_adapters(store: Any, ids: Sequence[str]) -> list[LoraWeights]:
-    """The adapters of `ids` from the store, each with meta["id"] = "<id>@<content hash>" (the engine's cache key)."""
+    """The adapters of `ids` from the store, ready to switch in together (`AdapterStore.routed_adapters`)."""
     if not ids:
         return []
     if store is None:
         raise InputError(f"adapter_ids {list(ids)[:5]} were given but no store to load them from; pass store=AdapterStore(...)")
-    core = core_store(store)
-    out = []
-    for adapter_id in ids:
-        lora = core.adapter(adapter_id)
-        key = f"{adapter_id}@{str(lora.meta.get('content_hash', ''))[:16]}"
-        out.append(LoraWeights(lora.a, lora.b, lora.layers, lora.scaling, lora.base_model, lora.model_type, {**lora.meta, "id": key}))
-    return out
+    return core_store(store).routed_adapters(list(ids))
 
 
 def check_stop(stop: Any) -> list[str]:

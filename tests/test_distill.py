@@ -204,7 +204,7 @@ def test_existing_slots_are_reused(make_tiny_base) -> None:
 
 
 def test_make_generator_kinds(make_tiny_base) -> None:
-    assert GENERATOR_KINDS == ("hypernet", "distill")
+    assert {"hypernet", "distill"} <= set(GENERATOR_KINDS)
     base = make_tiny_base()
     assert isinstance(make_generator("distill", base), DistillGenerator)
     assert isinstance(make_generator("hypernet", base), AdapterGenerator)

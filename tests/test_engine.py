@@ -32,7 +32,7 @@ def with_id(lora: LoraWeights, adapter_id: str) -> LoraWeights:
 
 @pytest.fixture
 def engine(make_tiny_base) -> AnswerEngine:
-    return AnswerEngine(make_tiny_base(), num_slots=2, max_rank=16)
+    return AnswerEngine(make_tiny_base(), num_slots=2, max_rank=16, grow=False)
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def test_each_stored_key_reads_out_its_own_value(fitted) -> None:
     gen = fitted
     ids = gen.tokenize(TEXTS[0])[:16]
     stored, value_ids, (top,) = gen.read([ids])
-    a, b = gen.write(stored, value_ids)
+    a, b, _ = gen.write(stored, value_ids)
     m = len(top)
     assert m == 4 and bool((top < len(ids) - 1).all()) and a.shape[1] == b.shape[2] == m
     assert torch.equal(value_ids, torch.tensor(ids)[top + 1])

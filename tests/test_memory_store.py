@@ -1,0 +1,158 @@
+"""The memory generator behind the store (tiny model): adapters keep their key Gram matrices on disk,
+several routed adapters become one joint write (each stored key reads its own value, not the other
+adapters'), the engine's slots grow to the combined rank, a store reloads and checks the generator
+that built it, and the default generator kind."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_lora import random_lora
+from test_store import HashEmbedder
+
+from doc2lora_rag import InputError, LoraSlots, LoraWeights
+from doc2lora_rag.errors import ModelMismatchError
+from doc2lora_rag.generator import split_equal
+from doc2lora_rag.generators import GENERATOR_KINDS, default_kind, make_generator
+from doc2lora_rag.llm import AnswerEngine
+from doc2lora_rag.memory import GRAM, KVTransforms, MemoryConfig, MemoryGenerator
+from doc2lora_rag.rag import StoreQA
+from doc2lora_rag.store import AdapterStore
+
+TEXTS = [
+    "Merros Holdings sells kitchen scales. The founder of the firm was Wenmaine Ammann. The company has a staff of 1711.",
+    "Record card for Balrodun Robotics. Established in 1829. Started by Selios Merliworth. Headcount 4577.",
+    "The Pramund Kite Festival is famous for chestnut pancakes. Its first edition took place in 1924.",
+]
+ANSWERS = [["Wenmaine Ammann", "1711"], ["1829", "Selios Merliworth"], ["chestnut pancakes", "1924"]]
+T = "down_proj"
+
+
+@pytest.fixture
+def saved(make_tiny_base, tmp_path):
+    """A tiny memory generator with (random, non-zero) transforms, loaded from folders as a store would reload it."""
+    base = make_tiny_base(num_layers=3)
+    fitted = MemoryGenerator.fit(base, TEXTS, ANSWERS, MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16))
+    fitted.save(tmp_path / "stats")
+    t = KVTransforms(len(fitted.layers), fitted.stats["c_inv"].shape[1], base.config.hidden_size, 4)
+    with torch.no_grad():
+        for p in (t.P, t.U):
+            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 0.05)
+    t.save(tmp_path / "transforms", base)
+    return MemoryGenerator.load(tmp_path / "stats", base, KVTransforms.load(tmp_path / "transforms", base), positions_per_chunk=4)
+
+
+def _keys(gen: MemoryGenerator, text: str) -> tuple[torch.Tensor, torch.Tensor]:
+    keys, value_ids, _ = gen.read(split_equal(gen.tokenize(text), gen.max_chunk_tokens))
+    return keys, value_ids
+
+
+def _stored(gen: MemoryGenerator, keys: torch.Tensor) -> torch.Tensor:
+    """(L, n, d_in) read keys -> the keys the write stores (through the transforms: k + P Q^T k)."""
+    t = gen.transforms
+    return keys + torch.einsum("lir,lnr->lni", t.P, torch.einsum("lir,lni->lnr", t.Q, keys)).detach()
+
+
+def test_extra_tensors_travel_with_the_adapter_file(make_tiny_base, tmp_path) -> None:
+    lora = random_lora(make_tiny_base(), rank=4)
+    plain = LoraWeights.load(lora.save(tmp_path / "plain.safetensors"))
+    assert plain.extras == {}
+    gram = torch.randn(len(lora.layers), 4, 4)
+    with_extra = LoraWeights(lora.a, lora.b, lora.layers, lora.scaling, lora.base_model, lora.model_type, {"x": 1}, {GRAM: gram})
+    again = LoraWeights.load(with_extra.with_meta(id="a").save(tmp_path / "extra.safetensors", dtype=torch.float16))
+    assert torch.equal(again.extras[GRAM], gram)  # extras stay fp32 in an fp16 file
+    assert again.meta == {"x": 1, "id": "a"} and again.targets == lora.targets
+    assert again.with_meta(y=2).extras.keys() == {GRAM} and again.to(dtype=torch.float32).extras.keys() == {GRAM}
+
+
+def test_joint_write_equals_writing_every_key_at_once(saved) -> None:
+    gen = saved
+    loras = gen.generate(TEXTS[:2])
+    assert all(GRAM in x.extras for x in loras) and loras[0].meta["trained"] is True
+    (k0, v0), (k1, v1) = _keys(gen, TEXTS[0]), _keys(gen, TEXTS[1])
+    keys, value_ids = torch.cat([k0, k1], 1), torch.cat([v0, v1])
+    a_all, b_all, _ = gen.write(keys, value_ids)  # the write a single text holding both would get
+    joint = gen.combine(loras)
+    assert joint.rank == loras[0].rank + loras[1].rank and joint.extras[GRAM].shape[-1] == joint.rank
+    assert torch.allclose(joint.b[T], b_all, atol=1e-6)
+    assert torch.allclose(joint.a[T], a_all, rtol=1e-2, atol=1e-3 * a_all.abs().max().item())
+    summed = LoraWeights.concat(loras)
+    n0 = loras[0].rank
+    stored, stored0 = _stored(gen, keys), _stored(gen, k0)
+    for layer in range(len(gen.layers)):
+        assert torch.allclose(joint.a[T][layer] @ stored[layer].T, torch.eye(joint.rank), atol=2e-2)
+        # added instead, adapter 1's rows read document 0's keys: the cross-talk the joint write removes
+        cross = summed.a[T][layer][n0:] @ stored0[layer].T
+        assert cross.abs().max() > 10 * (joint.a[T][layer][n0:] @ stored0[layer].T).abs().max()
+    assert gen.combine(loras[:1]) is loras[0]
+    with pytest.raises(InputError, match="memory adapters"):
+        gen.combine([loras[0], random_lora(gen.base, rank=4)])
+
+
+def test_store_routes_to_one_joint_adapter_and_the_engine_grows_its_slots(saved, tmp_path) -> None:
+    gen = saved
+    store = AdapterStore(tmp_path / "store", gen, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
+    store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
+    assert store.meta["generator"]["kind"] == "memory"
+    ids = [e.id for e in store.entries()][:2]
+    (one,) = store.routed_adapters(ids[:1])
+    assert GRAM in one.extras and one.meta["id"].startswith(f"{ids[0]}@")
+    (joint,) = store.routed_adapters(ids)
+    assert joint.meta["id"] == "joint:" + "|".join(f"{i}@{store.adapter(i).meta['content_hash'][:16]}" for i in ids)
+    assert joint.rank == sum(store.adapter(i).rank for i in ids)
+    assert store.routed_adapters(ids)[0] is joint  # cached
+    want = gen.combine([store.adapter(i) for i in ids])
+    assert torch.allclose(joint.a[T], want.a[T]) and torch.allclose(joint.b[T], want.b[T])
+
+    engine = AnswerEngine(gen.base, num_slots=2, max_rank=4)  # smaller than any joint adapter: the slots grow
+    qa = StoreQA(store, engine)
+    res = qa.answer("Who founded Merros Holdings?", mode="adapter", k=2, max_new_tokens=6)
+    assert len(res.adapter_ids) == 2 and engine.slots.max_rank >= joint.rank
+    routed = store.routed_adapters(res.adapter_ids)
+    assert res.answer == engine.answer("Who founded Merros Holdings?", routed, max_new_tokens=6).text
+    store.close()
+
+    # reopened with the generator that built it: accepted; with other transforms: refused, nothing changed
+    again = MemoryGenerator.from_identity(gen.base, gen.identity(), progress=False)
+    assert {k: v for k, v in again.identity().items() if k != "source"} == {k: v for k, v in gen.identity().items() if k != "source"}
+    AdapterStore(tmp_path / "store", again, router=HashEmbedder()).close()
+    other = MemoryGenerator(gen.base, gen.stats, gen.config, KVTransforms(*gen.transforms.shape[:3], 4, seed=1))
+    with torch.no_grad():
+        other.transforms.P.fill_(0.01)
+    with pytest.raises(ModelMismatchError, match="generator"):
+        AdapterStore(tmp_path / "store", other, router=HashEmbedder())
+
+
+def test_from_identity_needs_the_recorded_transforms(saved, tmp_path) -> None:
+    ident = saved.identity()
+    assert ident["source"]["transforms"] == str((tmp_path / "transforms").resolve())
+    ident["source"]["transforms"] = str(tmp_path / "gone")
+    with pytest.raises(ModelMismatchError, match="not available here"):
+        MemoryGenerator.from_identity(saved.base, ident, progress=False)
+
+
+def test_slots_grow_and_keep_what_is_loaded(make_tiny_base) -> None:
+    base = make_tiny_base()
+    slots = LoraSlots(base, num_slots=2, max_rank=8)
+    small, large = random_lora(base, rank=8), random_lora(base, rank=40, seed=5)
+    ids = torch.tensor([[1, 2, 3, 4]])
+    slots.load(0, small)
+    with torch.no_grad(), slots.use(0):
+        before = base.model(ids).logits
+    slots.grow(40)
+    assert slots.max_rank == 64
+    with torch.no_grad(), slots.use(0):
+        assert torch.allclose(base.model(ids).logits, before, atol=1e-5)
+    slots.load(1, large)
+    with torch.no_grad(), slots.use(1):
+        assert not torch.allclose(base.model(ids).logits, before, atol=1e-3)
+    with torch.no_grad(), slots.use_rows([0, 1]):  # the per-row path reads the grown buffers too
+        assert torch.allclose(base.model(ids.repeat(2, 1)).logits[:1], before, atol=1e-5)
+
+
+def test_default_generator_kind() -> None:
+    assert GENERATOR_KINDS == ("memory", "hypernet", "distill")
+    assert default_kind("smollm2-135m-instruct") == "memory"  # trained transforms are packaged for it
+    assert default_kind("tiny-random-llama") == "hypernet"
+    with pytest.raises(InputError, match="unknown generator kind"):
+        make_generator("oracle")
