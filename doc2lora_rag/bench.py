@@ -41,6 +41,7 @@ import torch
 
 from .errors import InputError, MissingDependencyError
 from .evaluation import QAItem, is_correct, load_qa, token_f1
+from .generators import describe, zero_adapters
 from .llm import prompt_ids
 from .rag import CONTEXT_SEPARATOR, StoreQA
 
@@ -56,7 +57,7 @@ TARGETS = {
     "adapter_vs_oracle": 0.85,  # adapter accuracy / oracle accuracy >=
     "adapter_latency_ratio": 0.5,  # adapter p50 / classic p50 <=
     "adapter_vs_kv_4k": 0.1,  # adapter bytes of a 4k document / KV cache of 4k tokens <=
-    "generation_speedup": 200.0,  # distill seconds per chunk / hypernet seconds per chunk >=
+    "generation_speedup": 200.0,  # distill seconds per chunk / one-pass generator seconds per chunk >=
 }
 
 
@@ -68,7 +69,7 @@ class BenchConfig:
     qa: str
     out: str
     k: int = 4
-    generator: str = "hypernet"  # "hypernet" | "distill": the store's generator
+    generator: str = ""  # "memory" | "hypernet" | "distill": the store's generator ("": the default kind for the base model)
     quick: bool = False  # 2 documents x 2 questions, no distillation, KV measured up to 1k tokens
     tiny: bool = False  # a tiny random Llama (tests)
     max_new_tokens: int = 32
@@ -80,8 +81,8 @@ class BenchConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise InputError(f"BenchConfig.{name} must be an int >= 1, got {v!r}")
-        if self.generator not in ("hypernet", "distill"):
-            raise InputError(f"BenchConfig.generator must be 'hypernet' or 'distill', got {self.generator!r}")
+        if self.generator not in ("", "memory", "hypernet", "distill"):
+            raise InputError(f"BenchConfig.generator must be 'memory', 'hypernet', 'distill' or '' (default), got {self.generator!r}")
         if not isinstance(self.limit, int) or self.limit < 0:
             raise InputError(f"BenchConfig.limit must be an int >= 0, got {self.limit!r}")
         if self.distill_docs is not None and (not isinstance(self.distill_docs, int) or self.distill_docs < 0):
@@ -162,11 +163,14 @@ def _distill_generator(base: Any, tiny: bool) -> Any:
 def _models(cfg: BenchConfig) -> tuple[Any, Any]:
     from .base_model import load_base_model, tiny_random_base
     from .generator import AdapterGenerator
+    from .generators import make_generator
 
     base = tiny_random_base() if cfg.tiny else load_base_model()
     if cfg.generator == "distill":
         return base, _distill_generator(base, cfg.tiny)
-    return base, (AdapterGenerator.untrained(base) if cfg.tiny else AdapterGenerator.default(base))
+    if cfg.tiny:
+        return base, AdapterGenerator.untrained(base)
+    return base, make_generator(cfg.generator or None, base)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -310,11 +314,11 @@ def _memory_curve(base: Any, per_chunk_bytes: int, max_chunk_tokens: int, measur
 
 
 def _distill_run(items: list[QAItem], cfg: BenchConfig, base: Any, engine: Any, generator: Any, doc_texts: dict[str, str], n_docs: int) -> dict:
-    """Context distillation on `n_docs` documents: seconds per chunk against the hypernetwork's, and accuracy."""
+    """Context distillation on `n_docs` documents: seconds per chunk against the one-pass generator's, and accuracy."""
     docs = list(dict.fromkeys(i.doc for i in items))[:n_docs]
     dist = generator if cfg.generator == "distill" else _distill_generator(base, cfg.tiny)
-    hyper = generator if cfg.generator == "hypernet" else None
-    out: dict[str, Any] = {"documents": docs, "chunks": 0, "seconds": 0.0, "hypernet_seconds": 0.0, "records": []}
+    hyper = None if cfg.generator == "distill" else generator
+    out: dict[str, Any] = {"documents": docs, "chunks": 0, "seconds": 0.0, "generator_seconds": 0.0, "records": []}
     if hyper is not None:
         hyper.generate(["warm up " * 8])
     for d in docs:
@@ -327,7 +331,7 @@ def _distill_run(items: list[QAItem], cfg: BenchConfig, base: Any, engine: Any, 
         if hyper is not None:
             t0 = time.perf_counter()
             hyper.generate([doc_texts[d]])
-            out["hypernet_seconds"] += time.perf_counter() - t0
+            out["generator_seconds"] += time.perf_counter() - t0
         for item in (i for i in items if i.doc == d):
             text = engine.answer(item.question, [lora], max_new_tokens=cfg.max_new_tokens).text
             out["records"].append(
@@ -335,7 +339,7 @@ def _distill_run(items: list[QAItem], cfg: BenchConfig, base: Any, engine: Any, 
             )
     rs = out["records"]
     out["seconds_per_chunk"] = out["seconds"] / max(out["chunks"], 1)
-    out["hypernet_seconds_per_chunk"] = out["hypernet_seconds"] / max(out["chunks"], 1) if hyper is not None else None
+    out["generator_seconds_per_chunk"] = out["generator_seconds"] / max(out["chunks"], 1) if hyper is not None else None
     out["accuracy"] = sum(r["correct"] for r in rs) / len(rs) if rs else None
     out["f1"] = statistics.fmean(r["f1"] for r in rs) if rs else None
     out["n"] = len(rs)
@@ -463,8 +467,8 @@ def _targets(r: dict[str, Any], cfg: BenchConfig) -> list[dict[str, Any]]:
     kv_note = "KV at 4k measured" if mem["kv_measured"][i4k] else "KV at 4k extrapolated linearly from shorter measurements"
     d = r["distill"]
     speed = None
-    if d and d.get("hypernet_seconds_per_chunk"):
-        speed = d["seconds_per_chunk"] / d["hypernet_seconds_per_chunk"]
+    if d and d.get("generator_seconds_per_chunk"):
+        speed = d["seconds_per_chunk"] / d["generator_seconds_per_chunk"]
     return [
         _target(
             "adapter_vs_oracle",
@@ -500,7 +504,7 @@ def _targets(r: dict[str, Any], cfg: BenchConfig) -> list[dict[str, Any]]:
         ),
         _target(
             "generation_speed",
-            "hypernetwork generation >= 200x faster than context distillation (per chunk)",
+            "one-pass generation (the store's generator) >= 200x faster than context distillation (per chunk)",
             speed,
             TARGETS["generation_speedup"],
             True,
@@ -604,13 +608,13 @@ def _report(r: dict[str, Any], cfg: BenchConfig) -> str:
         f"Date: {r['date']}  ",
         f"Machine: {mach['cpu_count']} CPUs, {mach['torch_threads']} torch threads, load average {mach['load_average']} ({mach['platform']})  ",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + "  ",
-        f"Base model: {r['base_model']['name']}; generator: {gen.get('kind')} ({gen.get('source', '')}, trained steps {gen.get('trained_steps', 'n/a')})  ",
+        f"Base model: {r['base_model']['name']}; generator: {describe(gen)}  ",
         f"Run: {'--quick ' if cfg.quick else ''}{'--tiny ' if cfg.tiny else ''}k={cfg.k}, max_new_tokens={cfg.max_new_tokens}, "
         f"{r['corpus']['questions']} questions, {r['corpus']['documents']} documents ingested as {r['corpus']['chunk_groups']} chunk groups "
         f"(chunking {r['corpus']['chunking']}); total {r['total_seconds']:.1f}s",
         "",
     ]
-    if gen.get("source") == "untrained":
+    if zero_adapters(gen):
         lines += [
             "**Note: the generator is untrained: every adapter is zero, so adapter mode answers like the bare model "
             "and hybrid like classic RAG. Accuracy targets below measure that, not a trained hypernetwork.**",
@@ -745,7 +749,8 @@ def _add_bench(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, metavar="REPORT_DIR", help="results.json, report.md, predictions.jsonl and plots go here")
     r.add_argument("--quick", action="store_true", help="2 documents x 2 questions, no distillation, KV measured up to 1k tokens")
     r.add_argument("--k", type=int, default=4, help="chunks / adapters per question (default 4)")
-    r.add_argument("--generator", choices=["hypernet", "distill"], default="hypernet", help="the store's adapter generator")
+    r.add_argument("--generator", choices=["memory", "hypernet", "distill"], default="",
+                   help="the store's adapter generator (default: memory where trained transforms are packaged for the base model)")
     r.add_argument("--max-new-tokens", type=int, default=32)
     r.add_argument("--limit", type=int, default=0, metavar="N", help="at most N questions")
     r.add_argument("--distill-docs", type=int, default=None, metavar="N", help="documents for the distillation run (default 1; 0 with --quick)")

@@ -71,6 +71,9 @@ def _info(args: argparse.Namespace) -> int:
     from .memory import cache_path, packaged_transforms_dir
 
     transforms_dir, stats_dir = packaged_transforms_dir(base_name), cache_path(base_name)
+    from .generators import default_kind
+
+    report["default_generator"] = default_kind(base_name)
     report["memory_generator"] = {
         "transforms": str(transforms_dir) if transforms_dir else None,
         "trained_steps": json.loads((transforms_dir / "transforms.json").read_text()).get("trained_steps", 0) if transforms_dir else 0,
@@ -85,11 +88,12 @@ def _info(args: argparse.Namespace) -> int:
         print(f"base model : {bm['name']} (unavailable: {bm['error']})")
     else:
         print(f"base model : {bm['name']} ({bm['model_type']}, {bm['num_layers']} layers, hidden {bm['hidden_size']}, vocab {bm['vocab_size']})")
+    print(f"default    : {report['default_generator']} generator for new stores, ingest and eval")
     gen = report["generator"]
     if gen["kind"] == "packaged":
-        print(f"generator  : packaged, {gen['trained_steps']} training steps ({gen['path']})")
+        print(f"hypernet   : packaged, {gen['trained_steps']} training steps ({gen['path']})")
     else:
-        print(f"generator  : untrained ({gen['reason']}; adapters are zero)")
+        print(f"hypernet   : untrained ({gen['reason']}; adapters are zero)")
     mem = report["memory_generator"]
     trained = f"transforms packaged, {mem['trained_steps']} training steps" if mem["transforms"] else "no packaged transforms (closed form)"
     fitted = f"statistics cached in {mem['statistics']}" if mem["statistics"] else "statistics not fitted yet (first use fits them, ~3 min)"

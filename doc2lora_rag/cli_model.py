@@ -50,7 +50,11 @@ def _add_train(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _generator(kind: str, path: str | None, base: Any, closed_form: bool = False) -> Any:
+def _generator(kind: str | None, path: str | None, base: Any, closed_form: bool = False) -> Any:
+    if kind is None:
+        from .generators import default_kind
+
+        kind = default_kind(base.name)
     if kind == "memory":  # statistics and transforms from `path` where it holds them, else the cache and the package
         from .memory import MemoryGenerator
 
@@ -113,7 +117,8 @@ def _eval(args: argparse.Namespace) -> int:
     gen = _generator(args.generator, args.generator_path, base, args.closed_form) if args.mode in ("adapter", "wrong-adapter") else None
     summary = evaluate(items, args.docs, args.mode, engine, gen, batch_size=args.batch_size,
                        max_new_tokens=args.max_new_tokens, out=args.out)
-    summary["generator"] = (args.generator + ("-closed-form" if args.closed_form else "")) if gen is not None else None
+    kind = gen.identity()["kind"] if gen is not None else None
+    summary["generator"] = (kind + ("-closed-form" if args.closed_form else "")) if gen is not None else None
     return _print_summary(summary, args.json)
 
 
@@ -135,8 +140,9 @@ def _add_eval(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, metavar="DIR", help="answer from this AdapterStore (modes routed/rag/hybrid; no --docs)")
     p.add_argument("--k", type=int, default=2, help="with --store: entries routed per question (default 2)")
     p.add_argument("--threshold", type=float, default=None, help="with --store: relevance gate on the best routing score")
-    p.add_argument("--generator", choices=["hypernet", "distill", "memory"], default="hypernet",
-                   help="memory: key/value-write adapters with meta-trained transforms (statistics fitted once and cached)")
+    p.add_argument("--generator", choices=["memory", "hypernet", "distill"], default=None,
+                   help="memory: key/value-write adapters with meta-trained transforms (statistics fitted once and cached); "
+                        "default: memory where transforms are packaged for the base model, else hypernet")
     p.add_argument("--generator-path", default=None, metavar="DIR",
                    help="a generator folder (default: the packaged one); with --generator memory, a folder of statistics "
                         "and/or transforms (what it lacks comes from the cache and the package)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .base_model import BaseModel
-from .errors import InputError
+from .errors import InputError, MissingDependencyError
 
 GENERATOR_KINDS = ("memory", "hypernet", "distill")
 
@@ -36,19 +36,38 @@ def make_generator(kind: str | None = None, base: BaseModel | None = None) -> An
     """
     if kind is not None and kind not in GENERATOR_KINDS:
         raise InputError(f"unknown generator kind {kind!r}; choose from {list(GENERATOR_KINDS)}")
-    from .base_model import load_base_model
+    import importlib
 
+    from .base_model import EMBEDDED_MODEL, load_base_model
+
+    kind = kind or default_kind(base.name if base is not None else EMBEDDED_MODEL)
+    module, name = {"memory": ("memory", "MemoryGenerator"), "hypernet": ("generator", "AdapterGenerator"),
+                    "distill": ("distill", "DistillGenerator")}[kind]
+    try:  # before loading the model: a missing module is reported at once
+        cls = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    except ImportError as exc:
+        raise MissingDependencyError(f"the {kind} generator needs the module doc2lora_rag.{module}, which this installation "
+                                     f"lacks ({exc}); choose another --generator or reinstall doc2lora-rag") from exc
     if base is None:
         base = load_base_model()
-    kind = kind or default_kind(base.name)
+    return cls(base) if kind == "distill" else cls.default(base)
+
+
+def describe(identity: dict[str, Any]) -> str:
+    """One line about a generator from its `identity()`, e.g. "memory (meta-trained transforms, 361 steps)"."""
+    kind = identity.get("kind")
     if kind == "memory":
-        from .memory import MemoryGenerator
-
-        return MemoryGenerator.default(base)
+        t = identity.get("transforms")
+        return f"memory (meta-trained transforms, {t['trained_steps']} steps)" if t else "memory (closed-form write, no trained transforms)"
     if kind == "hypernet":
-        from .generator import AdapterGenerator
+        if identity.get("source") == "untrained":
+            return "hypernet (untrained: every adapter is zero)"
+        return f"hypernet ({identity.get('source')}, {identity.get('trained_steps', 0)} training steps)"
+    if kind == "distill":
+        return f"distill ({identity.get('steps')} gradient steps per chunk)"
+    return str(kind)
 
-        return AdapterGenerator.default(base)
-    from .distill import DistillGenerator
 
-    return DistillGenerator(base)
+def zero_adapters(identity: dict[str, Any]) -> bool:
+    """True for an untrained hypernetwork, whose adapters are all zero (adapter answers = the bare model's)."""
+    return identity.get("kind") == "hypernet" and identity.get("source") == "untrained"

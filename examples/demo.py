@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from doc2lora_rag import AdapterGenerator
 from doc2lora_rag.evaluation import is_correct, load_qa
+from doc2lora_rag.generators import describe, make_generator, zero_adapters
 from doc2lora_rag.rag import StoreQA
 from doc2lora_rag.store import AdapterStore
 
@@ -27,10 +27,10 @@ QA_FILE = HERE / "sample_qa.jsonl"
 
 def run(store_dir: Path, n: int, k: int, max_new_tokens: int) -> None:
     t0 = time.perf_counter()
-    generator = AdapterGenerator.default()
+    generator = make_generator()  # the default: memory adapters with meta-trained transforms for SmolLM2
     ident = generator.identity()
-    print(f"base model {generator.base.name}; generator: {ident['source']} ({ident['trained_steps']} training steps)")
-    if ident["source"] == "untrained":
+    print(f"base model {generator.base.name}; generator: {describe(ident)}")
+    if zero_adapters(ident):
         print("NOTE: no trained generator is packaged in this installation, so the adapters are all zero and the\n"
               "      adapter answers equal the no-context answers. Train one (see README) to see the method work.")
     with AdapterStore(store_dir, generator) as store:

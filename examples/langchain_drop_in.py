@@ -28,6 +28,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from doc2lora_rag import AdapterGenerator, load_base_model
 from doc2lora_rag.base_model import tiny_random_base
 from doc2lora_rag.evaluation import load_qa
+from doc2lora_rag.generators import describe, make_generator, zero_adapters
 from doc2lora_rag.llm import AnswerEngine
 from doc2lora_rag.loaders import load_paths
 from integrations.langchain_doc2lora import AdapterVectorStore, ChatDoc2LoRA, MiniLMEmbeddings, create_adapter_documents_chain
@@ -58,13 +59,13 @@ def main() -> None:
 
     t0 = time.perf_counter()
     base = tiny_random_base() if args.tiny else load_base_model()
-    generator = AdapterGenerator.untrained(base) if args.tiny else AdapterGenerator.default(base)
-    if generator.identity()["source"] == "untrained":
+    generator = AdapterGenerator.untrained(base) if args.tiny else make_generator(None, base)
+    if zero_adapters(generator.identity()):
         print("NOTE: no trained generator here: the adapters are all zero, so the adapter answers equal the bare model's.")
     engine = AnswerEngine(base)  # one engine, shared by both chains
     embeddings = MiniLMEmbeddings()
     documents = [Document(page_content=d.text, metadata=d.metadata) for d in load_paths([CORPUS])]
-    print(f"base model {base.name}; generator {generator.identity()['source']}; {len(documents)} documents ({time.perf_counter() - t0:.1f}s)")
+    print(f"base model {base.name}; generator {describe(generator.identity())}; {len(documents)} documents ({time.perf_counter() - t0:.1f}s)")
 
     # -- before: the usual RAG chain, retrieved text stuffed into the prompt ------------------------
     chunks = RecursiveCharacterTextSplitter(chunk_size=600, chunk_overlap=60).split_documents(documents)

@@ -28,6 +28,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 from doc2lora_rag import AdapterGenerator, load_base_model
 from doc2lora_rag.base_model import tiny_random_base
 from doc2lora_rag.evaluation import is_correct, load_qa, token_f1
+from doc2lora_rag.generators import describe, make_generator
 from doc2lora_rag.llm import AnswerEngine, prompt_ids
 from doc2lora_rag.loaders import load_paths
 from integrations.langchain_doc2lora import AdapterVectorStore, ChatDoc2LoRA, MiniLMEmbeddings, create_adapter_documents_chain
@@ -62,7 +63,7 @@ def main() -> None:
     items = load_qa(args.qa, args.docs)[: 2 if args.tiny else args.n]
 
     base = tiny_random_base() if args.tiny else load_base_model()
-    generator = AdapterGenerator.untrained(base) if args.tiny else AdapterGenerator.default(base)
+    generator = AdapterGenerator.untrained(base) if args.tiny else make_generator(None, base)
     engine = AnswerEngine(base)  # one engine, shared by both chains
     embeddings = MiniLMEmbeddings()
     documents = [Document(page_content=d.text, metadata=d.metadata) for d in load_paths([args.docs])]
@@ -100,7 +101,7 @@ def main() -> None:
                 )
         adapter_store.close()
 
-    print(f"base {base.name}, generator {generator.identity()['source']}, {len(items)} questions, k={args.k}")
+    print(f"base {base.name}, generator {describe(generator.identity())}, {len(items)} questions, k={args.k}")
     print(f"{'chain':<12} {'accuracy':>8} {'F1':>6} {'recall@k':>9} {'p50 s':>7} {'prompt tok':>10}")
     for name, rs in rows.items():
         s = score(rs)

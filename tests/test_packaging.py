@@ -92,13 +92,14 @@ def test_cli_registry_drives_the_parser() -> None:
 def test_cli_info_text_and_json() -> None:
     proc = run("-m", "doc2lora_rag.cli", "info")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for label in ("base model : smollm2-135m-instruct", "generator  :", "memory gen :", "device     :", "versions   :", "torch", "peft"):
+    for label in ("base model : smollm2-135m-instruct", "default    : memory generator", "hypernet   :", "memory gen :", "device     :",
+                  "versions   :", "torch", "peft"):
         assert label in proc.stdout
     proc = run("-m", "doc2lora_rag", "info", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["base_model"]["name"] == "smollm2-135m-instruct" and report["base_model"]["num_layers"] == 30
-    assert report["generator"]["kind"] in {"packaged", "untrained"}
+    assert report["generator"]["kind"] in {"packaged", "untrained"} and report["default_generator"] == "memory"
     assert set(report["memory_generator"]) == {"transforms", "trained_steps", "statistics"}
     assert set(report["versions"]) == {"python", "torch", "transformers", "peft", "doc2lora_rag"}
 

