@@ -668,7 +668,7 @@ def _report(r: dict[str, Any], cfg: BenchConfig) -> str:
     else:
         lines += [
             f"- documents: {', '.join(d['documents'])} ({d['chunks']} chunks)",
-            f"- update latency: {d['seconds_per_chunk']:.2f}s per chunk (hypernetwork: {_fmt(d['hypernet_seconds_per_chunk'], 4)}s per chunk)",
+            f"- update latency: {d['seconds_per_chunk']:.2f}s per chunk (one-pass generator: {_fmt(d['generator_seconds_per_chunk'], 4)}s per chunk)",
             f"- accuracy on those documents' questions with the distilled adapter: {_fmt(d['accuracy'])} (F1 {_fmt(d['f1'])}, n={d['n']})",
             "",
         ]

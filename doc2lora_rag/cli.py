@@ -213,9 +213,11 @@ def _ls(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"store": str(store.path), "meta": meta, "documents": rows}, indent=2))
         return EXIT_OK
-    gen = meta.get("generator") or {}
-    print(f"{store.path}: {len(rows)} documents, {sum(groups.values())} adapters; generator {gen.get('kind', 'none yet')} "
-          f"({gen.get('source', '')}), base {(meta.get('base_model') or {}).get('name', '?')}, chunking {meta['chunking']}")
+    from .generators import describe
+
+    gen = meta.get("generator")
+    print(f"{store.path}: {len(rows)} documents, {sum(groups.values())} adapters; generator {describe(gen) if gen else 'none yet'}, "
+          f"base {(meta.get('base_model') or {}).get('name', '?')}, chunking {meta['chunking']}")
     for r in rows:
         where = r["metadata"].get("file_name") or r["metadata"].get("source") or ""
         page = f" p.{r['metadata']['page']}" if "page" in r["metadata"] else ""

@@ -156,3 +156,29 @@ def test_default_generator_kind() -> None:
     assert default_kind("tiny-random-llama") == "hypernet"
     with pytest.raises(InputError, match="unknown generator kind"):
         make_generator("oracle")
+
+
+@pytest.mark.slow
+@pytest.mark.real_model
+def test_real_model_store_answers_from_joint_memory_adapters(real_base, tmp_path) -> None:
+    """The embedded model's default store answers sample questions from two routed memory adapters (no text
+    in the prompt) where the bare model answers none; reopened without a generator, the store reloads the one
+    that built it. Uses (or fits, ~3 minutes) the cached memory statistics."""
+    from pathlib import Path
+
+    from doc2lora_rag.evaluation import is_correct, load_qa
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    gen = make_generator(None, real_base)
+    assert isinstance(gen, MemoryGenerator) and gen.transforms is not None
+    with AdapterStore(tmp_path / "store", gen) as store:
+        store.add_paths([examples / "sample_corpus"])
+        qa = StoreQA(store)
+        items = load_qa(examples / "sample_qa.jsonl")
+        routed = [qa.answer(i.question, mode="adapter", k=2, max_new_tokens=24) for i in items]
+        bare = [qa.answer(i.question, mode="none", max_new_tokens=24) for i in items]
+    assert all(len(r.adapter_ids) == 2 for r in routed)
+    hits = sum(is_correct(r.answer, i.answers) for r, i in zip(routed, items))
+    assert hits >= 3 and sum(is_correct(r.answer, i.answers) for r, i in zip(bare, items)) == 0, hits  # measured: 6 of 20
+    with AdapterStore(tmp_path / "store", read_only=True) as again:
+        assert again.generator.identity()["transforms"] == gen.identity()["transforms"]

@@ -219,6 +219,7 @@ def test_real_model_cli_ingest(tmp_path: Path, capsys) -> None:
     listing = json.loads(capsys.readouterr().out)
     assert listing["documents"][0]["metadata"]["file_name"] == "kestrel_mora_vessel.txt"
     assert listing["meta"]["base_model"]["name"] == "smollm2-135m-instruct"
+    assert listing["meta"]["generator"]["kind"] == "memory", "a new store on the embedded model uses the memory generator"
 
 
 @pytest.mark.real_model
