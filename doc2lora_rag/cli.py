@@ -19,7 +19,7 @@ from typing import Any
 from .bench import _add_bench
 from .cli_model import MODEL_COMMANDS
 from .errors import Doc2LoRAError, InputError, MissingDependencyError
-from .generators import GENERATOR_KINDS
+from .generators import GENERATOR_KINDS, default_kind, describe, make_generator
 
 AddParser = Callable[[Any], argparse.ArgumentParser]
 
@@ -71,8 +71,6 @@ def _info(args: argparse.Namespace) -> int:
     from .memory import cache_path, packaged_transforms_dir
 
     transforms_dir, stats_dir = packaged_transforms_dir(base_name), cache_path(base_name)
-    from .generators import default_kind
-
     report["default_generator"] = default_kind(base_name)
     report["memory_generator"] = {
         "transforms": str(transforms_dir) if transforms_dir else None,
@@ -121,8 +119,6 @@ def _make_generator(kind: str | None) -> Any:
     """None: the store's own generator (or the default for a new store)."""
     if kind is None:
         return None
-    from .generators import make_generator
-
     return make_generator(kind)
 
 
@@ -213,8 +209,6 @@ def _ls(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"store": str(store.path), "meta": meta, "documents": rows}, indent=2))
         return EXIT_OK
-    from .generators import describe
-
     gen = meta.get("generator")
     print(f"{store.path}: {len(rows)} documents, {sum(groups.values())} adapters; generator {describe(gen) if gen else 'none yet'}, "
           f"base {(meta.get('base_model') or {}).get('name', '?')}, chunking {meta['chunking']}")

@@ -117,8 +117,7 @@ def _eval(args: argparse.Namespace) -> int:
     gen = _generator(args.generator, args.generator_path, base, args.closed_form) if args.mode in ("adapter", "wrong-adapter") else None
     summary = evaluate(items, args.docs, args.mode, engine, gen, batch_size=args.batch_size,
                        max_new_tokens=args.max_new_tokens, out=args.out)
-    kind = gen.identity()["kind"] if gen is not None else None
-    summary["generator"] = (kind + ("-closed-form" if args.closed_form else "")) if gen is not None else None
+    summary["generator"] = (gen.identity()["kind"] + ("-closed-form" if args.closed_form else "")) if gen is not None else None
     return _print_summary(summary, args.json)
 
 

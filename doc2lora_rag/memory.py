@@ -249,9 +249,12 @@ class KVTransforms(torch.nn.Module):
         return h.hexdigest()[:16]
 
 
+GRAM_EPS = 1e-4  # the write's ridge on K^T C^-1 K, relative to its mean diagonal
+
+
 def _ridge(g: torch.Tensor) -> torch.Tensor:
-    """(L, n, n) Gram matrices -> the same plus eps I, eps = 1e-4 x each layer's mean diagonal."""
-    eps = 1e-4 * g.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
+    """(L, n, n) Gram matrices -> the same plus eps I, eps = GRAM_EPS x each layer's mean diagonal."""
+    eps = GRAM_EPS * g.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
     return g + eps * torch.eye(g.shape[-1])
 
 
@@ -309,7 +312,7 @@ def combine_adapters(adapters: Sequence[LoraWeights], c_reg: torch.Tensor) -> Lo
         h = x.extras[GRAM].float()
         n = h.shape[-1]
         mean_diag = h.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
-        g[:, start:start + n, start:start + n] = h - mean_diag * (1e-4 / (1 + 1e-4)) * torch.eye(n)
+        g[:, start:start + n, start:start + n] = h - mean_diag * (GRAM_EPS / (1 + GRAM_EPS)) * torch.eye(n)
         start += n
     h = _ridge(0.5 * (g + g.transpose(1, 2)))
     a = torch.linalg.solve(h, ck)
@@ -340,6 +343,7 @@ class MemoryGenerator:
             raise ModelMismatchError(f"memory transforms have shape {transforms.shape[:3]} (layers, d_in, width), this generator "
                                      f"writes {(len(self.layers), d_in, width)}; train transforms for this base model and config")
         self.transforms = transforms
+        self._c_reg: torch.Tensor | None = None  # C per layer, derived from c_inv on the first `combine`
         self.encoder = Encoder(base, self.layers[: self.n_read], capture_targets=[TARGET])
         self.max_chunk_tokens = config.max_chunk_tokens
         self.emb = base.model.get_input_embeddings().weight
@@ -539,13 +543,13 @@ class MemoryGenerator:
 
     def combine(self, adapters: Sequence[LoraWeights]) -> LoraWeights:
         """Several of this generator's adapters as one, by a joint write over their keys (`combine_adapters`)."""
-        if len(adapters) > 1 and getattr(self, "_c_reg", None) is None:
+        if len(adapters) > 1 and self._c_reg is None:
             with torch.no_grad():  # the regularised second moments the write whitened with, once
                 c_inv = self.stats["c_inv"]
                 # C^-1 is symmetric positive definite: invert through its Cholesky factor (batched `linalg.inv`
                 # of these 1536 x 1536 matrices fails inside oneMKL with 2 torch threads set)
                 self._c_reg = torch.cholesky_inverse(torch.linalg.cholesky(0.5 * (c_inv + c_inv.transpose(1, 2))))
-        return combine_adapters(adapters, getattr(self, "_c_reg", None))
+        return combine_adapters(adapters, self._c_reg)
 
     def values(self, value_ids: torch.Tensor) -> torch.Tensor:
         """(n, D) unit-norm input embeddings of the tokens to store."""
