@@ -103,6 +103,11 @@ def _eval(args: argparse.Namespace) -> int:
     if args.docs is None:
         raise InputError("eval needs --docs DIR (the folder the QA file's 'doc' names refer to)")
     items = load_qa(args.qa, args.docs)
+    if args.split:
+        from .evaluation import load_split
+
+        part = load_split(args.qa, args.split)
+        items = [i for i in items if i.doc in part]
     if args.per_doc:
         kept, seen = [], {}
         for item in items:
@@ -147,6 +152,8 @@ def _add_eval(subparsers: Any) -> argparse.ArgumentParser:
                         "and/or transforms (what it lacks comes from the cache and the package)")
     p.add_argument("--closed-form", action="store_true", help="with --generator memory: the write without trained transforms")
     p.add_argument("--base", default=None, help="base model (default: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--split", choices=["dev", "test"], default=None,
+                   help="only the documents of this part of the set (split.json beside the QA file): dev for choices, test to report")
     p.add_argument("--per-doc", type=int, default=0, metavar="N", help="at most N questions per document")
     p.add_argument("--limit", type=int, default=0, metavar="N", help="at most N questions in all")
     p.add_argument("--batch-size", type=int, default=8)

@@ -97,12 +97,51 @@ def derangement(names: Sequence[str]) -> dict[str, str]:
     return {d: order[(i + 1) % len(order)] for i, d in enumerate(order)}
 
 
+SHORT_WORDS = 20  # the length-aware score counts a correct answer only when it is at most this many words
+
+
+def bootstrap_ci(records: Sequence[dict[str, Any]], key: str = "correct", n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of the mean of `key`, resampling documents (all questions of a drawn document count)."""
+    import random
+
+    by_doc: dict[str, list[float]] = {}
+    for r in records:
+        by_doc.setdefault(r["doc"], []).append(float(r[key]))
+    docs = [(sum(v), len(v)) for v in by_doc.values()]
+    rng = random.Random(seed)
+    means = []
+    for _ in range(n_boot):
+        draw = [docs[rng.randrange(len(docs))] for _ in docs]
+        means.append(sum(s for s, _ in draw) / sum(c for _, c in draw))
+    means.sort()
+    return means[int(0.025 * n_boot)], means[int(0.975 * n_boot) - 1]
+
+
+def load_split(qa_path: str | Path, part: str) -> set[str]:
+    """Document names of one part ("dev" or "test") of an evaluation set, from split.json beside its QA file."""
+    path = Path(qa_path).parent / "split.json"
+    if not path.is_file():
+        raise InputError(f"--split needs {path} ({{\"dev\": [...], \"test\": [...]}}); this set has no split file")
+    try:
+        split = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not valid JSON ({exc.msg})") from exc
+    if part not in split or not isinstance(split[part], list):
+        raise InputError(f"{path} has no list {part!r}; it has {sorted(split) if isinstance(split, dict) else split!r}")
+    return set(split[part])
+
+
 def _summary(mode: str, records: list[dict[str, Any]], batch_size: int, max_new_tokens: int) -> dict[str, Any]:
     """The fields every evaluation reports, from its per-question records."""
+    for r in records:
+        r["short_correct"] = bool(r["correct"]) and len(r["prediction"].split()) <= SHORT_WORDS
     return {
         "mode": mode,
         "n": len(records),
+        "docs": len({r["doc"] for r in records}),
         "accuracy": sum(r["correct"] for r in records) / len(records),
+        "accuracy_ci95": bootstrap_ci(records),
+        "short_accuracy": sum(r["short_correct"] for r in records) / len(records),
         "f1": sum(r["f1"] for r in records) / len(records),
         "latency_p50_s": statistics.median(r["latency_s"] for r in records),
         "batch_size": batch_size,
@@ -121,8 +160,12 @@ def evaluate(
     batch_size: int = 8,
     max_new_tokens: int = 48,
     out: str | Path | None = None,
+    adapters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Answer every item in `mode`; return the summary (and write every prediction to `out`)."""
+    """Answer every item in `mode`; return the summary (and write every prediction to `out`).
+
+    `adapters`: doc name -> adapter already generated (adapter modes then skip generation); filled in when given empty.
+    """
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; choose from {list(MODES)}")
     docs_dir = Path(docs_dir)
@@ -130,8 +173,11 @@ def evaluate(
 
     # through the loaders, so that .pdf and .html documents are read as text, as the store reads them
     texts = {d: "\n\n".join(doc.text for doc in load_file(docs_dir / d)) for d in sorted({i.doc for i in items})}
+    shared = adapters
     adapters, gen_seconds = {}, []
-    if mode in ("adapter", "wrong-adapter"):
+    if mode in ("adapter", "wrong-adapter") and shared:
+        adapters = {d: shared[d] for d in texts}
+    elif mode in ("adapter", "wrong-adapter"):
         if generator is None:
             raise InputError(f"mode {mode!r} needs a generator")
         for d, text in texts.items():
@@ -140,6 +186,8 @@ def evaluate(
             gen_seconds.append(time.perf_counter() - t0)
             lora.meta["id"] = d
             adapters[d] = lora
+        if shared is not None:
+            shared.update(adapters)
     swap = derangement(list(texts)) if mode == "wrong-adapter" else {}
     records = []
     for start in range(0, len(items), batch_size):

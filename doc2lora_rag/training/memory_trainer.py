@@ -59,6 +59,7 @@ class MemoryTrainConfig:
     eval_docs: int = 16  # fresh training-split documents (other names and facts) for the NLL curve
     seed: int = 0
     threads: int = 0
+    init: str = ""  # start from these transforms ("packaged" or a folder) instead of the closed form; "" = closed form
 
     def __post_init__(self) -> None:
         if self.kind != "memory":
@@ -162,6 +163,15 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         transforms = KVTransforms.load(ckpt, base)
         state = json.loads(state_path.read_text())
         logger.info("resuming from step %d", state["step"])
+    elif cfg.init:
+        from ..memory import packaged_transforms_dir
+
+        where = packaged_transforms_dir(base.name) if cfg.init == "packaged" else Path(cfg.init)
+        if where is None:
+            raise ConfigError(f"MemoryTrainConfig.init is 'packaged' but no transforms are packaged for {base.name}")
+        transforms = KVTransforms.load(where, base)
+        transforms.trained_steps = 0
+        state = {"step": 0, "history": [], "train_seconds": 0.0, "init": str(where)}
     else:
         transforms = KVTransforms(len(gen.layers), gen.stats["c_inv"].shape[1], base.config.hidden_size, cfg.rank, seed=cfg.seed)
         state = {"step": 0, "history": [], "train_seconds": 0.0}

@@ -1,0 +1,57 @@
+"""The natural-text corpus builder: extraction, passages, questions (spaCy's real English pipeline)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from doc2lora_rag.training import natural_corpus as nc
+
+
+def test_html_text_keeps_paragraphs_and_drops_scripts():
+    raw = "<html><head><title>T</title><script>var x=1;</script></head><body><nav>menu</nav>" \
+          "<p>First paragraph of the page text, long enough to keep.</p><p>Second one &amp; more words here, also long enough.</p></body></html>"
+    paras = nc.paragraphs(nc.html_text(raw))
+    assert paras == ["First paragraph of the page text, long enough to keep.", "Second one & more words here, also long enough."]
+
+
+def test_rst_text_strips_roles_and_directives():
+    raw = "Title\n=====\n\n.. note::\n\nUse :func:`open` to read a file and ``close`` it when the work is done.\n"
+    text = nc.rst_text(raw)
+    assert "Use open to read a file and close it when the work is done." in text
+    assert "note::" not in text and "=====" not in text
+
+
+def test_reserved_files_are_never_read(tmp_path):
+    for name in ("changelog.gz", "NEWS.txt", "README.html", "RelNotes-2.0.txt", "whatsnew.rst.txt", "guide.html"):
+        (tmp_path / name).write_text("x")
+    assert [p.name for p in nc._files(str(tmp_path), "*")] == ["guide.html"]
+
+
+def test_passages_respect_length_bounds():
+    paras = [f"Paragraph number {i} " + "word " * 40 for i in range(200)]
+    out = list(nc.passages(paras, random.Random(0), 60, 400))
+    assert len(out) > 5
+    assert all(4 * 60 <= len(p) <= 4 * 400 * 1.1 + 1 for p in out)
+
+
+def test_fortune_questions_ask_for_the_author():
+    text = "Simplicity is prerequisite for reliability in every system we build. -- Edsger Dijkstra\n\n" \
+           "Short. -- Nobody\n\nThe best way to predict the future is to invent it, said the man. -- Alan Kay, 1971"
+    qs = nc.fortune_questions(text)
+    assert [q["answers"] for q in qs] == [["Edsger Dijkstra"], ["Alan Kay"]]
+    assert qs[0]["question"].startswith('Who said: "Simplicity is prerequisite')
+
+
+def test_doc_questions_turn_spans_into_questions():
+    spacy = pytest.importorskip("spacy")
+    nlp = spacy.load(nc.SPACY_PIPELINE)
+    text = ("The Lakeline ferry was built in 1958 at a yard in Brevik. Anna Kovac designed the ferry for the harbour company. "
+            "The ferry carries 240 passengers on every crossing of the lake.")
+    qs = nc.doc_questions(nlp(text), text, random.Random(0))
+    by_answer = {q["answers"][0]: q["question"] for q in qs}
+    assert "Anna Kovac" in by_answer and by_answer["Anna Kovac"].startswith("Who designed the ferry")
+    assert "1958" in by_answer and "what year" in by_answer["1958"]
+    for q in qs:  # the answer is in the text, never in its own question
+        assert q["answers"][0] in text and q["answers"][0].lower() not in q["question"].lower()
