@@ -1,11 +1,16 @@
-"""Memory adapters behind the store: routed answers with the k routed adapters written jointly
-(what StoreQA does) against the same adapters added up (rank concatenation), and classic RAG on the
-same routing, for several k. One ingest, then every question in every variant, interleaved.
+"""Adapters behind the store against classic RAG on the same routing, for several k.
 
-    python benchmarks/memory_store.py --qa data/heldout/qa.jsonl --docs data/heldout/docs --per-doc 2 --ks 1 2 4
-    python benchmarks/memory_store.py --qa examples/sample_qa.jsonl --docs examples/sample_corpus --ks 1 2 4
+One ingest of a set's documents (one part: dev for choices, test to report), then every question
+in every variant, interleaved: routed adapters (the k routed groups written jointly, what StoreQA
+does), classic RAG (the k routed texts in the prompt), hybrid (both; at each --hybrid-scales value
+the adapters are scaled by it) and, with --summed, the routed adapters added up instead of written
+jointly. Same prompt and answer budget (48 new tokens) in every variant.
 
-Prints one JSON object per variant (accuracy, token F1, recall@k, p50 latency) and a table.
+    python benchmarks/memory_store.py data/eval/prose --part dev --ks 1 2 4 --hybrid-scales 1 0.5
+    python benchmarks/memory_store.py data/eval/prose --part test --ks 1 2 4 --out runs/eval/store-prose-test.json
+
+Prints a table: accuracy with its 95 % interval (bootstrap over documents), n, recall@k, accuracy on
+the questions whose gold document was routed, p50 seconds.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from doc2lora_rag.evaluation import is_correct, load_qa, token_f1
+import torch
+
+from doc2lora_rag.evaluation import bootstrap_ci, is_correct, load_qa, load_split, token_f1
 from doc2lora_rag.generators import make_generator
 from doc2lora_rag.rag import StoreQA
 from doc2lora_rag.store import AdapterStore
@@ -25,61 +32,92 @@ from doc2lora_rag.store import AdapterStore
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--qa", required=True)
-    p.add_argument("--docs", required=True)
+    p.add_argument("set", help="evaluation set folder (docs/, qa.jsonl, split.json)")
+    p.add_argument("--part", choices=["dev", "test"], required=True)
     p.add_argument("--store", default=None, help="reuse/keep the store here (default: a temporary one)")
-    p.add_argument("--per-doc", type=int, default=0)
+    p.add_argument("--transforms", default=None, help="memory transforms folder (default: the packaged ones)")
     p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--hybrid-scales", type=float, nargs="*", default=[1.0])
+    p.add_argument("--summed", action="store_true", help="also the routed adapters added up (rank concatenation)")
     p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--out", default=None, help="write every prediction as JSONL")
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default=None, help="write the table and every prediction as JSON")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
 
-    items = load_qa(args.qa)
-    if args.per_doc:
-        seen: dict[str, int] = {}
-        items = [i for i in items if seen.setdefault(i.doc, 0) < args.per_doc and not seen.update({i.doc: seen[i.doc] + 1})]
+    root = Path(args.set)
+    part = load_split(root / "qa.jsonl", args.part)
+    items = [i for i in load_qa(root / "qa.jsonl", root / "docs") if i.doc in part]
+    if args.limit:
+        items = items[: args.limit]
+    records = []
     with tempfile.TemporaryDirectory() as tmp:
+        docs = Path(tmp) / "docs"
+        docs.mkdir()
+        for name in sorted(part):
+            (docs / name).write_bytes((root / "docs" / name).read_bytes())
         where = Path(args.store or Path(tmp) / "store")
-        generator = make_generator("memory")
+        if args.transforms:
+            from doc2lora_rag.memory import MemoryGenerator
+
+            generator = MemoryGenerator.default(load_base(), args.transforms)
+        else:
+            generator = make_generator("memory")
         store = AdapterStore(where, generator)
         t0 = time.perf_counter()
-        store.add_paths([args.docs], progress=True)
+        store.add_paths([docs], progress=True)
         r = store.last_ingest
-        print(json.dumps({"ingest": {"documents": len(store), "entries": len(store.entries()), "generated": r.generated,
-                                     "seconds": round(time.perf_counter() - t0, 1),
-                                     "generate_s_per_group": round(r.generate_seconds / max(r.generated, 1), 3)}}))
+        ingest = {"documents": len(store), "entries": len(store.entries()), "generated": r.generated,
+                  "seconds": round(time.perf_counter() - t0, 1), "generate_s_per_group": round(r.generate_seconds / max(r.generated, 1), 3)}
+        print(json.dumps({"ingest": ingest}), flush=True)
         qa = StoreQA(store)
-        records = []
         for n, item in enumerate(items):
             for k in args.ks:
                 hits = store.search(item.question, k)
                 ids = [d.id for d, _ in hits]
                 hit = item.doc in [d.metadata.get("file_name") for d, _ in hits]
-                variants = ["adapter"] if k == 1 else ["joint", "summed"]
-                for variant in [*variants, "rag"]:
+                variants = [("adapter", 1.0), ("rag", 1.0)] + [("hybrid", s) for s in args.hybrid_scales]
+                if args.summed and k > 1:
+                    variants.append(("summed", 1.0))
+                for mode, scale in variants:
                     s = time.perf_counter()
-                    if variant == "summed":  # the same routed adapters added up (rank concatenation)
+                    if mode == "summed":
                         pred = qa.engine.answer(item.question, [store.adapter(i) for i in ids], max_new_tokens=args.max_new_tokens).text
                     else:
-                        mode = "rag" if variant == "rag" else "adapter"
+                        qa.hybrid_scale = scale
                         pred = qa.answer(item.question, mode=mode, k=k, max_new_tokens=args.max_new_tokens).answer
-                    name = f"{variant} k={k}"
-                    records.append({"variant": name, "doc": item.doc, "question": item.question, "answers": item.answers,
+                    name = f"{mode}{'' if mode != 'hybrid' or len(args.hybrid_scales) == 1 else f' x{scale:g}'} k={k}"
+                    records.append({"variant": name, "k": k, "doc": item.doc, "question": item.question, "answers": list(item.answers),
                                     "prediction": pred, "correct": is_correct(pred, item.answers), "f1": token_f1(pred, item.answers),
                                     "hit": hit, "seconds": time.perf_counter() - s})
             if (n + 1) % 10 == 0:
                 print(f"{n + 1}/{len(items)} questions", flush=True)
         store.close()
-    if args.out:
-        Path(args.out).write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    names = list(dict.fromkeys(r["variant"] for r in records))
-    print("\n| variant | n | accuracy | F1 | recall@k | p50 s |\n|---|---|---|---|---|---|")
-    for name in names:
+    rows = []
+    print(f"\n{root.name}/{args.part}: {len(items)} questions, {len(part)} documents, {ingest['entries']} chunk groups")
+    print("| variant | n | accuracy [95 % CI] | F1 | recall@k | accuracy, gold routed | p50 s |\n|---|---|---|---|---|---|---|")
+    for name in dict.fromkeys(r["variant"] for r in records):
         rs = [r for r in records if r["variant"] == name]
-        row = {"variant": name, "n": len(rs), "accuracy": sum(r["correct"] for r in rs) / len(rs),
-               "f1": statistics.mean(r["f1"] for r in rs), "recall_at_k": sum(r["hit"] for r in rs) / len(rs),
+        routed = [r for r in rs if r["hit"]]
+        lo, hi = bootstrap_ci(rs)
+        row = {"variant": name, "n": len(rs), "accuracy": sum(r["correct"] for r in rs) / len(rs), "ci95": [lo, hi],
+               "f1": statistics.mean(r["f1"] for r in rs), "recall_at_k": len(routed) / len(rs),
+               "accuracy_gold_routed": sum(r["correct"] for r in routed) / max(len(routed), 1), "n_gold_routed": len(routed),
                "p50_s": statistics.median(r["seconds"] for r in rs)}
-        print(f"| {name} | {row['n']} | {row['accuracy']:.3f} | {row['f1']:.3f} | {row['recall_at_k']:.2f} | {row['p50_s']:.2f} |")
+        rows.append(row)
+        print(f"| {name} | {row['n']} | {row['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] | {row['f1']:.3f} | {row['recall_at_k']:.2f} | "
+              f"{row['accuracy_gold_routed']:.3f} | {row['p50_s']:.2f} |")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"set": root.name, "part": args.part, "ingest": ingest, "transforms": args.transforms,
+                                              "rows": rows, "predictions": records}, indent=1))
+
+
+def load_base():
+    from doc2lora_rag import load_base_model
+
+    return load_base_model()
 
 
 if __name__ == "__main__":

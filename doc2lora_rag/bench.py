@@ -72,7 +72,7 @@ class BenchConfig:
     generator: str = ""  # "memory" | "hypernet" | "distill": the store's generator ("": the default kind for the base model)
     quick: bool = False  # 2 documents x 2 questions, no distillation, KV measured up to 1k tokens
     tiny: bool = False  # a tiny random Llama (tests)
-    max_new_tokens: int = 32
+    max_new_tokens: int = 48
     limit: int = 0  # at most this many questions (0: all; --quick: 4)
     distill_docs: int | None = None  # documents for the distillation run (None: 1, 0 with --quick)
 
@@ -752,7 +752,7 @@ def _add_bench(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--k", type=int, default=4, help="chunks / adapters per question (default 4)")
     r.add_argument("--generator", choices=["memory", "hypernet", "distill"], default="",
                    help="the store's adapter generator (default: memory where trained transforms are packaged for the base model)")
-    r.add_argument("--max-new-tokens", type=int, default=32)
+    r.add_argument("--max-new-tokens", type=int, default=48)
     r.add_argument("--limit", type=int, default=0, metavar="N", help="at most N questions")
     r.add_argument("--distill-docs", type=int, default=None, metavar="N", help="documents for the distillation run (default 1; 0 with --quick)")
     r.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)

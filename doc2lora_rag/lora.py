@@ -120,6 +120,14 @@ class LoraWeights:
             {k: conv(v) for k, v in self.extras.items()},
         )
 
+    def scaled(self, factor: float) -> LoraWeights:
+        """The same adapter with its scaling multiplied by `factor` (a distinct id, so slots cache it apart)."""
+        meta = dict(self.meta)
+        if meta.get("id"):
+            meta["id"] = f"{meta['id']}*{factor:g}"
+        return LoraWeights(self.a, self.b, self.layers, self.scaling * factor, self.base_model, self.model_type, meta,
+                           dict(self.extras))
+
     def folded(self) -> LoraWeights:
         """The same adapter with the scaling folded into B (scaling 1)."""
         if self.scaling == 1.0:

@@ -25,6 +25,7 @@ from .lora import LoraWeights
 __all__ = ["MODES", "QAResult", "StoreQA"]
 
 MODES = ("adapter", "rag", "hybrid", "none")
+HYBRID_SCALE = 1.0  # the adapters' strength next to the routed text in hybrid mode (benchmarks/memory_store.py)
 CONTEXT_SEPARATOR = "\n\n"
 
 
@@ -78,7 +79,12 @@ class StoreQA:
 
     MODES = MODES
 
-    def __init__(self, store: Any, engine: Any = None) -> None:
+    def __init__(self, store: Any, engine: Any = None, hybrid_scale: float = HYBRID_SCALE) -> None:
+        """`hybrid_scale`: in hybrid mode the adapters are scaled by this factor, so that the text in the
+        prompt decides where it holds the answer (1.0 = the adapters at full strength)."""
+        if not isinstance(hybrid_scale, (int, float)) or isinstance(hybrid_scale, bool) or not 0 <= hybrid_scale <= 1:
+            raise InputError(f"hybrid_scale must be a number in [0, 1], got {hybrid_scale!r}")
+        self.hybrid_scale = float(hybrid_scale)
         for attr in ("search", "routed_adapters"):
             if not callable(getattr(store, attr, None)):
                 raise InputError(f"store must be an AdapterStore (with search/routed_adapters), got {type(store).__name__}")
@@ -112,6 +118,8 @@ class StoreQA:
         adapters: list[LoraWeights] = []
         if mode in ("adapter", "hybrid") and use:
             adapters = self.store.routed_adapters([doc.id for doc, _ in use])
+            if mode == "hybrid" and self.hybrid_scale != 1.0:
+                adapters = [a.scaled(self.hybrid_scale) for a in adapters]
         context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in use) if mode in ("rag", "hybrid") and use else None
         t2 = time.perf_counter()
         ids = [doc.id for doc, _ in use] if mode in ("adapter", "hybrid") else []

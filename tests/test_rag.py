@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from test_store import DOCS, add_docs, open_store, small_generator
 
 from doc2lora_rag import InputError, LoraWeights, cli
@@ -69,6 +70,32 @@ def test_modes_use_adapters_and_or_text_as_documented(qa: StoreQA, reference: An
         assert isinstance(r, QAResult) and set(r.timings) == {"route_s", "adapter_s", "generate_s", "total_s"}
         assert r.timings["total_s"] >= r.timings["generate_s"] > 0
         assert set(r.to_dict()) == {"answer", "mode", "adapter_ids", "sources", "scores", "timings", "prompt_tokens", "gated"}
+
+
+def test_hybrid_scale_weakens_the_adapters_next_to_the_text(qa: StoreQA, reference: AnswerEngine) -> None:
+    hits = qa.store.search(Q, k=2)
+    adapters = [qa.store.adapter(d.id) for d, _ in hits]
+    context = "\n\n".join(d.text for d, _ in hits)
+    qa.hybrid_scale = 0.0
+    off = qa.answer(Q, mode="hybrid", k=2, max_new_tokens=8)
+    assert off.answer == reference.answer(Q, context=context, max_new_tokens=8).text, "scale 0 is classic RAG"
+    qa.hybrid_scale = 0.5
+    half = [a.scaled(0.5) for a in adapters]
+    assert qa.answer(Q, mode="hybrid", k=2, max_new_tokens=8).answer == reference.answer(Q, half, context, max_new_tokens=8).text
+    assert qa.answer(Q, mode="adapter", k=2, max_new_tokens=8).answer == reference.answer(Q, adapters, max_new_tokens=8).text, \
+        "adapter mode keeps full strength"
+    for bad in (-0.1, 1.5, "x", True):
+        with pytest.raises(InputError, match="hybrid_scale"):
+            StoreQA(qa.store, qa.engine, hybrid_scale=bad)
+
+
+def test_scaled_adapter_scales_its_delta(tiny_base) -> None:
+    lora = small_generator(tiny_base).generate(["Rye bread is baked in the stone oven."])[0].with_meta(id="a")
+    half = lora.scaled(0.5)
+    assert half.meta["id"] == "a*0.5" and lora.meta["id"] == "a", "a distinct id: slots never serve one for the other"
+    t = lora.targets[0]
+    full = lora.delta(t, lora.layers[0])
+    assert full.abs().sum() > 0 and torch.allclose(half.delta(t, lora.layers[0]), 0.5 * full)
 
 
 def test_relevance_gate(qa: StoreQA) -> None:
