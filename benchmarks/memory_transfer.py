@@ -19,8 +19,8 @@ from _qa import accuracy, synth_questions
 
 import doc2lora_rag.training.synth as synth
 from doc2lora_rag.base_model import load_base_model
+from doc2lora_rag.generators.memory import MemoryGenerator
 from doc2lora_rag.llm import AnswerEngine
-from doc2lora_rag.memory import MemoryGenerator
 
 _SUBSET = {"train": 0}
 

@@ -155,15 +155,15 @@ def _machine() -> dict[str, Any]:
 
 
 def _distill_generator(base: Any, tiny: bool) -> Any:
-    from .distill import DistillConfig, DistillGenerator
+    from .generators.distill import DistillConfig, DistillGenerator
 
     return DistillGenerator(base, DistillConfig(steps=2, max_prompts=4, max_answer_tokens=4) if tiny else None)
 
 
 def _models(cfg: BenchConfig) -> tuple[Any, Any]:
     from .base_model import load_base_model, tiny_random_base
-    from .generator import AdapterGenerator
     from .generators import make_generator
+    from .generators.hypernet import AdapterGenerator
 
     base = tiny_random_base() if cfg.tiny else load_base_model()
     if cfg.generator == "distill":

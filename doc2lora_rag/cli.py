@@ -49,7 +49,7 @@ def _info(args: argparse.Namespace) -> int:
     import torch
 
     from .base_model import EMBEDDED_MODEL, default_device, load_base_model
-    from .generator import default_generator_dir
+    from .generators.hypernet import default_generator_dir
 
     device = args.device or str(default_device())
     report: dict[str, Any] = {"device": device, "torch_threads": torch.get_num_threads(), "versions": _versions()}
@@ -68,7 +68,7 @@ def _info(args: argparse.Namespace) -> int:
         report["generator"] = {"kind": "packaged", "path": str(gen_dir), "trained_steps": meta.get("trained_steps", 0)}
     else:
         report["generator"] = {"kind": "untrained", "reason": f"no trained generator is packaged for {base_name!r}"}
-    from .memory import cache_path, packaged_transforms_dir
+    from .generators.memory import cache_path, packaged_transforms_dir
 
     transforms_dir, stats_dir = packaged_transforms_dir(base_name), cache_path(base_name)
     report["default_generator"] = default_kind(base_name)

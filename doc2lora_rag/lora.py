@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -30,29 +28,11 @@ import torch
 from torch import nn
 
 from .errors import CorruptFileError, InputError, ModelMismatchError
+from .files import atomic_write
+from .model_specs import MODEL_SPECS
 
 FORMAT_VERSION = 2  # 2: optional extra tensors ("extra.<name>"); files without extras are still written as 1
 EXTRA_PREFIX = "extra."
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(tmp)
-        # mkstemp makes 0600, and a writer may replace the file with its own: give the final file the usual permissions
-        os.chmod(tmp, 0o666 & ~umask)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass
@@ -179,7 +159,7 @@ class LoraWeights:
             tensors[f"{t}.lora_B"] = self.b[t].detach().to("cpu", dtype or self.b[t].dtype).contiguous()
         for name, x in self.extras.items():  # kept in fp32: they are small and feed a linear solve
             tensors[f"{EXTRA_PREFIX}{name}"] = x.detach().to("cpu", torch.float32).contiguous()
-        _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=self._header()))
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=self._header()))
         return path
 
     @classmethod
@@ -223,8 +203,6 @@ class LoraWeights:
         """
         from safetensors.torch import save_file
 
-        from .base_model import MODEL_SPECS
-
         if self.model_type not in MODEL_SPECS:
             raise InputError(f"cannot export: model_type {self.model_type!r} has no ModelSpec; known {sorted(MODEL_SPECS)}")
         spec = MODEL_SPECS[self.model_type]
@@ -251,8 +229,8 @@ class LoraWeights:
             "fan_in_fan_out": False,
             "inference_mode": True,
         }
-        _atomic_write(out / "adapter_model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
-        _atomic_write(out / "adapter_config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2)))
+        atomic_write(out / "adapter_model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+        atomic_write(out / "adapter_config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2)))
         return out
 
 

@@ -55,7 +55,8 @@ import torch
 
 from .chunking import chunk_text, group_chunks
 from .documents import Document
-from .errors import CorruptFileError, InputError, MissingDependencyError, ModelMismatchError, StoreError
+from .errors import CorruptFileError, InputError, ModelMismatchError, StoreError
+from .files import fsync_dir
 from .lora import LoraWeights
 from .manifest import Manifest, StoreEntry
 from .routing import MiniLMEmbedder, Router
@@ -149,7 +150,7 @@ class AdapterStore:
         path: the store directory (created when missing unless `create=False`).
         generator: an `AdapterGenerator` or any object with `.generate(texts) -> list[LoraWeights]`,
             `.identity() -> dict` and `.base` (a `BaseModel`); None loads the store's own generator
-            (or `generators.make_generator()`, the default generator, for a new store) on the first write or answer.
+            (or `generators.make()`, the default generator, for a new store) on the first write or answer.
         router: a fresh `routing.Router`, an embedder (`embed_documents`/`embed_query`), a routing mode
             ("dense", "bm25", "hybrid") or None (a new store: dense MiniLM; an existing one: its own).
         chunk_tokens, group_size, overlap_tokens: chunking of a new store (128, 2, 16 when None); an
@@ -359,39 +360,11 @@ class AdapterStore:
         self._generator = generator
 
     def _default_generator(self) -> Any:
-        """The generator that built this store (or `generators.make_generator()`'s default for a new one)."""
-        from .base_model import load_base_model
-        from .generator import AdapterGenerator
-        from .generators import make_generator
+        """The generator that built this store (or the registry's default for a new one)."""
+        from .generators import from_identity
 
-        ident = self._meta.get("generator") or {}
         base_name = (self._meta.get("base_model") or {}).get("name")
-        if not ident:
-            return make_generator()
-        if ident.get("kind") == "memory":
-            from .memory import MemoryGenerator
-
-            return MemoryGenerator.from_identity(load_base_model(base_name), ident)
-        if ident.get("kind") == "distill":
-            try:
-                from .distill import DistillConfig, DistillGenerator
-            except ImportError as exc:
-                raise MissingDependencyError(f"store {self.path} was built by the distill generator, which this installation lacks ({exc})") from exc
-            config = DistillConfig(
-                rank=ident["rank"], targets=tuple(ident["targets"]), layers=tuple(ident["layers"]), steps=ident["steps"],
-                lr=ident["lr"], max_prompts=ident["max_prompts"], prompt_styles=tuple(ident["prompt_styles"]), seed=ident["seed"],
-            )
-            return DistillGenerator(load_base_model(base_name), config)
-        source = ident.get("source")
-        if ident.get("kind") == "hypernet" and source == "untrained":
-            # its adapters are on disk already; a fresh untrained generator of the same shape adds new ones
-            logger.warning("store %s was built by an untrained generator; loading a new untrained one", self.path)
-            return AdapterGenerator.untrained(load_base_model(base_name), rank=ident["rank"], targets=ident["targets"], layers=ident["layers"])
-        if ident.get("kind") == "hypernet" and source == "packaged":
-            return AdapterGenerator.default()
-        if ident.get("kind") == "hypernet" and source and Path(source).is_dir():
-            return AdapterGenerator.from_pretrained(source)
-        return AdapterGenerator.default(load_base_model(base_name) if base_name else None)
+        return from_identity(self._meta.get("generator") or {}, base_name, what=f"the adapters of store {self.path}")
 
     @property
     def generator(self) -> Any:
@@ -575,7 +548,7 @@ class AdapterStore:
                     written.append(h)
                 bar.update(sum(count[h] for h in part))
             if written:
-                _fsync_dir(self.path / ADAPTER_DIR)
+                fsync_dir(self.path / ADAPTER_DIR)
             with self._state_lock:
                 old_ids, old_files = self._commit(plans, rows, keys)
                 committed = True
@@ -761,16 +734,3 @@ class AdapterStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make renames inside `path` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from doc2lora_rag import ConfigError, InputError, LoraWeights
+from doc2lora_rag.chunking import split_equal
 from doc2lora_rag.errors import CorruptFileError, ModelMismatchError
-from doc2lora_rag.generator import split_equal
-from doc2lora_rag.memory import MemoryConfig, MemoryGenerator, cache_path
+from doc2lora_rag.generators.memory import MemoryConfig, MemoryGenerator, cache_path
 
 TEXTS = [
     "Merros Holdings sells kitchen scales. The founder of the firm was Wenmaine Ammann. "
@@ -190,8 +190,8 @@ def test_real_model_packaged_transforms_beat_the_closed_form(real_base) -> None:
     """The shipped meta-trained transforms load by default for the embedded model; on held-out-split documents
     their own adapter makes the gold answers more likely than the closed-form write and than another
     document's adapter. Uses (or fits, ~3 minutes) the cached statistics."""
+    from doc2lora_rag.generators.memory import packaged_transforms_dir
     from doc2lora_rag.llm import AnswerEngine
-    from doc2lora_rag.memory import packaged_transforms_dir
     from doc2lora_rag.training.synth import make_corpus
 
     assert packaged_transforms_dir(real_base.name) is not None

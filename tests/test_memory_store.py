@@ -11,11 +11,11 @@ from test_lora import random_lora
 from test_store import HashEmbedder
 
 from doc2lora_rag import InputError, LoraSlots, LoraWeights
+from doc2lora_rag.chunking import split_equal
 from doc2lora_rag.errors import ModelMismatchError
-from doc2lora_rag.generator import split_equal
 from doc2lora_rag.generators import GENERATOR_KINDS, default_kind, make_generator
+from doc2lora_rag.generators.memory import GRAM, KVTransforms, MemoryConfig, MemoryGenerator
 from doc2lora_rag.llm import AnswerEngine
-from doc2lora_rag.memory import GRAM, KVTransforms, MemoryConfig, MemoryGenerator
 from doc2lora_rag.rag import StoreQA
 from doc2lora_rag.store import AdapterStore
 

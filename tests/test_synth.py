@@ -251,3 +251,15 @@ def test_committed_heldout_set_matches_generator() -> None:
         assert (root / "docs" / f"{doc.doc_id}.txt").read_text(encoding="utf-8") == doc.text
     records = [json.loads(x) for x in (root / "qa.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(records) == sum(len(d.qas) for d in docs)
+
+
+def test_packaged_memory_fit_corpus_is_what_synth_makes(tmp_path) -> None:
+    """The core fits memory statistics on a packaged file (it never imports synth): the file must be synth's output."""
+    from doc2lora_rag.generators.memory import load_fit_corpus
+    from doc2lora_rag.generators.memory.files import fit_corpus_path
+    from doc2lora_rag.training.synth import write_fit_corpus
+
+    fresh = write_fit_corpus(tmp_path / "fit_corpus.json")
+    assert fresh.read_text() == fit_corpus_path().read_text(), "regenerate it: python -c 'from doc2lora_rag.training.synth import write_fit_corpus; ...'"
+    texts, answers = load_fit_corpus()
+    assert len(texts) == len(answers) == 200 and all(a in t for t, ans in zip(texts, answers) for a in ans)

@@ -2192,6 +2192,24 @@ def load_jsonl_corpus(path: str | Path) -> list[SynthDoc]:
 # --------------------------------------------------------------------------- command line
 
 
+def write_fit_corpus(path: str | Path) -> Path:
+    """Write the memory generator's packaged fitting corpus (`generators/memory/fit_corpus.json`).
+
+    The synthetic training documents its first-use fit reads: FIT_DOCS of them, seed FIT_SEED, each with
+    the first answer of every question (answers occur verbatim in the text). The core reads the file and
+    never imports this module; `tests/test_synth.py` checks the packaged file against this function.
+    """
+    from doc2lora_rag.generators.memory import FIT_DOCS, FIT_SEED
+    from doc2lora_rag.generators.memory.files import FIT_CORPUS_FORMAT
+
+    docs = make_corpus(FIT_DOCS, "train", seed=FIT_SEED, min_tokens=60, max_tokens=300)
+    data = {"format": FIT_CORPUS_FORMAT, "made_by": f"make_corpus({FIT_DOCS}, 'train', seed={FIT_SEED}, min_tokens=60, max_tokens=300)",
+            "docs": [{"text": d.text, "answers": [q.answers[0] for q in d.qas if q.answers]} for d in docs]}
+    path = Path(path)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=0) + "\n")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: generate a corpus of one split and write it as an eval set."""
     parser = argparse.ArgumentParser(
