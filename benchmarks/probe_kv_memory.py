@@ -47,7 +47,7 @@ from doc2lora_rag import AdapterGenerator, LoraWeights, load_base_model
 from doc2lora_rag.encoder import Encoder
 from doc2lora_rag.evaluation import derangement, load_qa
 from doc2lora_rag.llm import AnswerEngine, prompt_ids
-from doc2lora_rag.training.synth import make_corpus
+from doc2lora_rag.synth import make_corpus
 
 LAYERS = list(range(10, 30))
 SCORER_LAYER = 10  # index into LAYERS: the residual entering layer 20

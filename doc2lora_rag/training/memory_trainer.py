@@ -83,7 +83,7 @@ class MemoryTrainConfig:
 
 def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
     """(training documents, validation documents): seeded synthetic ones, or a JSONL corpus's last `eval_docs` held back."""
-    from .synth import load_jsonl_corpus, make_corpus
+    from ..synth import load_jsonl_corpus, make_corpus
 
     def answered(docs: list[Any]) -> list[Any]:
         return [d for d in docs if any(q.answers for q in d.qas)]

@@ -133,14 +133,14 @@ class DocSource:
         self.cfg = cfg
         self.pool = None
         if cfg.corpus != "synthetic":
-            from .synth import load_jsonl_corpus
+            from ..synth import load_jsonl_corpus
 
             self.pool = [d for d in load_jsonl_corpus(cfg.corpus) if any(q.answers for q in d.qas)]
             if not self.pool:
                 raise ConfigError(f"{cfg.corpus} has no documents with gold answers; add \"answers\" to its questions")
 
     def batch(self, step: int):
-        from .synth import make_corpus
+        from ..synth import make_corpus
 
         cfg = self.cfg
         if self.pool is None:
@@ -235,7 +235,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
     if (ckpt / "optimizer.safetensors").is_file() and state["step"]:
         load_optimizer(opt, ckpt / "optimizer.safetensors")
     source = DocSource(cfg)
-    from .synth import make_corpus
+    from ..synth import make_corpus
 
     eval_docs = make_corpus(cfg.eval_docs, "heldout", seed=cfg.seed + 7, min_tokens=cfg.min_tokens, max_tokens=cfg.max_tokens)
     (out).mkdir(parents=True, exist_ok=True)
