@@ -9,7 +9,8 @@ Every kind implements `protocol.Generator`: `generate(texts) -> list[LoraWeights
 `base`, `max_chunk_tokens`, and a classmethod `from_identity(base, identity)`; the memory generator
 also `combine(adapters)` (one joint write over several of its adapters, which the store uses when a
 question routes to more than one). The store and the command line reach a generator only through
-this registry: `make` (by kind), `from_identity` (the generator a store recorded), `describe`.
+this registry: `make` (by kind), `from_identity` (the generator a store recorded), `combiner`
+(combining a store's adapters without loading its generator), `describe`.
 
 Adding a kind: a sub-package with a class that implements the protocol, one line in `KINDS`, one
 branch in `describe`.
@@ -27,7 +28,7 @@ from .protocol import Generator, check_texts
 KINDS = {"memory": ("memory", "MemoryGenerator"), "hypernet": ("hypernet", "AdapterGenerator"), "distill": ("distill", "DistillGenerator")}
 GENERATOR_KINDS = tuple(KINDS)
 
-__all__ = ["GENERATOR_KINDS", "KINDS", "Generator", "check_texts", "default_kind", "describe", "from_identity", "generator_class",
+__all__ = ["GENERATOR_KINDS", "KINDS", "Generator", "check_texts", "combiner", "default_kind", "describe", "from_identity", "generator_class",
            "make", "make_generator", "zero_adapters"]
 
 
@@ -90,6 +91,20 @@ def from_identity(identity: dict[str, Any], base_name: str | None = None, what: 
     except MissingDependencyError as exc:
         raise MissingDependencyError(f"{what} were made by the {kind} generator, which this installation lacks ({exc})") from exc
     return cls.from_identity(load_base_model(base_name), identity)
+
+
+def combiner(identity: dict[str, Any], base_identity: dict[str, Any]) -> Any:
+    """How to combine adapters of the generator `identity` describes without loading it (reading needs no generator).
+
+    Memory adapters: one joint write with the recorded statistics, when they are on disk
+    (`memory.files.stored_combiner`). None otherwise: the caller asks the generator itself
+    (`combine`, if it has one) or rank-concatenates.
+    """
+    if identity.get("kind") != "memory":
+        return None
+    from .memory.files import stored_combiner
+
+    return stored_combiner(identity, base_identity)
 
 
 def describe(identity: dict[str, Any]) -> str:

@@ -81,6 +81,7 @@ class AdapterStore(WriteProtocol):
         self._state_lock = threading.RLock()  # router + manifest seen together by readers
         self._gen_lock = threading.Lock()
         self.adapters = AdapterCache(self.path / ADAPTER_DIR, cache_size)
+        self._stored_combiner: Any = None  # joins memory adapters without the generator (`_combiner`)
         self._generator: Any = None
 
         manifest = self.path / MANIFEST
@@ -340,15 +341,27 @@ class AdapterStore(WriteProtocol):
 
         Each has meta["id"] = "<id>@<content hash>", the engine's slot key (a re-added id never
         serves stale weights). Memory adapters (from `MemoryGenerator`) come back as one adapter
-        written jointly over all their keys (`MemoryGenerator.combine`, which loads the store's
-        generator); others as the list, which the engine adds up (rank concatenation).
+        written jointly over all their keys (with the recorded statistics, read from disk: the
+        generator is loaded only when they are missing); others as the list, which the engine adds
+        up (rank concatenation).
         """
         ids = check_id_list(adapter_ids, "adapter_ids")
         loras = []
         for adapter_id in ids:
             lora = self.adapter(adapter_id)
             loras.append(lora.with_meta(id=f"{adapter_id}@{str(lora.meta.get('content_hash', ''))[:16]}"))
-        return self.adapters.combined(loras, lambda: getattr(self.generator, "combine", None))
+        return self.adapters.combined(loras, self._combiner)
+
+    def _combiner(self) -> Any:
+        """What joins routed adapters: the loaded generator's `combine`, else one found from the store's records
+        without loading the generator (`generators.combiner`), else the generator's, loaded for it."""
+        from ..generators import combiner
+
+        if self._generator is None and self._stored_combiner is None:
+            self._stored_combiner = combiner(self._meta.get("generator") or {}, self._meta.get("base_model") or {})
+        if self._generator is None and self._stored_combiner is not None:
+            return self._stored_combiner
+        return getattr(self.generator, "combine", None)
 
     def verify(self, deep: bool = False) -> dict[str, list[str]]:
         """Consistency report: entries with missing files, unreferenced/temporary files, unreadable files (deep)."""

@@ -11,6 +11,8 @@ refuses a missing, corrupt, foreign or mismatched one with the fix in the messag
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ import torch
 
 from ...base_model import IDENTITY_KEYS, BaseModel
 from ...errors import ConfigError, CorruptFileError, InputError, ModelMismatchError
+from ...lora import LoraWeights
+from .write import combine_adapters, second_moments
 
 FORMAT = "doc2lora-memory"
 STATS_VERSION = 3  # bumped when the fitted statistics change meaning; part of the cache path
@@ -84,3 +88,26 @@ def read_folder(path: Path, base: BaseModel, meta_name: str, tensors_name: str, 
     return meta, tensors
 
 
+def stored_combiner(identity: dict[str, Any], base_identity: dict[str, Any]) -> Callable[[Sequence[LoraWeights]], LoraWeights] | None:
+    """`combine_adapters` with the C of the statistics `identity` records, read from disk without a model or a fit.
+
+    The folder is the recorded one when it still exists, else the cache (where `MemoryGenerator.default`
+    keeps them); None unless it holds the same fit (fit info, layers, last read layer) for the same
+    base model, so the caller falls back to the generator itself (`MemoryGenerator.combine`).
+    """
+    from safetensors.torch import load_file
+
+    recorded = (identity.get("source") or {}).get("statistics")
+    folder = Path(recorded) if recorded and (Path(recorded) / "config.json").is_file() else cache_path(str(base_identity.get("name")))
+    try:
+        meta = json.loads((folder / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    same_base = all(meta.get("base_model", {}).get(k) == base_identity.get(k) for k in IDENTITY_KEYS)
+    same_fit = meta.get("fit") == identity.get("fit") and meta.get("config", {}).get("last_read_layer") == identity.get("last_read_layer")
+    if meta.get("format") != FORMAT or not same_base or not same_fit:
+        return None
+    c_inv = load_file(str(folder / "stats.safetensors"))["c_inv"].float()
+    if len(c_inv) != len(identity.get("layers", ())):
+        return None
+    return partial(combine_adapters, c_reg=second_moments(c_inv))

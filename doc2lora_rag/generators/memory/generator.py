@@ -48,7 +48,7 @@ from .config import GENERATION_KEYS, TARGET, MemoryConfig, layout
 from .files import FORMAT, cache_path, load_fit_corpus, packaged_transforms_dir, read_folder
 from .fit import encode_batch, fit_statistics, scorer_features, with_bias
 from .transforms import KVTransforms
-from .write import GRAM, associative_write, combine_adapters
+from .write import GRAM, associative_write, combine_adapters, second_moments
 
 
 class MemoryGenerator:
@@ -231,11 +231,7 @@ class MemoryGenerator:
     def combine(self, adapters: Sequence[LoraWeights]) -> LoraWeights:
         """Several of this generator's adapters as one, by a joint write over their keys (`combine_adapters`)."""
         if len(adapters) > 1 and self._c_reg is None:
-            with torch.no_grad():  # the regularised second moments the write whitened with, once
-                c_inv = self.stats["c_inv"]
-                # C^-1 is symmetric positive definite: invert through its Cholesky factor (batched `linalg.inv`
-                # of these 1536 x 1536 matrices fails inside oneMKL with 2 torch threads set)
-                self._c_reg = torch.cholesky_inverse(torch.linalg.cholesky(0.5 * (c_inv + c_inv.transpose(1, 2))))
+            self._c_reg = second_moments(self.stats["c_inv"])  # once
         return combine_adapters(adapters, self._c_reg)
 
     def values(self, value_ids: torch.Tensor) -> torch.Tensor:
