@@ -28,7 +28,7 @@ import torch
 
 import doc2lora_rag
 from doc2lora_rag import AdapterGenerator, LoraSlots, LoraWeights, load_base_model
-from doc2lora_rag.memory import MemoryGenerator, cache_path
+from doc2lora_rag.generators.memory import MemoryGenerator, cache_path
 
 NAMES = ["Marta Kelvingrove", "Tobias Wrenfield", "Ingrid Saltmarsh", "Osric Pellham", "Yara Dunmore", "Lio Ferranti"]
 PLACES = ["Pellisford", "Kessel Point", "the Altiplano", "Harrow Lane", "Velmora", "Lower Brack"]

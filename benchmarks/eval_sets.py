@@ -30,12 +30,12 @@ from doc2lora_rag.llm import AnswerEngine
 
 def make_generator(kind: str, base, transforms: str | None, closed_form: bool, positions: int | None):
     if kind == "memory":
-        from doc2lora_rag.memory import MemoryGenerator
+        from doc2lora_rag.generators.memory import MemoryGenerator
 
         extra = {"positions_per_chunk": positions} if positions else {}
         return MemoryGenerator.default(base, transforms, trained=not closed_form, **extra)
     if kind == "distill":
-        from doc2lora_rag.distill import DistillGenerator
+        from doc2lora_rag.generators.distill import DistillGenerator
 
         return DistillGenerator(base)
     from doc2lora_rag.generators import make_generator as make

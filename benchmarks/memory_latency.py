@@ -17,8 +17,8 @@ import time
 import torch
 
 from doc2lora_rag.base_model import load_base_model
-from doc2lora_rag.memory import KVTransforms, MemoryConfig, MemoryGenerator, packaged_transforms_dir
-from doc2lora_rag.training.synth import make_corpus
+from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator, packaged_transforms_dir
+from doc2lora_rag.synth import make_corpus
 
 
 def main() -> None:

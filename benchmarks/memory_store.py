@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
             (docs / name).write_bytes((root / "docs" / name).read_bytes())
         where = Path(args.store or Path(tmp) / "store")
         if args.transforms:
-            from doc2lora_rag.memory import MemoryGenerator
+            from doc2lora_rag.generators.memory import MemoryGenerator
 
             generator = MemoryGenerator.default(load_base(), args.transforms)
         else:

@@ -17,28 +17,29 @@ import time
 import torch
 from _qa import accuracy, synth_questions
 
-import doc2lora_rag.training.synth as synth
+import doc2lora_rag.synth as synth
+import doc2lora_rag.synth.names as synth_names
 from doc2lora_rag.base_model import load_base_model
+from doc2lora_rag.generators.memory import MemoryGenerator
 from doc2lora_rag.llm import AnswerEngine
-from doc2lora_rag.memory import MemoryGenerator
 
 _SUBSET = {"train": 0}
 
 
-def _part(pool, split):  # replaces synth._part: the training pools narrowed to one index class
+def _part(pool, split):  # replaces synth.names.split_part: the training pools narrowed to one index class
     keep = 2 if split == "heldout" else _SUBSET["train"]
     return tuple(item for i, item in enumerate(pool) if i % 3 == keep)
 
 
 def corpus(subset: int, n: int, seed: int):
     _SUBSET["train"] = subset
-    synth._pools.cache_clear()
+    synth_names.split_pools.cache_clear()
     return synth.make_corpus(n, "train", seed=seed, min_tokens=60, max_tokens=300)
 
 
 def main() -> None:
     torch.set_num_threads(2)
-    synth._part = _part
+    synth_names.split_part = _part
     fit_docs, fresh_a, val_b = corpus(0, 200, 11), corpus(0, 20, 123), corpus(1, 20, 123)
     base = load_base_model()
     engine = AnswerEngine(base)

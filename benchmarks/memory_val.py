@@ -23,9 +23,9 @@ import torch
 from _qa import accuracy, synth_questions
 
 from doc2lora_rag.base_model import load_base_model
+from doc2lora_rag.generators.memory import KVTransforms, MemoryGenerator, cache_path
 from doc2lora_rag.llm import AnswerEngine
-from doc2lora_rag.memory import KVTransforms, MemoryGenerator, cache_path
-from doc2lora_rag.training.synth import make_corpus
+from doc2lora_rag.synth import make_corpus
 
 SETTINGS = ((24, 0.05), (24, 0.1), (24, 0.025), (32, 0.05), (16, 0.05))
 SETS = (("short", 123, 60, 300), ("long", 321, 300, 600))

@@ -13,7 +13,7 @@ from .errors import (
     ModelMismatchError,
     StoreError,
 )
-from .generator import AdapterGenerator
+from .generators.hypernet import AdapterGenerator
 from .llm import AnswerEngine
 from .lora import LoraSlots, LoraWeights
 from .rag import StoreQA

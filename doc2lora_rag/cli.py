@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .bench import _add_bench
+from .bench import add_bench
 from .cli_model import MODEL_COMMANDS
 from .errors import Doc2LoRAError, InputError, MissingDependencyError
 from .generators import GENERATOR_KINDS, default_kind, describe, make_generator
@@ -29,30 +28,15 @@ EXIT_OK, EXIT_USER_ERROR = 0, 2
 # -- info --------------------------------------------------------------------------------------
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    import torch
-
-    from . import __version__
-
-    out = {"python": platform.python_version(), "torch": torch.__version__, "doc2lora_rag": __version__}
-    for dist in ("transformers", "peft"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
 def _info(args: argparse.Namespace) -> int:
     import torch
 
     from .base_model import EMBEDDED_MODEL, default_device, load_base_model
-    from .generator import default_generator_dir
+    from .bench.measure import versions
+    from .generators.hypernet import default_generator_dir
 
     device = args.device or str(default_device())
-    report: dict[str, Any] = {"device": device, "torch_threads": torch.get_num_threads(), "versions": _versions()}
+    report: dict[str, Any] = {"device": device, "torch_threads": torch.get_num_threads(), "versions": versions()}
     try:
         base = load_base_model(args.base, device=device)
         report["base_model"] = base.identity()
@@ -68,7 +52,7 @@ def _info(args: argparse.Namespace) -> int:
         report["generator"] = {"kind": "packaged", "path": str(gen_dir), "trained_steps": meta.get("trained_steps", 0)}
     else:
         report["generator"] = {"kind": "untrained", "reason": f"no trained generator is packaged for {base_name!r}"}
-    from .memory import cache_path, packaged_transforms_dir
+    from .generators.memory import cache_path, packaged_transforms_dir
 
     transforms_dir, stats_dir = packaged_transforms_dir(base_name), cache_path(base_name)
     report["default_generator"] = default_kind(base_name)
@@ -258,7 +242,7 @@ COMMANDS: list[tuple[str, AddParser]] = [
     ("ask", _add_ask),
     ("ls", _add_ls),
     ("rm", _add_rm),
-    ("bench", _add_bench),
+    ("bench", add_bench),
     *MODEL_COMMANDS,
 ]
 

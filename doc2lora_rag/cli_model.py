@@ -56,16 +56,16 @@ def _generator(kind: str | None, path: str | None, base: Any, closed_form: bool 
 
         kind = default_kind(base.name)
     if kind == "memory":  # statistics and transforms from `path` where it holds them, else the cache and the package
-        from .memory import MemoryGenerator
+        from .generators.memory import MemoryGenerator
 
         return MemoryGenerator.default(base, path, trained=not closed_form)
     if closed_form:
         raise InputError("--closed-form applies to --generator memory only")
     if kind == "distill":
-        from .distill import DistillGenerator
+        from .generators.distill import DistillGenerator
 
         return DistillGenerator(base)
-    from .generator import AdapterGenerator
+    from .generators.hypernet import AdapterGenerator
 
     return AdapterGenerator.from_pretrained(path, base) if path else AdapterGenerator.default(base)
 

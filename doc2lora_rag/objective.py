@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .base_model import BaseModel
-from .llm import prompt_ids
+from .prompts import prompt_ids
 
 
 @dataclass

@@ -212,7 +212,7 @@ def _filtered(pieces: Iterator[str], stop_filter: StopFilter) -> Iterator[str]:
 
 def prompt_tokens(engine: Any, question: str, context: str | None = None) -> int:
     """Tokens of the prompt the engine builds for `question` (and `context`)."""
-    from doc2lora_rag.llm import prompt_ids
+    from doc2lora_rag.prompts import prompt_ids
 
     return len(prompt_ids(engine.base.tokenizer, question, context))
 

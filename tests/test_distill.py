@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from doc2lora_rag import AdapterGenerator, ConfigError, InputError, LoraWeights
-from doc2lora_rag.distill import (
+from doc2lora_rag.generators import GENERATOR_KINDS, make_generator
+from doc2lora_rag.generators.distill import (
     FACTS_PROMPT,
     SUMMARY_PROMPT,
     DistillConfig,
@@ -17,7 +18,6 @@ from doc2lora_rag.distill import (
     extract_entities,
     split_sentences,
 )
-from doc2lora_rag.generators import GENERATOR_KINDS, make_generator
 
 TEXT = (
     "Local notes\n\n"

@@ -19,8 +19,8 @@ from doc2lora_rag import (
     LoraSlots,
     ModelMismatchError,
 )
-from doc2lora_rag.generator import split_equal
-from doc2lora_rag.hypernet import HyperNetConfig
+from doc2lora_rag.chunking import split_equal
+from doc2lora_rag.generators.hypernet import HyperNetConfig
 
 TEXT_A = "The lighthouse on Kessel Point was built in 1871 by the engineer Ada Morrow."
 TEXT_B = "Quinoa prices in the Altiplano doubled after the 2013 harvest, said the cooperative."

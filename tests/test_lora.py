@@ -284,12 +284,12 @@ def test_atomic_writes_leave_files_with_the_usual_permissions(tmp_path: Path) ->
 
     from safetensors.torch import save_file
 
-    from doc2lora_rag.lora import _atomic_write
+    from doc2lora_rag.files import atomic_write
 
     umask = os.umask(0o022)
     try:
-        _atomic_write(tmp_path / "t.safetensors", lambda tmp: save_file({"x": torch.zeros(2)}, tmp))
-        _atomic_write(tmp_path / "t.json", lambda tmp: Path(tmp).write_text("{}"))
+        atomic_write(tmp_path / "t.safetensors", lambda tmp: save_file({"x": torch.zeros(2)}, tmp))
+        atomic_write(tmp_path / "t.json", lambda tmp: Path(tmp).write_text("{}"))
     finally:
         os.umask(umask)
     for name in ("t.safetensors", "t.json"):

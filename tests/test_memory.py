@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from doc2lora_rag import ConfigError, InputError, LoraWeights
+from doc2lora_rag.chunking import split_equal
 from doc2lora_rag.errors import CorruptFileError, ModelMismatchError
-from doc2lora_rag.generator import split_equal
-from doc2lora_rag.memory import MemoryConfig, MemoryGenerator, cache_path
+from doc2lora_rag.generators.memory import MemoryConfig, MemoryGenerator, cache_path
 
 TEXTS = [
     "Merros Holdings sells kitchen scales. The founder of the firm was Wenmaine Ammann. "
@@ -174,7 +174,7 @@ def test_real_model_own_adapter_beats_another_documents(real_base) -> None:
     """Fitted on 40 training-split synthetic documents; on held-out-split documents the own adapter lowers
     the gold answers' NLL (question only) more than another document's adapter does."""
     from doc2lora_rag.llm import AnswerEngine
-    from doc2lora_rag.training.synth import make_corpus
+    from doc2lora_rag.synth import make_corpus
 
     train = make_corpus(40, "train", seed=3, min_tokens=60, max_tokens=160)
     gen = MemoryGenerator.fit(real_base, [d.text for d in train], [[q.answers[0] for q in d.qas if q.answers] for d in train])
@@ -190,9 +190,9 @@ def test_real_model_packaged_transforms_beat_the_closed_form(real_base) -> None:
     """The shipped meta-trained transforms load by default for the embedded model; on held-out-split documents
     their own adapter makes the gold answers more likely than the closed-form write and than another
     document's adapter. Uses (or fits, ~3 minutes) the cached statistics."""
+    from doc2lora_rag.generators.memory import packaged_transforms_dir
     from doc2lora_rag.llm import AnswerEngine
-    from doc2lora_rag.memory import packaged_transforms_dir
-    from doc2lora_rag.training.synth import make_corpus
+    from doc2lora_rag.synth import make_corpus
 
     assert packaged_transforms_dir(real_base.name) is not None
     gen = MemoryGenerator.default(real_base)

@@ -11,11 +11,11 @@ from test_lora import random_lora
 from test_store import HashEmbedder
 
 from doc2lora_rag import InputError, LoraSlots, LoraWeights
+from doc2lora_rag.chunking import split_equal
 from doc2lora_rag.errors import ModelMismatchError
-from doc2lora_rag.generator import split_equal
 from doc2lora_rag.generators import GENERATOR_KINDS, default_kind, make_generator
+from doc2lora_rag.generators.memory import GRAM, KVTransforms, MemoryConfig, MemoryGenerator
 from doc2lora_rag.llm import AnswerEngine
-from doc2lora_rag.memory import GRAM, KVTransforms, MemoryConfig, MemoryGenerator
 from doc2lora_rag.rag import StoreQA
 from doc2lora_rag.store import AdapterStore
 
@@ -182,3 +182,17 @@ def test_real_model_store_answers_from_joint_memory_adapters(real_base, tmp_path
     assert hits >= 3 and sum(is_correct(r.answer, i.answers) for r, i in zip(bare, items)) == 0, hits  # measured: 6 of 20
     with AdapterStore(tmp_path / "store", read_only=True) as again:
         assert again.generator.identity()["transforms"] == gen.identity()["transforms"]
+
+
+def test_reading_combines_memory_adapters_without_loading_the_generator(saved, tmp_path) -> None:
+    gen = saved
+    store = AdapterStore(tmp_path / "store", gen, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
+    store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
+    ids = [e.id for e in store.entries()][:2]
+    want = gen.combine([store.adapter(i) for i in ids])
+    store.close()
+    reader = AdapterStore(tmp_path / "store", router=HashEmbedder(), read_only=True)  # no generator passed
+    (joint,) = reader.routed_adapters(ids)
+    assert reader._generator is None, "reading loaded the generator"
+    assert torch.allclose(joint.a[T], want.a[T]) and torch.allclose(joint.b[T], want.b[T])
+    reader.close()

@@ -10,7 +10,7 @@ import torch
 
 from doc2lora_rag import ConfigError, InputError
 from doc2lora_rag.errors import CorruptFileError, ModelMismatchError
-from doc2lora_rag.memory import KVTransforms, MemoryConfig, MemoryGenerator, associative_write
+from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator, associative_write
 from doc2lora_rag.training.memory_trainer import MemoryTrainConfig, _split, train_memory
 
 TEXTS = [
@@ -141,7 +141,7 @@ def test_cli_memory_generator_trained_or_closed_form(fitted, tmp_path, monkeypat
 
 
 def test_default_fits_statistics_on_first_use_and_attaches_transforms(make_tiny_base, tmp_path, monkeypatch) -> None:
-    from doc2lora_rag.memory import cache_path
+    from doc2lora_rag.generators.memory import cache_path
 
     monkeypatch.setenv("DOC2LORA_CACHE", str(tmp_path / "cache"))
     base = make_tiny_base(num_layers=3)

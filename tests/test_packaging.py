@@ -15,7 +15,7 @@ import doc2lora_rag
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONAL_SUBPACKAGES = {"training", "integrations"}  # allowed to import heavier things; never imported by the core
-CORE = {"base_model", "lora", "encoder", "hypernet", "generator", "llm", "errors", "cli"}
+CORE = {"base_model", "model_specs", "lora", "files", "encoder", "generators", "prompts", "llm", "errors", "store", "routing", "cli"}
 
 
 def core_modules() -> list[str]:

@@ -191,7 +191,7 @@ def test_cli_ls_and_rm_on_a_tiny_store(tmp_path: Path, tiny_base, capsys) -> Non
 
 
 def test_cli_ingest_with_distill_missing_says_so(tmp_path: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setitem(sys.modules, "doc2lora_rag.distill", None)  # makes `import doc2lora_rag.distill` fail
+    monkeypatch.setitem(sys.modules, "doc2lora_rag.generators.distill", None)  # makes `import doc2lora_rag.generators.distill` fail
     code = cli.main(["ingest", str(EXAMPLES / "sample_corpus"), "--store", str(tmp_path / "s"), "--generator", "distill"])
     assert code == 2 and "distill" in capsys.readouterr().err and not (tmp_path / "s").exists()
 

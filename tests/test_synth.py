@@ -1,4 +1,4 @@
-"""Tests of doc2lora_rag.training.synth: determinism, gold answers, split disjointness, lengths, files."""
+"""Tests of doc2lora_rag.synth: determinism, gold answers, split disjointness, lengths, files."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from doc2lora_rag import synth
 from doc2lora_rag.errors import InputError
-from doc2lora_rag.training import synth
-from doc2lora_rag.training.synth import QA, SynthDoc, load_jsonl_corpus, make_corpus, write_eval_set
+from doc2lora_rag.synth import QA, SynthDoc, load_jsonl_corpus, make_corpus, write_eval_set
+from doc2lora_rag.synth.__main__ import main as synth_main
+from doc2lora_rag.synth.corpus import generate
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def generated() -> dict[str, list]:
-    return {split: synth._generate(150, split, seed=7) for split in synth.SPLITS}
+    return {split: generate(150, split, seed=7) for split in synth.SPLITS}
 
 
 def _words(text: str) -> set[str]:
@@ -234,7 +236,7 @@ def test_load_jsonl_corpus_missing_or_empty_file(tmp_path: Path) -> None:
 
 def test_cli_writes_eval_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli"
-    assert synth.main(["--split", "heldout", "--n", "3", "--seed", "1", "--out", str(out)]) == 0
+    assert synth_main(["--split", "heldout", "--n", "3", "--seed", "1", "--out", str(out)]) == 0
     assert len(list((out / "docs").iterdir())) == 3
     assert "wrote 3 heldout documents" in capsys.readouterr().out
     assert [d.text for d in make_corpus(3, "heldout", seed=1)] == [
@@ -251,3 +253,15 @@ def test_committed_heldout_set_matches_generator() -> None:
         assert (root / "docs" / f"{doc.doc_id}.txt").read_text(encoding="utf-8") == doc.text
     records = [json.loads(x) for x in (root / "qa.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(records) == sum(len(d.qas) for d in docs)
+
+
+def test_packaged_memory_fit_corpus_is_what_synth_makes(tmp_path) -> None:
+    """The core fits memory statistics on a packaged file (it never imports synth): the file must be synth's output."""
+    from doc2lora_rag.generators.memory import load_fit_corpus
+    from doc2lora_rag.generators.memory.files import fit_corpus_path
+    from doc2lora_rag.synth import write_fit_corpus
+
+    fresh = write_fit_corpus(tmp_path / "fit_corpus.json")
+    assert fresh.read_text() == fit_corpus_path().read_text(), "regenerate it: python -c 'from doc2lora_rag.synth import write_fit_corpus; ...'"
+    texts, answers = load_fit_corpus()
+    assert len(texts) == len(answers) == 200 and all(a in t for t, ans in zip(texts, answers) for a in ans)

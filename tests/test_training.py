@@ -9,7 +9,7 @@ import torch
 
 from doc2lora_rag import AdapterGenerator
 from doc2lora_rag.errors import ConfigError
-from doc2lora_rag.training.synth import make_corpus
+from doc2lora_rag.synth import make_corpus
 from doc2lora_rag.training.teacher import TeacherCache, build_teacher_cache
 from doc2lora_rag.training.trainer import TrainConfig, lr_factor, train
 

@@ -24,13 +24,17 @@ from typing import Any
 import torch
 
 from ..base_model import load_base_model
+from ..chunking import split_equal
 from ..errors import ConfigError
-from ..generator import split_equal
-from ..lora import LoraSlots, _atomic_write
-from ..memory import TARGET, KVTransforms, MemoryGenerator, associative_write
+from ..files import atomic_write as _atomic_write
+from ..generators.memory import TARGET, KVTransforms, MemoryGenerator, associative_write
+from ..lora import LoraSlots
 from ..objective import answer_logprobs
+from .common import answer_ids as _answer_ids
+from .common import load_optimizer as _load_optimizer
+from .common import save_optimizer as _save_optimizer
 from .student import answer_losses, build_student_batch, per_doc_mean
-from .trainer import _answer_ids, _load_optimizer, _save_optimizer, config_from_file, start_step
+from .trainer import config_from_file, start_step
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ class MemoryTrainConfig:
 
 def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
     """(training documents, validation documents): seeded synthetic ones, or a JSONL corpus's last `eval_docs` held back."""
-    from .synth import load_jsonl_corpus, make_corpus
+    from ..synth import load_jsonl_corpus, make_corpus
 
     def answered(docs: list[Any]) -> list[Any]:
         return [d for d in docs if any(q.answers for q in d.qas)]
@@ -164,7 +168,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         state = json.loads(state_path.read_text())
         logger.info("resuming from step %d", state["step"])
     elif cfg.init:
-        from ..memory import packaged_transforms_dir
+        from ..generators.memory import packaged_transforms_dir
 
         where = packaged_transforms_dir(base.name) if cfg.init == "packaged" else Path(cfg.init)
         if where is None:

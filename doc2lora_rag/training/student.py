@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..generator import AdapterGenerator, split_equal
+from ..chunking import split_equal
+from ..generators.hypernet import AdapterGenerator
 from ..objective import AnswerBatch, answer_logprobs, build_answer_batch, per_answer_mean
 
 

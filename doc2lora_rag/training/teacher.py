@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from ..base_model import BaseModel
-from ..llm import left_pad, prompt_ids
-from ..lora import _atomic_write
+from ..files import atomic_write
+from ..prompts import left_pad, prompt_ids
 
 
 def _key(doc_id: str, question: str) -> str:
@@ -87,10 +87,10 @@ def build_teacher_cache(docs: Sequence, base: BaseModel, out_dir: str | Path, *,
             "topk_logp": torch.cat([p[3] for p in pending]).to(torch.float16),
             "offsets": torch.tensor(offsets, dtype=torch.int64),
         }
-        _atomic_write(out / name, lambda tmp: save_file(tensors, tmp))
+        atomic_write(out / name, lambda tmp: save_file(tensors, tmp))
         for row, (key, *_rest) in enumerate(pending):
             cache.index[key] = [name, row]
-        _atomic_write(out / "index.json", lambda tmp: Path(tmp).write_text(json.dumps(cache.index)))
+        atomic_write(out / "index.json", lambda tmp: Path(tmp).write_text(json.dumps(cache.index)))
         n_shards += 1
         pending = []
 

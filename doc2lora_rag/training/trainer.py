@@ -25,8 +25,10 @@ import torch
 
 from ..base_model import load_base_model
 from ..errors import ConfigError
-from ..generator import AdapterGenerator
-from ..lora import LoraSlots, _atomic_write
+from ..files import atomic_write
+from ..generators.hypernet import AdapterGenerator
+from ..lora import LoraSlots
+from .common import answer_ids, load_optimizer, save_optimizer
 from .student import answer_losses, build_student_batch, doc_adapters, per_doc_mean, student_logprobs
 
 logger = logging.getLogger(__name__)
@@ -131,14 +133,14 @@ class DocSource:
         self.cfg = cfg
         self.pool = None
         if cfg.corpus != "synthetic":
-            from .synth import load_jsonl_corpus
+            from ..synth import load_jsonl_corpus
 
             self.pool = [d for d in load_jsonl_corpus(cfg.corpus) if any(q.answers for q in d.qas)]
             if not self.pool:
                 raise ConfigError(f"{cfg.corpus} has no documents with gold answers; add \"answers\" to its questions")
 
     def batch(self, step: int):
-        from .synth import make_corpus
+        from ..synth import make_corpus
 
         cfg = self.cfg
         if self.pool is None:
@@ -146,12 +148,6 @@ class DocSource:
                                min_tokens=cfg.min_tokens, max_tokens=cfg.max_tokens)
         rng = random.Random(cfg.seed * 1_000_003 + step)
         return rng.sample(self.pool, min(cfg.docs_per_step, len(self.pool)))
-
-
-def _answer_ids(tokenizer, answer: str) -> list[int]:
-    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    end = end if isinstance(end, int) and end != tokenizer.unk_token_id else tokenizer.eos_token_id
-    return tokenizer(answer, add_special_tokens=False)["input_ids"] + [end]
 
 
 def make_step_inputs(gen: AdapterGenerator, docs, cfg: TrainConfig, rng: random.Random, teacher=None):
@@ -174,7 +170,7 @@ def make_step_inputs(gen: AdapterGenerator, docs, cfg: TrainConfig, rng: random.
                 rows.append((d, qa.question, entry[0]))
                 teach.append((entry[1], entry[2]))
             else:
-                rows.append((d, qa.question, _answer_ids(tok, qa.answers[0])))
+                rows.append((d, qa.question, answer_ids(tok, qa.answers[0])))
     return docs_ids, ks, rows, (teach if teacher is not None else None)
 
 
@@ -192,30 +188,6 @@ def heldout_nll(gen: AdapterGenerator, docs, cfg: TrainConfig) -> dict[str, floa
         out[name] = float(answer_losses(batch, logp, False).mean())
     out["gap"] = out["wrong"] - out["own"]
     return out
-
-
-def _save_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
-    from safetensors.torch import save_file
-
-    tensors = {}
-    for i, st in enumerate(opt.state_dict()["state"].values()):
-        for k, v in st.items():
-            tensors[f"{i}.{k}"] = (v if torch.is_tensor(v) else torch.tensor(float(v))).detach().cpu().contiguous()
-    _atomic_write(path, lambda tmp: save_file(tensors, tmp))
-
-
-def _load_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
-    from safetensors.torch import load_file
-
-    flat = load_file(str(path))
-    sd = opt.state_dict()
-    state = {}
-    for i, pid in enumerate(p for g in sd["param_groups"] for p in g["params"]):
-        entry = {k.split(".", 1)[1]: v for k, v in flat.items() if k.split(".", 1)[0] == str(i)}
-        if entry:
-            state[pid] = entry
-    sd["state"] = state
-    opt.load_state_dict(sd)
 
 
 def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
@@ -261,13 +233,13 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
     ]
     opt = torch.optim.AdamW(groups)
     if (ckpt / "optimizer.safetensors").is_file() and state["step"]:
-        _load_optimizer(opt, ckpt / "optimizer.safetensors")
+        load_optimizer(opt, ckpt / "optimizer.safetensors")
     source = DocSource(cfg)
-    from .synth import make_corpus
+    from ..synth import make_corpus
 
     eval_docs = make_corpus(cfg.eval_docs, "heldout", seed=cfg.seed + 7, min_tokens=cfg.min_tokens, max_tokens=cfg.max_tokens)
     (out).mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "train_config.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=2)))
+    atomic_write(out / "train_config.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=2)))
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, dynamic_ncols=True)
     ema = None
     t_start = time.perf_counter() - state["train_seconds"]
@@ -276,8 +248,8 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
         gen.trained_steps = state.get("init_steps", 0) + step
         state["step"], state["train_seconds"] = step, time.perf_counter() - t_start
         gen.save_pretrained(ckpt, training={"config": asdict(cfg), "train_seconds": state["train_seconds"]})
-        _save_optimizer(opt, ckpt / "optimizer.safetensors")
-        _atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
+        save_optimizer(opt, ckpt / "optimizer.safetensors")
+        atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
 
     def evaluate(step: int) -> None:
         hn.eval()

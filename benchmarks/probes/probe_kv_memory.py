@@ -28,7 +28,7 @@ with another document's adapter (wrong), and the shipped hypernetwork and the co
 scored on the same questions for reference. Also prints the encoder forward time of a 4 x 128-token
 batch in fp32 and with int8 dynamic quantisation (and how far the int8 hidden states drift).
 
-Run: .venv/bin/python benchmarks/probe_kv_memory.py [--train-docs 200] [--docs 16] [--per-doc 3] [--threads 2]
+Run: .venv/bin/python benchmarks/probes/probe_kv_memory.py [--train-docs 200] [--docs 16] [--per-doc 3] [--threads 2]
 About 10 minutes on 2 CPU cores.
 """
 
@@ -37,17 +37,20 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
-from _qa import accuracy
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _qa
+from _qa import accuracy  # noqa: E402
 
 from doc2lora_rag import AdapterGenerator, LoraWeights, load_base_model
 from doc2lora_rag.encoder import Encoder
 from doc2lora_rag.evaluation import derangement, load_qa
 from doc2lora_rag.llm import AnswerEngine, prompt_ids
-from doc2lora_rag.training.synth import make_corpus
+from doc2lora_rag.synth import make_corpus
 
 LAYERS = list(range(10, 30))
 SCORER_LAYER = 10  # index into LAYERS: the residual entering layer 20

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CorruptFileError, StoreError
+from ..errors import CorruptFileError, StoreError
 
 __all__ = ["SCHEMA", "Manifest", "StoreEntry"]
 

@@ -4,6 +4,7 @@ Long texts are split into K near-equal chunks of at most `max_chunk_tokens` base
 chunk is encoded on its own and the chunk adapters are concatenated along the rank axis (rank r*K),
 followed once by the hypernetwork's document-independent bias block if it has one.
 
+The trained hypernetwork for the embedded model ships in `doc2lora_rag/weights/<base model>/hypernet/`.
 A generator directory holds `config.json` (format version, base-model identity, hypernetwork config)
 and `model.safetensors`; loading it onto another base model raises ModelMismatchError.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -21,40 +21,23 @@ from typing import Any
 
 import torch
 
-from .base_model import EMBEDDED_MODEL, BaseModel, load_base_model
-from .encoder import Activations, Encoder
-from .errors import ConfigError, CorruptFileError, InputError, ModelMismatchError
-from .hypernet import HyperNet, HyperNetConfig
-from .lora import LoraWeights, _atomic_write
+from ...base_model import EMBEDDED_MODEL, IDENTITY_KEYS, BaseModel, load_base_model
+from ...chunking import split_equal
+from ...encoder import Activations, Encoder
+from ...errors import ConfigError, CorruptFileError, InputError, ModelMismatchError
+from ...files import atomic_write
+from ...lora import LoraWeights
+from ..protocol import check_texts
+from .net import HyperNet, HyperNetConfig
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-_IDENTITY_KEYS = ("name", "model_type", "num_layers", "hidden_size", "intermediate_size", "vocab_size")
-
-
-def check_texts(texts: Any) -> list[str]:
-    """Validate a list of non-empty strings (a single string is refused to avoid char iteration)."""
-    if isinstance(texts, str) or not isinstance(texts, Sequence):
-        raise InputError(f"texts must be a list of strings, got {type(texts).__name__}; wrap one text as [text]")
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise InputError(f"texts[{i}] must be a str, got {type(t).__name__}")
-        if not t.strip():
-            raise InputError(f"texts[{i}] is empty or whitespace; remove it or pass real text")
-    return list(texts)
-
-
-def split_equal(ids: list[int], max_tokens: int) -> list[list[int]]:
-    """Split token ids into K = ceil(n / max_tokens) near-equal consecutive chunks."""
-    k = max(1, math.ceil(len(ids) / max_tokens))
-    size = math.ceil(len(ids) / k)
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def default_generator_dir() -> Path | None:
     """The trained generator shipped in the package for the embedded model, if present."""
-    path = Path(str(resources.files("doc2lora_rag") / "weights" / EMBEDDED_MODEL))
+    path = Path(str(resources.files("doc2lora_rag") / "weights" / EMBEDDED_MODEL / "hypernet"))
     return path if (path / "config.json").is_file() else None
 
 
@@ -120,8 +103,8 @@ class AdapterGenerator:
                 raise ConfigError(f"{cfg_path} is missing the key {key!r}")
         if base is None:
             base = load_base_model(meta["base_model"]["name"])
-        mine = {k: meta["base_model"].get(k) for k in _IDENTITY_KEYS}
-        theirs = {k: base.identity().get(k) for k in _IDENTITY_KEYS}
+        mine = {k: meta["base_model"].get(k) for k in IDENTITY_KEYS}
+        theirs = {k: base.identity().get(k) for k in IDENTITY_KEYS}
         if mine != theirs:
             raise ModelMismatchError(
                 f"generator {path} was trained for base model {mine['name']!r} ({mine}), but the loaded base model is "
@@ -153,6 +136,18 @@ class AdapterGenerator:
         logger.warning("no trained generator is packaged for %r; using an untrained one (zero adapters)", base.name)
         return cls.untrained(base)
 
+    @classmethod
+    def from_identity(cls, base: BaseModel, ident: dict[str, Any]) -> AdapterGenerator:
+        """The generator an `identity()` describes (how a store reloads the generator that built it)."""
+        source = ident.get("source")
+        if source == "untrained":
+            # its adapters are on disk already; a fresh untrained generator of the same shape adds new ones
+            logger.warning("the adapters were made by an untrained generator; loading a new untrained one")
+            return cls.untrained(base, rank=ident["rank"], targets=ident["targets"], layers=ident["layers"])
+        if source and source != "packaged" and Path(source).is_dir():
+            return cls.from_pretrained(source, base)
+        return cls.default(base)
+
     def save_pretrained(self, path: str | Path, training: dict[str, Any] | None = None) -> Path:
         from safetensors.torch import save_file
 
@@ -168,8 +163,8 @@ class AdapterGenerator:
         if training:
             meta["training"] = training
         state = {k: v.detach().cpu().contiguous() for k, v in self.hypernet.state_dict().items()}
-        _atomic_write(path / "model.safetensors", lambda tmp: save_file(state, tmp))
-        _atomic_write(path / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+        atomic_write(path / "model.safetensors", lambda tmp: save_file(state, tmp))
+        atomic_write(path / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
         return path
 
     def identity(self) -> dict[str, Any]:

@@ -1,0 +1,21 @@
+"""The memory generator (the default): a key/value write into down_proj after one forward pass.
+
+  config.py      `MemoryConfig`, the target layers it gives on a base model
+  fit.py         fitting the statistics (C^-1, scorer, key maps); the features reading and fitting share
+  write.py       the closed-form write and the joint write over several adapters (`combine_adapters`)
+  transforms.py  `KVTransforms`, the meta-trained corrections of keys and values
+  files.py       where statistics, transforms and the fitting corpus live; reading them safely
+  generator.py   `MemoryGenerator`: text -> positions, keys, values -> `LoraWeights`
+"""
+
+from __future__ import annotations
+
+from .config import GENERATION_KEYS, TARGET, MemoryConfig
+from .files import FIT_DOCS, FIT_SEED, FORMAT, STATS_VERSION, TRANSFORMS_FORMAT, cache_path, load_fit_corpus, packaged_transforms_dir
+from .generator import MemoryGenerator
+from .transforms import KVTransforms
+from .write import GRAM, GRAM_EPS, associative_write, combine_adapters
+
+__all__ = ["FIT_DOCS", "FIT_SEED", "FORMAT", "GENERATION_KEYS", "GRAM", "GRAM_EPS", "STATS_VERSION", "TARGET", "TRANSFORMS_FORMAT",
+           "KVTransforms", "MemoryConfig", "MemoryGenerator", "associative_write", "cache_path", "combine_adapters",
+           "load_fit_corpus", "packaged_transforms_dir"]

@@ -1,0 +1,259 @@
+"""MemoryGenerator: a key/value write into down_proj, text in, `LoraWeights` out.
+
+No gradient step at generation: one batched forward pass over the chunks of a text, then per target
+layer l
+
+    positions  the m tokens a linear scorer (on the residual entering the middle target layer) ranks
+               most likely to precede an answer-like token
+    keys K     down_proj inputs at those positions (d_in x m); optionally (`last_read_layer`, for
+               speed) the forward pass stops early and the keys of the layers above it are
+               predicted from the residual entering that layer by a fitted linear map
+    values V   input embeddings of the tokens that follow them, unit norm, times value_scale * the
+               layer's mean residual norm (the embedded models tie input and output embeddings)
+    A_l = (K^T C_l^-1 K + eps)^-1 K^T C_l^-1      B_l = V
+
+C_l is the second moment of down_proj inputs over a fitting corpus: a stored key maps to its own rank
+direction and other inputs are damped. A text longer than one chunk is read chunk by chunk and written
+once, jointly: the solve runs over the keys of every chunk (rank m * chunks), so a key stored from one
+chunk does not read out the values of another (writing each chunk on its own and concatenating the
+ranks lost most long-document answers: docs/training_log.md, session 4).
+
+The statistics (C^-1 per layer, residual norms, the scorer, the key maps) are fitted once per base model by `fit`
+from texts whose answers are known (on first use: the synthetic training documents packaged in
+`fit_corpus.json`) and written with `save`. On top of that closed form, `KVTransforms` are meta-trained (low-rank corrections of
+the keys and values and a gain per layer, `training/memory_trainer.py`): the write stays the same, the
+keys and values it stores are the transformed ones. Why this design and what it scores:
+docs/training_log.md ("Probe", session 5).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...base_model import BaseModel
+from ...chunking import split_equal
+from ...encoder import Encoder
+from ...errors import ConfigError, InputError, ModelMismatchError
+from ...files import atomic_write
+from ...lora import LoraWeights
+from ..protocol import check_texts
+from .config import GENERATION_KEYS, TARGET, MemoryConfig, layout
+from .files import FORMAT, cache_path, load_fit_corpus, packaged_transforms_dir, read_folder
+from .fit import encode_batch, fit_statistics, scorer_features, with_bias
+from .transforms import KVTransforms
+from .write import GRAM, associative_write, combine_adapters, second_moments
+
+
+class MemoryGenerator:
+    """Closed-form key/value adapters (see the module docstring)."""
+
+    def __init__(self, base: BaseModel, stats: dict[str, torch.Tensor], config: MemoryConfig | None = None,
+                 transforms: KVTransforms | None = None) -> None:
+        self.base = base
+        self.config = config = config or MemoryConfig()
+        self.layers, self.n_read, self.score_index = layout(base, config)
+        self.last_read = self.layers[self.n_read - 1]
+        d_in, width = base.target_shape(TARGET)[0], base.config.hidden_size
+        want = {"c_inv": (len(self.layers), d_in, d_in), "resid": (len(self.layers),), "mu": (width,), "sd": (width,),
+                "w": (width + 1,), "maps": (len(self.layers) - self.n_read, width + 1, d_in)}
+        for k, shape in want.items():
+            if k not in stats or tuple(stats[k].shape) != shape:
+                got = tuple(stats[k].shape) if k in stats else None
+                raise ModelMismatchError(f"memory statistics {k!r} have shape {got}, base model {base.name!r} with this config "
+                                         f"needs {shape}; refit them")
+        self.stats = {k: v.float() for k, v in stats.items()}
+        if transforms is not None and transforms.shape[:3] != (len(self.layers), d_in, width):
+            raise ModelMismatchError(f"memory transforms have shape {transforms.shape[:3]} (layers, d_in, width), this generator "
+                                     f"writes {(len(self.layers), d_in, width)}; train transforms for this base model and config")
+        self.transforms = transforms
+        self._c_reg: torch.Tensor | None = None  # C per layer, derived from c_inv on the first `combine`
+        self.encoder = Encoder(base, self.layers[: self.n_read], capture_targets=[TARGET])
+        self.max_chunk_tokens = config.max_chunk_tokens
+        self.emb = base.model.get_input_embeddings().weight
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, base: BaseModel, texts: Sequence[str], answers: Sequence[Sequence[str]], config: MemoryConfig | None = None,
+            progress: bool = False) -> MemoryGenerator:
+        """Fit the statistics on `texts`; answers[i] are strings that occur verbatim in texts[i] (`fit.fit_statistics`)."""
+        config = config or MemoryConfig()
+        stats, info = fit_statistics(base, texts, answers, config, progress)
+        gen = cls(base, stats, config)
+        gen.fit_info = info
+        return gen
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        # the fitted maps belong to one last_read_layer: write it resolved, so a later default cannot change it
+        config = {**asdict(self.config), "last_read_layer": self.last_read}
+        meta = {"format": FORMAT, "base_model": self.base.identity(), "config": config,
+                "fit": getattr(self, "fit_info", {})}
+        atomic_write(path / "stats.safetensors", lambda tmp: save_file({k: v.contiguous() for k, v in self.stats.items()}, tmp))
+        atomic_write(path / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, base: BaseModel, transforms: KVTransforms | None = None, **generation: Any) -> MemoryGenerator:
+        """Statistics fitted by `fit` and written by `save`.
+
+        The fit-time settings come from the file; the generation-time ones (`GENERATION_KEYS`) are the
+        current defaults unless given here: changing one of those needs no refit.
+        """
+        meta, stats = read_folder(Path(path), base, "config.json", "stats.safetensors", FORMAT, "memory statistics",
+                                   "delete the folder and refit them (MemoryGenerator.fit)")
+        unknown = sorted(set(generation) - set(GENERATION_KEYS))
+        if unknown:
+            raise ConfigError(f"load takes only generation-time settings {list(GENERATION_KEYS)}, got {unknown}")
+        saved = {k: v for k, v in meta.get("config", {}).items() if k not in GENERATION_KEYS}
+        gen = cls(base, stats, MemoryConfig.from_dict({**saved, **generation}), transforms)
+        gen.fit_info = meta.get("fit", {})
+        gen.stats_source = str(Path(path).resolve())
+        return gen
+
+    @classmethod
+    def default(cls, base: BaseModel, path: str | Path | None = None, trained: bool = True, progress: bool = True,
+                **generation: Any) -> MemoryGenerator:
+        """The memory generator a user gets by name.
+
+        Statistics: from `path` if it holds them, else from the cache (`cache_path`), fitted there on
+        first use on FIT_DOCS synthetic training documents (~3 minutes on 2 CPU cores). Transforms
+        (`trained`): from `path` if it holds them, else the ones packaged for this base model, if any;
+        `trained=False` gives the closed-form write. `generation`: as in `load`.
+        """
+        path = Path(path) if path is not None else None
+        if path is not None and not path.is_dir():
+            raise InputError(f"{path} is not a folder; pass a folder of memory statistics and/or transforms")
+        transforms = None
+        if trained:
+            where = path if path is not None and (path / "transforms.json").is_file() else packaged_transforms_dir(base.name)
+            transforms = KVTransforms.load(where, base) if where is not None else None
+        if path is not None and (path / "config.json").is_file():
+            return cls.load(path, base, transforms, **generation)
+        return cls._cached(base, transforms, progress, generation)
+
+    @classmethod
+    def from_identity(cls, base: BaseModel, ident: dict[str, Any], progress: bool = True) -> MemoryGenerator:
+        """The generator an `identity()` describes (how a store reloads the generator that built it).
+
+        Statistics from the recorded folder when it still exists, else the cache (fitted on first
+        use); transforms from the package or the recorded folder. The caller compares the result's
+        identity with `ident` (a different statistics fit or other transforms are a mismatch).
+        """
+        source = ident.get("source") or {}
+        transforms = None
+        if ident.get("transforms"):
+            where = source.get("transforms")
+            folder = packaged_transforms_dir(base.name) if where == "packaged" else Path(where) if where else None
+            if folder is None or not (folder / "transforms.json").is_file():
+                raise ModelMismatchError(f"the memory transforms this generator used ({where}) are not available here; "
+                                         "install the doc2lora-rag version that has them or restore the folder")
+            transforms = KVTransforms.load(folder, base)
+        generation = {k: ident[k] for k in GENERATION_KEYS if k in ident}
+        stats = source.get("statistics")
+        if stats and (Path(stats) / "config.json").is_file():
+            return cls.load(stats, base, transforms, **generation)
+        return cls._cached(base, transforms, progress, generation)
+
+    @classmethod
+    def _cached(cls, base: BaseModel, transforms: KVTransforms | None, progress: bool, generation: dict[str, Any]) -> MemoryGenerator:
+        """Statistics from the cache, fitted there first when missing."""
+        where = cache_path(base.name)
+        if (where / "config.json").is_file():
+            return cls.load(where, base, transforms, **generation)
+        texts, answers = load_fit_corpus()
+        if progress:
+            print(f"fitting memory statistics for {base.name} on {len(texts)} synthetic training documents (once; cached in {where})",
+                  file=sys.stderr)
+        fitted = cls.fit(base, texts, answers, progress=progress)
+        fitted.save(where)
+        return cls.load(where, base, transforms, **generation)  # as a later load would: same settings, checked shapes
+
+    def identity(self) -> dict[str, Any]:
+        c = self.config
+        return {"kind": "memory", "base_model": self.base.name, "layers": list(self.layers), "targets": [TARGET],
+                "positions_per_chunk": c.positions_per_chunk, "value_scale": c.value_scale,
+                "max_chunk_tokens": c.max_chunk_tokens, "last_read_layer": self.last_read, "fit": getattr(self, "fit_info", {}),
+                "transforms": None if self.transforms is None else {"trained_steps": self.transforms.trained_steps,
+                                                                    "fingerprint": self.transforms.fingerprint()},
+                # where to reload from; not part of what the generator is (stores compare identities without it)
+                "source": {"statistics": getattr(self, "stats_source", None),
+                           "transforms": None if self.transforms is None else getattr(self.transforms, "source", None)}}
+
+    # -- generation --------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.base.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    @torch.no_grad()
+    def read(self, chunks: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Read the chunks of one text in one batched forward pass that stops at `last_read`.
+
+        Returns the keys of the positions the scorer picks in every chunk (L, n, d_in; target layers
+        above `last_read` predicted from the residual entering it), the ids of the tokens that follow
+        them (n,) and the picked positions of each chunk (sorted).
+        """
+        acts = encode_batch(self.encoder, chunks)
+        keys, value_ids, picks = [], [], []
+        for i, chunk in enumerate(chunks):
+            n = len(chunk)
+            hidden = acts.hidden[i, [self.score_index, -1], :n].float().cpu()  # (2, T, D): scorer layer, last read layer
+            score = scorer_features(hidden[0], self.stats["mu"], self.stats["sd"]) @ self.stats["w"]
+            top = score[:-1].topk(min(self.config.positions_per_chunk, n - 1)).indices.sort().values  # the last token has no successor here
+            read = acts.target_inputs[TARGET][i, :, top].float().cpu()  # (L_read, m, d_in)
+            predicted = torch.einsum("mi,lij->lmj", with_bias(hidden[-1, top]), self.stats["maps"])
+            keys.append(torch.cat([read, predicted]))
+            value_ids.append(torch.tensor(chunk)[top + 1])
+            picks.append(top)
+        return torch.cat(keys, dim=1), torch.cat(value_ids), picks
+
+    @torch.no_grad()
+    def write(self, keys: torch.Tensor, value_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A (L, n, d_in), B (L, D, n), H (L, n, n) storing keys[:, j] (L, n, d_in) -> the embedding of token
+        value_ids[j] (through the meta-trained transforms when the generator has them); H as in `associative_write`."""
+        L, n, d_in = keys.shape
+        if n == 0:
+            return torch.zeros(L, n, d_in), torch.zeros(L, self.emb.shape[1], n), torch.zeros(L, n, n)
+        return associative_write(keys, self.values(value_ids), self.stats["c_inv"], self.value_gain(), self.transforms,
+                                 return_gram=True)
+
+    def combine(self, adapters: Sequence[LoraWeights]) -> LoraWeights:
+        """Several of this generator's adapters as one, by a joint write over their keys (`combine_adapters`)."""
+        if len(adapters) > 1 and self._c_reg is None:
+            self._c_reg = second_moments(self.stats["c_inv"])  # once
+        return combine_adapters(adapters, self._c_reg)
+
+    def values(self, value_ids: torch.Tensor) -> torch.Tensor:
+        """(n, D) unit-norm input embeddings of the tokens to store."""
+        values = self.emb[value_ids].detach().float().cpu()
+        return values / values.norm(dim=-1, keepdim=True)
+
+    def value_gain(self) -> torch.Tensor:
+        """(L,) length of a written value at each target layer: value_scale x the layer's mean residual norm."""
+        return self.config.value_scale * self.stats["resid"]
+
+    def generate(self, texts: Sequence[str]) -> list[LoraWeights]:
+        """One adapter per text: rank positions_per_chunk * number of chunks (fewer for chunks too short to fill it)."""
+        out = []
+        for i, text in enumerate(check_texts(texts)):
+            ids = self.tokenize(text)
+            if not ids:
+                raise InputError(f"texts[{i}] produced no tokens; pass real text")
+            chunks = split_equal(ids, self.max_chunk_tokens)
+            keys, value_ids, _ = self.read(chunks)
+            a, b, h = self.write(keys, value_ids)
+            out.append(LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,
+                                   {"chunks": len(chunks), "generator": "memory", "trained": self.transforms is not None},
+                                   {GRAM: h}))
+        return out

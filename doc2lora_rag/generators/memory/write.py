@@ -1,0 +1,102 @@
+"""The write math: keys and values -> A, B in closed form, and one joint write over several adapters.
+
+    A_l = (K^T C_l^-1 K + eps)^-1 K^T C_l^-1      B_l = gain_l V
+
+Shapes: L target layers, n stored positions, d_in down_proj input width, D model width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+from ...errors import InputError
+from ...lora import LoraWeights
+from .config import TARGET
+
+if TYPE_CHECKING:
+    from .transforms import KVTransforms
+
+
+GRAM_EPS = 1e-4  # the write's ridge on K^T C^-1 K, relative to its mean diagonal
+
+
+def _ridge(g: torch.Tensor) -> torch.Tensor:
+    """(L, n, n) Gram matrices -> the same plus eps I, eps = GRAM_EPS x each layer's mean diagonal."""
+    eps = GRAM_EPS * g.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
+    return g + eps * torch.eye(g.shape[-1])
+
+
+def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Tensor, gain: torch.Tensor,
+                      transforms: KVTransforms | None = None, c_inv_p: torch.Tensor | None = None,
+                      return_gram: bool = False) -> tuple[torch.Tensor, ...]:
+    """The write of every target layer at once, differentiable in `transforms`.
+
+    keys (L, n, d_in), values (n, D) unit norm, c_inv (L, d_in, d_in), gain (L,) -> A (L, n, d_in), B (L, D, n) with
+    A_l = (K^T C_l^-1 K + eps)^-1 K^T C_l^-1 and B_l = gain_l V (K, V through `transforms` when given).
+    `c_inv_p`: c_inv @ transforms.P, when the caller writes several documents with the same transforms.
+    `return_gram`: also return H = K^T C^-1 K + eps (L, n, n), which `combine_adapters` needs.
+    """
+    k = keys.float().transpose(1, 2)  # (L, d_in, n)
+    ck = c_inv @ k
+    v = values[None].expand(len(k), -1, -1)  # (L, n, D)
+    if transforms is not None:
+        t = transforms
+        qk = torch.einsum("lir,lin->lrn", t.Q, k)
+        ck = ck + (c_inv @ t.P if c_inv_p is None else c_inv_p) @ qk
+        k = k + t.P @ qk
+        v = v + torch.einsum("lur,lnr->lnu", t.U, torch.einsum("lur,nu->lnr", t.V, values))
+        gain = gain * t.log_gain.exp()
+    h = _ridge(k.transpose(1, 2) @ ck)  # (L, n, n)
+    a = torch.linalg.solve(h, ck.transpose(1, 2))
+    b = gain[:, None, None] * v.transpose(1, 2)
+    return (a, b, h) if return_gram else (a, b)
+
+
+GRAM = "gram"  # the extra tensor of a memory adapter: H = K^T C^-1 K + eps per layer (L, n, n)
+
+
+@torch.no_grad()
+def combine_adapters(adapters: Sequence[LoraWeights], c_reg: torch.Tensor) -> LoraWeights:
+    """One joint write over the keys of several memory adapters (c_reg: the C_l the write whitened with).
+
+    Each adapter i stores A_i = H_i^-1 (C^-1 K_i)^T and H_i, so (C^-1 K_i)^T = H_i A_i and K_i^T = H_i A_i C.
+    The joint adapter solves over all keys at once, A = (K^T C^-1 K + eps)^-1 (C^-1 K)^T, B = [B_1 ... B_n]:
+    a key stored by one adapter reads its own value and (nearly) nothing of the others'. Adding the
+    adapters instead (rank concatenation) lets every key read every adapter's values.
+    """
+    if len(adapters) == 1:
+        return adapters[0]
+    first = adapters[0]
+    for x in adapters:
+        if GRAM not in x.extras or x.targets != (TARGET,) or x.layers != first.layers or x.base_model != first.base_model:
+            raise InputError("combine_adapters takes memory adapters (with their key Gram matrices) of one base model and layers; "
+                             "use LoraWeights.concat for other adapters")
+    folded = [x.folded() for x in adapters]
+    ck = torch.cat([x.extras[GRAM].float() @ x.a[TARGET].float() for x in folded], 1)  # (L, n, d_in) = (C^-1 K)^T
+    k = ck @ c_reg  # (L, n, d_in) = K^T (C symmetric)
+    g = k @ ck.transpose(1, 2)
+    start = 0
+    for x in folded:  # the blocks of each adapter's own keys are known exactly: H_i minus its eps
+        h = x.extras[GRAM].float()
+        n = h.shape[-1]
+        mean_diag = h.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
+        g[:, start:start + n, start:start + n] = h - mean_diag * (GRAM_EPS / (1 + GRAM_EPS)) * torch.eye(n)
+        start += n
+    h = _ridge(0.5 * (g + g.transpose(1, 2)))
+    a = torch.linalg.solve(h, ck)
+    b = torch.cat([x.b[TARGET].float() for x in folded], 2)
+    return LoraWeights({TARGET: a}, {TARGET: b}, first.layers, 1.0, first.base_model, first.model_type,
+                       {"parts": [x.meta.get("id", "") for x in adapters], "generator": "memory", "joint": True}, {GRAM: h})
+
+
+@torch.no_grad()
+def second_moments(c_inv: torch.Tensor) -> torch.Tensor:
+    """(L, d_in, d_in) C per layer from the stored C^-1, the regularised second moments the write whitened with.
+
+    C^-1 is symmetric positive definite: invert through its Cholesky factor (batched `linalg.inv`
+    of these 1536 x 1536 matrices fails inside oneMKL with 2 torch threads set).
+    """
+    return torch.cholesky_inverse(torch.linalg.cholesky(0.5 * (c_inv + c_inv.transpose(1, 2))))

