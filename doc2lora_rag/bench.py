@@ -365,8 +365,6 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
     try:
         from langchain_core.documents import Document as LCDocument
         from langchain_core.vectorstores import InMemoryVectorStore
-
-        from integrations.langchain_doc2lora import MiniLMEmbeddings
     except ImportError as exc:
         raise MissingDependencyError(f"the classic-RAG baseline needs langchain-core ({exc}); run pip install 'doc2lora-rag[langchain]'") from exc
 
@@ -406,7 +404,7 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
             doc_texts[name] = "\n\n".join(d.text for d in store.get_by_ids(ids))
 
         t0 = time.perf_counter()
-        classic = InMemoryVectorStore(MiniLMEmbeddings(embedder))
+        classic = InMemoryVectorStore(embedder)  # type: ignore[arg-type]  # duck-typed: embed_documents/embed_query
         classic.add_documents([LCDocument(page_content=e.text, metadata={**e.metadata, "entry_id": e.id}) for e in entries])
         classic_ingest = time.perf_counter() - t0
 

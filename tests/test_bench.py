@@ -114,7 +114,7 @@ def test_config_is_checked(tmp_path: Path) -> None:
 
 
 def test_migrate_example_tiny(smollm2_tokenizer) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "migrate_benchmark.py"), "--tiny"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
     )

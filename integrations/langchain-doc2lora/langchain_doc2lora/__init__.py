@@ -33,7 +33,7 @@ def __getattr__(name: str) -> Any:
         try:
             from .middleware import AdapterRoutingMiddleware
         except ImportError as exc:
-            from doc2lora_rag.errors import MissingDependencyError
+            from doc2lora_rag import MissingDependencyError
 
             raise MissingDependencyError(f"AdapterRoutingMiddleware needs the langchain (v1) package ({exc}); run pip install 'langchain>=1,<2'") from exc
         return AdapterRoutingMiddleware

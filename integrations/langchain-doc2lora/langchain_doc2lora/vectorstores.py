@@ -16,10 +16,9 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
-from doc2lora_rag.documents import Document as CoreDocument
-from doc2lora_rag.errors import InputError
-
-from .._shared import core_store
+from doc2lora_rag import Document as CoreDocument
+from doc2lora_rag import InputError
+from doc2lora_rag.serving import core_store
 
 __all__ = ["AdapterVectorStore", "to_core_document", "to_langchain_document"]
 
@@ -49,7 +48,7 @@ class AdapterVectorStore(VectorStore):
     Instantiate:
         .. code-block:: python
 
-            from integrations.langchain_doc2lora import AdapterVectorStore
+            from langchain_doc2lora import AdapterVectorStore
 
             vector_store = AdapterVectorStore("./adapters")                 # a store directory
             vector_store = AdapterVectorStore("./adapters", embedding=emb)  # any LangChain Embeddings routes
@@ -102,7 +101,7 @@ class AdapterVectorStore(VectorStore):
         **store_kwargs: Any,
     ) -> None:
         if isinstance(store, (str, os.PathLike)):
-            from doc2lora_rag.store import AdapterStore
+            from doc2lora_rag import AdapterStore
 
             if embedding is not None and "router" in store_kwargs:
                 raise InputError("pass either embedding= or router=, not both")

@@ -1,4 +1,6 @@
-"""What the LangChain and LlamaIndex integrations share.
+"""Answering by adapter id: what the framework distributions (langchain-doc2lora, llama-index-*-doc2lora) share.
+
+Framework-free (the distributions translate their framework's objects to these calls):
 
 - `core_store`: the `doc2lora_rag.store.AdapterStore` behind a store or a framework wrapper of one;
 - `shared_engine`: one `AnswerEngine` per base model (engines on one model share its LoRA slots, and
@@ -16,8 +18,26 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from doc2lora_rag.errors import InputError
-from doc2lora_rag.lora import LoraWeights
+from .errors import InputError
+from .lora import LoraWeights
+
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "ROUTING_KEYS",
+    "StopFilter",
+    "answer",
+    "check_adapter_ids",
+    "check_engine",
+    "check_question",
+    "check_stop",
+    "core_store",
+    "count_tokens",
+    "cut_at_stop",
+    "load_adapters",
+    "prompt_tokens",
+    "shared_engine",
+    "stream",
+]
 
 DEFAULT_MAX_NEW_TOKENS = 128
 ROUTING_KEYS = ("adapter_id", "doc_id", "group_index", "score")  # what AdapterStore.search adds to metadata
@@ -48,7 +68,7 @@ def shared_engine(base: Any, **engine_kwargs: Any) -> Any:
 
     `engine_kwargs` (num_slots, max_rank, targets) apply only when the engine is created.
     """
-    from doc2lora_rag.llm import AnswerEngine
+    from .llm import AnswerEngine
 
     with _ENGINES_LOCK:
         engine = _ENGINES.get(id(base))
@@ -212,7 +232,7 @@ def _filtered(pieces: Iterator[str], stop_filter: StopFilter) -> Iterator[str]:
 
 def prompt_tokens(engine: Any, question: str, context: str | None = None) -> int:
     """Tokens of the prompt the engine builds for `question` (and `context`)."""
-    from doc2lora_rag.llm import prompt_ids
+    from .llm import prompt_ids
 
     return len(prompt_ids(engine.base.tokenizer, question, context))
 

@@ -15,9 +15,8 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, model_validator
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
 from llama_index.core.llms.callbacks import llm_completion_callback
 
-from doc2lora_rag.errors import InputError
-
-from .._shared import DEFAULT_MAX_NEW_TOKENS, answer, check_adapter_ids, check_engine, check_stop, core_store, shared_engine, stream
+from doc2lora_rag import InputError
+from doc2lora_rag.serving import DEFAULT_MAX_NEW_TOKENS, answer, check_adapter_ids, check_engine, check_stop, core_store, shared_engine, stream
 
 __all__ = ["Doc2LoRALLM"]
 

@@ -19,9 +19,9 @@ from typing import Any
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.messages import HumanMessage
 
-from doc2lora_rag.errors import InputError
+from doc2lora_rag import InputError
+from doc2lora_rag.serving import core_store
 
-from .._shared import core_store
 from .chains import adapter_ids_from_documents
 from .vectorstores import AdapterVectorStore
 

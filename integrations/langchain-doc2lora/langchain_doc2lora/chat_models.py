@@ -20,9 +20,8 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from doc2lora_rag.errors import InputError
-
-from .._shared import (
+from doc2lora_rag import InputError
+from doc2lora_rag.serving import (
     DEFAULT_MAX_NEW_TOKENS,
     answer,
     check_adapter_ids,
@@ -54,7 +53,7 @@ class ChatDoc2LoRA(BaseChatModel):
     Instantiate:
         .. code-block:: python
 
-            from integrations.langchain_doc2lora import ChatDoc2LoRA
+            from langchain_doc2lora import ChatDoc2LoRA
 
             llm = ChatDoc2LoRA(store=vector_store)          # engine on the store generator's base model
             llm = ChatDoc2LoRA(engine=engine, store=store, max_tokens=64, stop=["\\n\\n"])

@@ -19,7 +19,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import BasePromptTemplate
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from doc2lora_rag.errors import InputError
+from doc2lora_rag import InputError
 
 __all__ = ["adapter_ids_from_documents", "create_adapter_documents_chain"]
 

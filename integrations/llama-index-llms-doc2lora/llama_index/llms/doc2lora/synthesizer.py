@@ -19,7 +19,7 @@ from llama_index.core.response_synthesizers import BaseSynthesizer
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.types import RESPONSE_TEXT_TYPE
 
-from doc2lora_rag.errors import InputError
+from doc2lora_rag import InputError
 
 __all__ = ["AdapterSynthesizer", "adapter_ids_from_nodes"]
 

@@ -6,22 +6,16 @@ perturbed generator (non-zero adapters), a hashed bag-of-words LlamaIndex embedd
 from __future__ import annotations
 
 import re
-import zlib
-from dataclasses import dataclass
 
 import pytest
-import torch
 from llama_index.core import Document, VectorStoreIndex
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.base.response.schema import Response, StreamingResponse
 from llama_index.core.llms import ChatMessage, LLMMetadata
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
+from llama_index.llms import doc2lora as llama_index_doc2lora
+from llama_index.llms.doc2lora import AdapterIndex, AdapterSynthesizer, Doc2LoRALLM, Doc2LoRARetriever
 
-from doc2lora_rag import AdapterGenerator, InputError
-from doc2lora_rag.llm import AnswerEngine
-from integrations import llama_index_doc2lora
-from integrations._shared import shared_engine
-from integrations.llama_index_doc2lora import AdapterIndex, AdapterSynthesizer, Doc2LoRALLM, Doc2LoRARetriever
+from doc2lora_rag import InputError
 
 QUESTION = "Who built the lighthouse?"
 DOCS = {
@@ -33,60 +27,13 @@ DOCS = {
 MAX_TOKENS = 8
 
 
-class HashEmbedding(BaseEmbedding):
-    """Bag of words hashed into 64 dimensions (a LlamaIndex embedding: routes by shared words)."""
-
-    model_name: str = "word-hash-64"
-
-    @staticmethod
-    def _vector(text: str) -> list[float]:
-        v = [0.0] * 64
-        for word in re.findall(r"[a-z]+", text.lower()):
-            v[zlib.crc32(word.encode()) % 64] += 1.0
-        v[63] += 0.01
-        return v
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._vector(text)
-
-
-@dataclass
-class Call:
-    method: str
-    question: str
-    adapter_ids: list[str]
-    context: str | None
-
-
-@pytest.fixture(scope="module")
-def engine(make_tiny_base) -> AnswerEngine:
-    """Registered as the base's shared engine, so integration objects built from a store reuse it."""
-    return shared_engine(make_tiny_base(), num_slots=2, max_rank=32)
-
-
-@pytest.fixture(scope="module")
-def generator(engine) -> AdapterGenerator:
-    with torch.random.fork_rng():  # the hypernetwork's random init must not depend on which tests ran first
-        torch.manual_seed(0)
-        gen = AdapterGenerator.untrained(engine.base)
-        with torch.no_grad():
-            gen.hypernet.scale_b.copy_(torch.randn(gen.hypernet.scale_b.shape) * 0.3)
-    return gen
-
-
 def documents() -> list[Document]:
     return [Document(text=t, metadata={"source": f"{k}.txt"}, id_=k) for k, t in DOCS.items()]
 
 
 @pytest.fixture
-def index(tmp_path, generator):
-    idx = AdapterIndex.from_documents(documents(), store_path=tmp_path / "store", generator=generator, embed_model=HashEmbedding())
+def index(tmp_path, generator, word_embed_model):
+    idx = AdapterIndex.from_documents(documents(), store_path=tmp_path / "store", generator=generator, embed_model=word_embed_model)
     yield idx
     idx.close()
 
@@ -96,33 +43,12 @@ def llm(engine, index) -> Doc2LoRALLM:
     return Doc2LoRALLM(engine=engine, store=index.store, max_new_tokens=MAX_TOKENS)
 
 
-@pytest.fixture
-def calls(engine, monkeypatch) -> list[Call]:
-    seen: list[Call] = []
-    real_answer, real_stream = engine.answer, engine.stream
-
-    def record(method, question, adapters, context):
-        seen.append(Call(method, question, [a.meta["id"].split("@")[0] for a in adapters or []], context))
-
-    def answer(question, adapters=None, context=None, **kwargs):
-        record("answer", question, adapters, context)
-        return real_answer(question, adapters, context, **kwargs)
-
-    def stream(question, adapters=None, context=None, **kwargs):
-        record("stream", question, adapters, context)
-        return real_stream(question, adapters, context, **kwargs)
-
-    monkeypatch.setattr(engine, "answer", answer)
-    monkeypatch.setattr(engine, "stream", stream)
-    return seen
-
-
 def direct_answer(engine, store, question: str, ids: list[str]) -> str:
     adapters = [store.adapter(i) for i in ids]
     return engine.answer(question, adapters or None, max_new_tokens=MAX_TOKENS).text
 
 
-def assert_no_document_text(call: Call) -> None:
+def assert_no_document_text(call) -> None:
     assert call.context is None
     for text in DOCS.values():
         for word in re.findall(r"\w{6,}", text):
@@ -238,9 +164,9 @@ def test_query_engine_refuses_response_modes(index) -> None:
         index.as_query_engine(response_mode="compact")
 
 
-def test_a_stuffing_pipeline_is_visible_to_the_spy(engine, llm, calls) -> None:
+def test_a_stuffing_pipeline_is_visible_to_the_spy(engine, llm, calls, word_embed_model) -> None:
     """The contrast: LlamaIndex's own VectorStoreIndex with the same LLM puts the text in the prompt."""
-    vector_index = VectorStoreIndex.from_documents(documents(), embed_model=HashEmbedding())
+    vector_index = VectorStoreIndex.from_documents(documents(), embed_model=word_embed_model)
     vector_index.as_query_engine(llm=llm, similarity_top_k=1).query(QUESTION)
     assert calls[-1].adapter_ids == [] and "Kessel Point" in calls[-1].question
 
@@ -291,8 +217,8 @@ def test_llamaindex_example_runs_with_the_tiny_model_and_routes_each_question_to
 
     from doc2lora_rag.evaluation import load_qa
 
-    repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(repo)}
+    repo = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run(
         [sys.executable, "examples/llamaindex_drop_in.py", "--tiny", "--n", "3"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
     )

@@ -1,0 +1,43 @@
+"""Layering, read from the source: the core imports no framework and no integration distribution,
+lazy (function-level) imports included; nothing in doc2lora_rag imports the integrations at all."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import doc2lora_rag
+
+PACKAGE = Path(doc2lora_rag.__file__).resolve().parent
+ABOVE_CORE = {"bench", "training", "synth", "cli", "cli_model", "evaluation"}  # may import frameworks (baselines), never integrations
+FRAMEWORKS = ("langchain", "langchain_core", "langchain_classic", "llama_index")
+INTEGRATIONS = ("integrations", "langchain_doc2lora")
+
+
+def imported_roots(path: Path) -> set[str]:
+    """Top-level names of every absolute import in a file, wherever it stands (module, function, try)."""
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+            if node.module.startswith("llama_index.") and node.module.split(".")[1] in ("llms", "vector_stores"):
+                roots.add("integrations")  # a llama-index-*-doc2lora distribution
+    return roots
+
+
+def modules() -> dict[str, Path]:
+    return {str(p.relative_to(PACKAGE).with_suffix("")).replace("/", "."): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_core_modules_import_no_framework_lazy_imports_included() -> None:
+    core = {name: path for name, path in modules().items() if name.split(".")[0] not in ABOVE_CORE}
+    assert {"store", "llm", "rag", "serving", "loaders"} <= {n.split(".")[0] for n in core}
+    offenders = {name: sorted(imported_roots(path) & set(FRAMEWORKS)) for name, path in core.items()}
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_nothing_in_the_package_imports_an_integration() -> None:
+    offenders = {name: sorted(imported_roots(path) & set(INTEGRATIONS)) for name, path in modules().items()}
+    assert {name: found for name, found in offenders.items() if found} == {}
