@@ -14,9 +14,12 @@ Framework-free (the distributions translate their framework's objects to these c
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+
+import numpy as np
 
 from .errors import InputError
 from .lora import LoraWeights
@@ -28,13 +31,16 @@ __all__ = [
     "answer",
     "check_adapter_ids",
     "check_engine",
+    "check_filter_keys",
     "check_question",
     "check_stop",
     "core_store",
     "count_tokens",
     "cut_at_stop",
     "load_adapters",
+    "metadata_keys",
     "prompt_tokens",
+    "routing_keys",
     "shared_engine",
     "stream",
 ]
@@ -101,12 +107,54 @@ def check_adapter_ids(ids: Any) -> list[str]:
 
 
 def load_adapters(store: Any, ids: Sequence[str]) -> list[LoraWeights]:
-    """The adapters of `ids` from the store, ready to switch in together (`AdapterStore.routed_adapters`)."""
+    """The adapters of `ids` from the store, ready to switch in together (`AdapterStore.routed_adapters`).
+
+    An id the store no longer has (deleted or replaced since it was retrieved) raises InputError naming it.
+    """
     if not ids:
         return []
     if store is None:
         raise InputError(f"adapter_ids {list(ids)[:5]} were given but no store to load them from; pass store=AdapterStore(...)")
-    return core_store(store).routed_adapters(list(ids))
+    store = core_store(store)
+    missing = [i for i in ids if store.manifest.entry_file(i) is None]
+    if missing:
+        raise InputError(
+            f"adapter ids {missing[:5]} are not in store {store.path} (deleted or replaced since they were retrieved); "
+            "retrieve again, or pass ids from the store's search results"
+        )
+    return store.routed_adapters(list(ids))
+
+
+def routing_keys(store: Any, ids: Sequence[str]) -> np.ndarray:
+    """The stored routing keys (unit vectors, one row per id in the order of `ids`) of a store's entries.
+
+    Raises InputError when the store routes without keys (BM25) or an id has none.
+    """
+    store = core_store(store)
+    if not store.router.uses_keys:
+        raise InputError(f"store {store.path} routes with {store.router.mode!r}, which keeps no embedding keys; open it with a dense or hybrid router")
+    wanted = set(ids)
+    keys = {i: key for i, _, key in store.manifest.routing_rows() if i in wanted and key is not None}
+    missing = [i for i in ids if i not in keys]
+    if missing:
+        raise InputError(f"no routing keys for {missing[:5]} in store {store.path}; they were deleted since they were retrieved")
+    return np.stack([np.frombuffer(keys[i], dtype=np.float32) for i in ids]) if ids else np.zeros((0, 0), dtype=np.float32)
+
+
+def metadata_keys(store: Any) -> set[str]:
+    """Every metadata key of the store's entries (routing keys excluded): what a filter may name."""
+    return {key for entry in core_store(store).entries() for key in entry.metadata}
+
+
+def check_filter_keys(store: Any, keys: Iterable[str]) -> None:
+    """InputError when a filter names a metadata key that no entry of the store has (a typo would match nothing)."""
+    keys = set(keys)
+    if not keys:
+        return
+    known = metadata_keys(store)
+    unknown = sorted(keys - known)
+    if unknown and len(core_store(store)) > 0:
+        raise InputError(f"filter names metadata keys {unknown} that no document in the store has; known keys: {sorted(known)}")
 
 
 def check_stop(stop: Any) -> list[str]:
@@ -184,12 +232,18 @@ def answer(
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     temperature: float = 0.0,
     stop: Sequence[str] = (),
-) -> tuple[str, Any]:
-    """(answer text cut at `stop`, the engine's Answer) with the adapters of `adapter_ids` active."""
+) -> tuple[str, Any, dict[str, float]]:
+    """(answer text cut at `stop`, the engine's Answer, timings) with the adapters of `adapter_ids` active.
+
+    Timings: ``adapter_s`` (loading and combining the adapters), ``generate_s``, ``total_s``.
+    """
     check_question(question)
+    t0 = time.perf_counter()
     adapters = load_adapters(store, adapter_ids)
+    t1 = time.perf_counter()
     out = engine.answer(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
-    return cut_at_stop(out.text, stop), out
+    t2 = time.perf_counter()
+    return cut_at_stop(out.text, stop), out, {"adapter_s": t1 - t0, "generate_s": t2 - t1, "total_s": t2 - t0}
 
 
 def stream(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from integration_corpus import DOCS, MAX_TOKENS, QUESTION, assert_no_document_text, direct_answer
 from langchain_classic.chains import create_retrieval_chain
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -21,43 +22,6 @@ from langchain_doc2lora import (
 )
 
 from doc2lora_rag import InputError
-
-QUESTION = "Who built the lighthouse?"
-DOCS = {
-    "lighthouse": "The lighthouse on Kessel Point was built in 1871 by the engineer Ada Morrow.",
-    "quinoa": "Quinoa prices in the Altiplano doubled after the 2013 harvest.",
-    "ferries": "Seven ferries cross the strait every day in summer.",
-    "violin": "The museum keeps a violin made in Cremona in 1698.",
-}
-MAX_TOKENS = 8
-
-
-@pytest.fixture
-def store(tmp_path, generator, word_embeddings):
-    vs = AdapterVectorStore(tmp_path / "store", word_embeddings, generator=generator)
-    vs.add_texts(list(DOCS.values()), [{"source": f"{k}.txt"} for k in DOCS], ids=list(DOCS))
-    yield vs
-    vs.close()
-
-
-@pytest.fixture
-def llm(engine, store) -> ChatDoc2LoRA:
-    return ChatDoc2LoRA(engine=engine, store=store, max_tokens=MAX_TOKENS)
-
-
-def direct_answer(engine, store, question: str, ids: list[str]) -> str:
-    """The engine's own answer with those adapters (the reference the integrations must match)."""
-    adapters = [store.store.adapter(i) for i in ids]
-    return engine.answer(question, adapters or None, max_new_tokens=MAX_TOKENS).text
-
-
-def assert_no_document_text(call) -> None:
-    for text in DOCS.values():
-        assert text not in call.question and (call.context is None or text not in call.context)
-        for sentence_piece in re.findall(r"\w{6,}", text):  # no distinctive word leaked either
-            if sentence_piece.lower() not in QUESTION.lower():
-                assert sentence_piece not in call.question
-
 
 # -- the adapter documents chain ----------------------------------------------------------------
 
@@ -161,9 +125,10 @@ def test_stop_sequences_cut_invoke_and_stream_alike(engine, store, llm) -> None:
     assert with_stop.invoke(QUESTION, adapter_ids=["quinoa"]).content == cut
 
 
-def test_system_messages_become_context_and_the_last_human_message_the_question(llm, calls) -> None:
+def test_system_messages_and_history_become_context_and_the_last_human_message_the_question(llm, calls) -> None:
     llm.invoke([SystemMessage("Rules: be brief."), HumanMessage("first question"), AIMessage("x"), HumanMessage(QUESTION)])
-    assert calls[0].question == QUESTION and calls[0].context == "Rules: be brief."
+    assert calls[0].question == QUESTION
+    assert calls[0].context == "Rules: be brief.\n\nConversation so far:\nUser: first question\nAssistant: x"  # the history is honoured
 
 
 def test_chat_model_errors_name_the_fix(engine, llm) -> None:
@@ -173,7 +138,7 @@ def test_chat_model_errors_name_the_fix(engine, llm) -> None:
         llm.invoke([SystemMessage("only a system message")])
     with pytest.raises(InputError, match="no store"):
         ChatDoc2LoRA(engine=engine).invoke(QUESTION, adapter_ids=["lighthouse"])
-    with pytest.raises(InputError, match="no adapter 'missing'"):
+    with pytest.raises(InputError, match=r"adapter ids \['missing'\] are not in store .* retrieve again"):
         llm.invoke(QUESTION, adapter_ids=["missing"])
     with pytest.raises(ValueError, match="engine=AnswerEngine"):
         ChatDoc2LoRA()
@@ -250,8 +215,8 @@ def test_from_documents_idempotence_filter_and_relevance(tmp_path, generator, wo
     assert scored[0][0].metadata["topic"] == "lighthouse" and all(0.0 <= s <= 1.0 for _, s in scored)
     again = AdapterVectorStore.from_texts(["extra text about ferries"], vs.embeddings, store=vs.store, ids=["extra"])
     assert "extra" in again.store and again.store is vs.store
-    with pytest.raises(InputError, match="exactly one"):
-        AdapterVectorStore.from_texts(["x"], word_embeddings)
+    with pytest.raises(InputError, match="at most one"):
+        AdapterVectorStore.from_texts(["x"], word_embeddings, store=vs.store, store_path=tmp_path / "other")
     with pytest.raises(InputError, match="unknown keyword"):
         vs.similarity_search(QUESTION, k=1, fetch_k=3)
     vs.close()
@@ -290,7 +255,8 @@ def test_langchain_example_runs_with_the_tiny_model_and_routes_each_question_to_
     from doc2lora_rag.evaluation import load_qa
 
     repo = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
+    path = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": path}
     proc = subprocess.run(
         [sys.executable, "examples/langchain_drop_in.py", "--tiny", "--n", "3"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from integration_corpus import DOCS, MAX_TOKENS, QUESTION, assert_no_document_text, direct_answer
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.response.schema import Response, StreamingResponse
 from llama_index.core.llms import ChatMessage, LLMMetadata
@@ -16,15 +17,6 @@ from llama_index.llms import doc2lora as llama_index_doc2lora
 from llama_index.llms.doc2lora import AdapterIndex, AdapterSynthesizer, Doc2LoRALLM, Doc2LoRARetriever
 
 from doc2lora_rag import InputError
-
-QUESTION = "Who built the lighthouse?"
-DOCS = {
-    "lighthouse": "The lighthouse on Kessel Point was built in 1871 by the engineer Ada Morrow.",
-    "quinoa": "Quinoa prices in the Altiplano doubled after the 2013 harvest.",
-    "ferries": "Seven ferries cross the strait every day in summer.",
-    "violin": "The museum keeps a violin made in Cremona in 1698.",
-}
-MAX_TOKENS = 8
 
 
 def documents() -> list[Document]:
@@ -41,19 +33,6 @@ def index(tmp_path, generator, word_embed_model):
 @pytest.fixture
 def llm(engine, index) -> Doc2LoRALLM:
     return Doc2LoRALLM(engine=engine, store=index.store, max_new_tokens=MAX_TOKENS)
-
-
-def direct_answer(engine, store, question: str, ids: list[str]) -> str:
-    adapters = [store.adapter(i) for i in ids]
-    return engine.answer(question, adapters or None, max_new_tokens=MAX_TOKENS).text
-
-
-def assert_no_document_text(call) -> None:
-    assert call.context is None
-    for text in DOCS.values():
-        for word in re.findall(r"\w{6,}", text):
-            if word.lower() not in QUESTION.lower():
-                assert word not in call.question
 
 
 def test_public_api_is_pinned() -> None:
@@ -218,7 +197,8 @@ def test_llamaindex_example_runs_with_the_tiny_model_and_routes_each_question_to
     from doc2lora_rag.evaluation import load_qa
 
     repo = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))}
+    path = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": path}
     proc = subprocess.run(
         [sys.executable, "examples/llamaindex_drop_in.py", "--tiny", "--n", "3"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
     )

@@ -106,8 +106,8 @@ class Doc2LoRALLM(CustomLLM):
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         call = self._call(prompt, formatted, kwargs)
-        text, out = answer(self.answer_engine, self.store, **call)
-        info = {"adapter_ids": call["adapter_ids"], "prompt_tokens": out.prompt_tokens, "new_tokens": out.new_tokens}
+        text, out, timings = answer(self.answer_engine, self.store, **call)
+        info = {"adapter_ids": call["adapter_ids"], "prompt_tokens": out.prompt_tokens, "new_tokens": out.new_tokens, "timings": timings}
         return CompletionResponse(text=text, raw=dict(info), additional_kwargs=info)
 
     @llm_completion_callback()
