@@ -49,6 +49,7 @@ def test_public_api_is_pinned() -> None:
         "ChatDoc2LoRA",
         "MiniLMEmbeddings",
         "create_adapter_documents_chain",
+        "create_cascade_chain",
     ]
     for name in langchain_doc2lora.__all__:
         assert getattr(langchain_doc2lora, name).__name__ == name
