@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_MAX_NEW_TOKENS",
     "ROUTING_KEYS",
     "StopFilter",
+    "TextEmbeddingRouter",
     "answer",
     "check_adapter_ids",
     "check_engine",
@@ -67,6 +68,28 @@ def core_store(store: Any) -> Any:
         f"expected a doc2lora_rag.store.AdapterStore (or an integration object holding one as .store), got {type(store).__name__}; "
         "open one with AdapterStore(path, generator)"
     )
+
+
+class TextEmbeddingRouter:
+    """An embedding model with ``get_text_embedding_batch`` / ``get_query_embedding`` (a LlamaIndex
+    embedding) seen as the ``embed_documents`` / ``embed_query`` object an AdapterStore routes with.
+
+    ``name`` (recorded with the routing keys) is the model's ``routing_name`` when it has one, else
+    ``<class>:<model_name>``.
+    """
+
+    def __init__(self, embed_model: Any) -> None:
+        for method in ("get_text_embedding_batch", "get_query_embedding"):
+            if not callable(getattr(embed_model, method, None)):
+                raise InputError(f"embed_model must be a LlamaIndex embedding (with {method}), got {type(embed_model).__name__}")
+        self.embed_model = embed_model
+        self.name = getattr(embed_model, "routing_name", None) or f"{type(embed_model).__name__}:{getattr(embed_model, 'model_name', '')}"
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_model.get_text_embedding_batch(list(texts))
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_model.get_query_embedding(text)
 
 
 def shared_engine(base: Any, **engine_kwargs: Any) -> Any:

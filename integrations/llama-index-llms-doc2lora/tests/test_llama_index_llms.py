@@ -207,3 +207,18 @@ def test_llamaindex_example_runs_with_the_tiny_model_and_routes_each_question_to
     expected = list(dict.fromkeys(item.doc for item in load_qa(repo / "examples" / "sample_qa.jsonl")))[:3]
     routed = re.findall(r"adapters (?:of )?\['([^']+)'", proc.stdout)
     assert [re.split("[#:]", r)[0] for r in routed] == expected  # MiniLM routes each question to its document
+
+
+async def test_llm_async_methods_match_sync_and_take_context(engine, index, llm, calls) -> None:
+    whole = llm.complete(QUESTION, adapter_ids=["quinoa"]).text
+    assert (await llm.acomplete(QUESTION, adapter_ids=["quinoa"])).text == whole
+    assert (await llm.achat([ChatMessage(role="user", content=QUESTION)], adapter_ids=["quinoa"])).message.content == whole
+    pieces = [r.delta async for r in await llm.astream_complete(QUESTION, adapter_ids=["quinoa"])]
+    assert "".join(pieces) == whole
+    chat = [r async for r in await llm.astream_chat([ChatMessage(role="user", content=QUESTION)], adapter_ids=["quinoa"])]
+    assert chat[-1].message.content == whole
+    assert [c.adapter_ids for c in calls] == [["quinoa"]] * 5
+    llm.complete(QUESTION, adapter_ids=["quinoa"], context="Quinoa is a grain.")
+    assert calls[-1].context == "Quinoa is a grain." and calls[-1].adapter_ids == ["quinoa"]
+    with pytest.raises(InputError, match="context must be a str"):
+        await llm.acomplete(QUESTION, context=["x"])
