@@ -41,3 +41,32 @@ def test_core_modules_import_no_framework_lazy_imports_included() -> None:
 def test_nothing_in_the_package_imports_an_integration() -> None:
     offenders = {name: sorted(imported_roots(path) & set(INTEGRATIONS)) for name, path in modules().items()}
     assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_serving_api_is_pinned() -> None:
+    """What the framework distributions import from the core (doc2lora_rag.serving): changing it breaks them."""
+    from doc2lora_rag import serving
+
+    assert serving.__all__ == [
+        "DEFAULT_MAX_NEW_TOKENS",
+        "ROUTING_KEYS",
+        "StopFilter",
+        "TextEmbeddingRouter",
+        "answer",
+        "check_adapter_ids",
+        "check_engine",
+        "check_filter_keys",
+        "check_question",
+        "check_stop",
+        "core_store",
+        "count_tokens",
+        "cut_at_stop",
+        "load_adapters",
+        "metadata_keys",
+        "prompt_tokens",
+        "routing_keys",
+        "shared_engine",
+        "stream",
+    ]
+    for name in serving.__all__:
+        assert getattr(serving, name) is not None

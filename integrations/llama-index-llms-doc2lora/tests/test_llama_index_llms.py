@@ -5,10 +5,8 @@ perturbed generator (non-zero adapters), a hashed bag-of-words LlamaIndex embedd
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from integration_corpus import DOCS, MAX_TOKENS, QUESTION, assert_no_document_text, direct_answer
+from integration_corpus import DOCS, MAX_TOKENS, QUESTION, assert_example_routes_each_question_to_its_document, assert_no_document_text, direct_answer
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.base.response.schema import Response, StreamingResponse
 from llama_index.core.llms import ChatMessage, LLMMetadata
@@ -189,24 +187,7 @@ def test_llm_complete_stream_and_chat(engine, index, llm, calls) -> None:
 
 @pytest.mark.slow
 def test_llamaindex_example_runs_with_the_tiny_model_and_routes_each_question_to_its_document() -> None:
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from doc2lora_rag.evaluation import load_qa
-
-    repo = Path(__file__).resolve().parents[3]
-    path = os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": path}
-    proc = subprocess.run(
-        [sys.executable, "examples/llamaindex_drop_in.py", "--tiny", "--n", "3"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("RAG, text in prompt") == 3 and proc.stdout.count("adapters, no text") == 3
-    expected = list(dict.fromkeys(item.doc for item in load_qa(repo / "examples" / "sample_qa.jsonl")))[:3]
-    routed = re.findall(r"adapters (?:of )?\['([^']+)'", proc.stdout)
-    assert [re.split("[#:]", r)[0] for r in routed] == expected  # MiniLM routes each question to its document
+    assert_example_routes_each_question_to_its_document("llamaindex_drop_in.py")
 
 
 async def test_llm_async_methods_match_sync_and_take_context(engine, index, llm, calls) -> None:
