@@ -151,13 +151,16 @@ def test_agent_middleware_routes_each_turn_to_adapters(store, llm, calls) -> Non
     agent = create_agent(llm, tools=[], middleware=[AdapterRoutingMiddleware(store, k=2)])
     state = agent.invoke({"messages": [HumanMessage(QUESTION)]})
     reply = state["messages"][-1]
-    expected = [d.id for d in store.similarity_search(QUESTION, k=2)]
+    routed = store.similarity_search(QUESTION, k=2)
+    expected = [d.id for d in routed]
     assert isinstance(reply, AIMessage) and reply.response_metadata["adapter_ids"] == expected
+    assert reply.response_metadata["routing_scores"] == pytest.approx([d.metadata["score"] for d in routed])
     assert expected[0] == "lighthouse" and calls[-1].adapter_ids == expected and calls[-1].question == QUESTION
     assert_no_document_text(calls[-1])
     second = "How many ferries cross the strait?"
     state = agent.invoke({"messages": [*state["messages"], HumanMessage(second)]})
     assert calls[-1].question == second and calls[-1].adapter_ids[0] == "ferries"
+    assert calls[-1].context.startswith(f"Conversation so far:\nUser: {QUESTION}\nAssistant: ")  # the agent's history reached the model
 
 
 async def test_agent_middleware_async_and_gate(store, llm, calls) -> None:
