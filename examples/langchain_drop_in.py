@@ -23,6 +23,7 @@ from langchain_classic.chains.combine_documents import create_stuff_documents_ch
 from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.vectorstores import InMemoryVectorStore
+from langchain_doc2lora import AdapterVectorStore, ChatDoc2LoRA, MiniLMEmbeddings, create_adapter_documents_chain
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from doc2lora_rag import AdapterGenerator, load_base_model
@@ -31,7 +32,6 @@ from doc2lora_rag.evaluation import load_qa
 from doc2lora_rag.generators import describe, make_generator, zero_adapters
 from doc2lora_rag.llm import AnswerEngine
 from doc2lora_rag.loaders import load_paths
-from integrations.langchain_doc2lora import AdapterVectorStore, ChatDoc2LoRA, MiniLMEmbeddings, create_adapter_documents_chain
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "sample_corpus"

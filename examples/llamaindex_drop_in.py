@@ -21,6 +21,7 @@ from pathlib import Path
 
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.node_parser import SentenceSplitter
+from llama_index.llms.doc2lora import AdapterIndex, Doc2LoRALLM, MiniLMEmbedding
 
 from doc2lora_rag import AdapterGenerator, load_base_model
 from doc2lora_rag.base_model import tiny_random_base
@@ -28,7 +29,6 @@ from doc2lora_rag.evaluation import load_qa
 from doc2lora_rag.generators import describe, make_generator, zero_adapters
 from doc2lora_rag.llm import AnswerEngine
 from doc2lora_rag.loaders import load_paths
-from integrations.llama_index_doc2lora import AdapterIndex, Doc2LoRALLM, MiniLMEmbedding
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "sample_corpus"

@@ -24,6 +24,7 @@ from langchain_classic.chains.combine_documents import create_stuff_documents_ch
 from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.vectorstores import InMemoryVectorStore
+from langchain_doc2lora import AdapterVectorStore, ChatDoc2LoRA, MiniLMEmbeddings, create_adapter_documents_chain
 
 from doc2lora_rag import AdapterGenerator, load_base_model
 from doc2lora_rag.base_model import tiny_random_base
@@ -31,7 +32,6 @@ from doc2lora_rag.evaluation import is_correct, load_qa, token_f1
 from doc2lora_rag.generators import describe, make_generator
 from doc2lora_rag.llm import AnswerEngine, prompt_ids
 from doc2lora_rag.loaders import load_paths
-from integrations.langchain_doc2lora import AdapterVectorStore, ChatDoc2LoRA, MiniLMEmbeddings, create_adapter_documents_chain
 
 HERE = Path(__file__).resolve().parent
 

@@ -114,7 +114,8 @@ def test_config_is_checked(tmp_path: Path) -> None:
 
 def test_migrate_example_tiny(smollm2_tokenizer) -> None:
     pytest.importorskip("langchain_core")  # the example migrates a LangChain pipeline; the benchmark itself needs no framework
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # keep the caller's path (installed or not)
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "migrate_benchmark.py"), "--tiny"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
     )

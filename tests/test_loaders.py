@@ -151,7 +151,6 @@ def test_corrupt_pdf_is_rejected(tmp_path: Path) -> None:
     ("name", "data", "match"),
     [
         ("nul.txt", b"text\x00with nul", "NUL"),
-        ("latin1.md", "caf\u00e9 cr\u00e8me".encode("latin-1"), "not valid UTF-8"),
         ("empty.txt", b"", "empty"),
         ("blank.md", b" \n\t\n", "empty or holds only whitespace"),
         ("bom_only.txt", "\ufeff  ".encode(), "only whitespace"),
@@ -164,6 +163,31 @@ def test_bad_files_are_rejected(tmp_path: Path, name: str, data: bytes, match: s
     with pytest.raises(LoaderError, match=match) as info:
         load_file(path)
     assert str(path) in str(info.value)
+
+
+FRENCH = (
+    "Le festival des lanternes de Velmora a \u00e9t\u00e9 fond\u00e9 en 1871 par Odile Santerre. Chaque ann\u00e9e, les habitants "
+    "d\u00e9corent la place du march\u00e9 avec des lanternes en papier cr\u00e8me et rouge. La f\u00eate attire des visiteurs "
+    "de toute la r\u00e9gion, qui go\u00fbtent la cr\u00e8me br\u00fbl\u00e9e des p\u00e2tissiers locaux.\n"
+)
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "utf-16"])
+def test_text_in_another_encoding_is_detected_not_refused(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / f"festival_{encoding}.txt"
+    path.write_bytes(FRENCH.encode(encoding))
+    assert [d.text for d in load_file(path)] == [FRENCH]
+    html = tmp_path / f"festival_{encoding}.html"
+    html.write_bytes(f"<html><body><p>{FRENCH}</p></body></html>".encode(encoding))
+    assert "cr\u00e8me br\u00fbl\u00e9e" in load_file(html)[0].text
+
+
+def test_without_charset_normalizer_another_encoding_names_the_install(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "charset_normalizer", None)  # as if it were not installed
+    path = tmp_path / "festival.txt"
+    path.write_bytes(FRENCH.encode("cp1252"))
+    with pytest.raises(MissingDependencyError, match=r"not valid UTF-8 .*pip install charset-normalizer"):
+        load_file(path)
 
 
 def test_missing_path_directory_and_bad_argument(tmp_path: Path) -> None:

@@ -19,9 +19,11 @@ from llama_index.core.response_synthesizers import BaseSynthesizer
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.types import RESPONSE_TEXT_TYPE
 
-from doc2lora_rag.errors import InputError
+from doc2lora_rag import InputError
 
 __all__ = ["AdapterSynthesizer", "adapter_ids_from_nodes"]
+
+CONTEXT_SEPARATOR = "\n\n"
 
 
 def adapter_ids_from_nodes(nodes: Sequence[NodeWithScore]) -> list[str]:
@@ -41,14 +43,24 @@ class AdapterSynthesizer(BaseSynthesizer):
     """Answers with the retrieved nodes' adapters switched in; no node text reaches the prompt.
 
     Instantiate: ``AdapterSynthesizer(llm=Doc2LoRALLM(store=store), streaming=False)``; the LLM must
-    accept ``adapter_ids`` in ``complete``/``stream_complete``. With no nodes it returns the
+    accept ``adapter_ids`` in ``complete``/``stream_complete``. ``hybrid=True``: the nodes' text goes
+    in as well (``context=``, placed before the question), next to their adapters. With no nodes it returns the
     "Empty Response" like the built-in synthesizers.
     """
 
-    def __init__(self, llm: LLM, *, streaming: bool = False, callback_manager: CallbackManager | None = None, empty_response: str | None = None) -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        streaming: bool = False,
+        hybrid: bool = False,
+        callback_manager: CallbackManager | None = None,
+        empty_response: str | None = None,
+    ) -> None:
         if not isinstance(llm, LLM):
             raise InputError(f"llm must be a LlamaIndex LLM accepting adapter_ids (Doc2LoRALLM), got {type(llm).__name__}")
         super().__init__(llm=llm, callback_manager=callback_manager, streaming=streaming, empty_response=empty_response)
+        self.hybrid = bool(hybrid)
 
     def _get_prompts(self) -> PromptDictType:
         return {}  # no templates: nothing is formatted into a prompt
@@ -57,14 +69,19 @@ class AdapterSynthesizer(BaseSynthesizer):
         if prompts:
             raise InputError(f"AdapterSynthesizer has no prompt templates to update (got {sorted(prompts)})")
 
+    def _with_text(self, text_chunks: Sequence[str], response_kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {**response_kwargs, "context": CONTEXT_SEPARATOR.join(text_chunks)} if self.hybrid and text_chunks else response_kwargs
+
     def get_response(self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any) -> RESPONSE_TEXT_TYPE:
-        """The answer to `query_str` (`text_chunks` are ignored); ``adapter_ids`` come in response_kwargs."""
+        """The answer to `query_str`; ``adapter_ids`` come in response_kwargs; `text_chunks` go in as context only when hybrid."""
+        response_kwargs = self._with_text(text_chunks, response_kwargs)
         if self._streaming:
             pieces = self._llm.stream_complete(query_str, **response_kwargs)
             return _deltas(pieces)
         return self._llm.complete(query_str, **response_kwargs).text
 
     async def aget_response(self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any) -> RESPONSE_TEXT_TYPE:
+        response_kwargs = self._with_text(text_chunks, response_kwargs)
         if self._streaming:
             pieces = await self._llm.astream_complete(query_str, **response_kwargs)
             return _adeltas(pieces)

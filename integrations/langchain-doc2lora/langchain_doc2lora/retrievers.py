@@ -13,7 +13,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, field_validator
 
-from doc2lora_rag.errors import InputError
+from doc2lora_rag import InputError
 
 from .vectorstores import AdapterVectorStore
 

@@ -19,9 +19,9 @@ from typing import Any
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
 from langchain_core.messages import HumanMessage
 
-from doc2lora_rag.errors import InputError
+from doc2lora_rag import InputError
+from doc2lora_rag.serving import core_store
 
-from .._shared import core_store
 from .chains import adapter_ids_from_documents
 from .vectorstores import AdapterVectorStore
 
@@ -58,23 +58,26 @@ class AdapterRoutingMiddleware(AgentMiddleware):
         self.k = k
         self.score_threshold = score_threshold
 
+    def routed(self, messages: list[Any]) -> dict[str, list]:
+        """``{"adapter_ids": [...], "routing_scores": [...]}`` for the last human message of `messages`
+        (empty lists when there is none or the call is gated)."""
+        humans = [m for m in messages if isinstance(m, HumanMessage) and m.text.strip()]
+        hits = self.vectorstore.similarity_search_with_score(humans[-1].text, k=self.k) if humans else []
+        if not hits or (self.score_threshold is not None and hits[0][1] < self.score_threshold):
+            return {"adapter_ids": [], "routing_scores": []}
+        return {"adapter_ids": adapter_ids_from_documents([doc for doc, _ in hits]), "routing_scores": [score for _, score in hits]}
+
     def adapter_ids(self, messages: list[Any]) -> list[str]:
         """The adapters for the last human message of `messages` ([] when there is none or it is gated)."""
-        humans = [m for m in messages if isinstance(m, HumanMessage) and m.text.strip()]
-        if not humans:
-            return []
-        hits = self.vectorstore.similarity_search_with_score(humans[-1].text, k=self.k)
-        if self.score_threshold is not None and (not hits or hits[0][1] < self.score_threshold):
-            return []
-        return adapter_ids_from_documents([doc for doc, _ in hits])
+        return self.routed(messages)["adapter_ids"]
 
     @staticmethod
-    def _routed(request: ModelRequest, ids: list[str]) -> ModelRequest:
-        return request.override(model_settings={**request.model_settings, "adapter_ids": ids})
+    def _routed(request: ModelRequest, routed: dict[str, list]) -> ModelRequest:
+        return request.override(model_settings={**request.model_settings, **routed})
 
     def wrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], ModelResponse]) -> ModelResponse:
-        return handler(self._routed(request, self.adapter_ids(request.messages)))
+        return handler(self._routed(request, self.routed(request.messages)))
 
     async def awrap_model_call(self, request: ModelRequest, handler: Callable[[ModelRequest], Awaitable[ModelResponse]]) -> ModelResponse:
-        ids = await asyncio.to_thread(self.adapter_ids, request.messages)
-        return await handler(self._routed(request, ids))
+        routed = await asyncio.to_thread(self.routed, request.messages)
+        return await handler(self._routed(request, routed))

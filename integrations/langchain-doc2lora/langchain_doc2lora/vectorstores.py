@@ -9,17 +9,21 @@ document id when the document fits one group) and, by default, metadata carries 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from doc2lora_rag.documents import Document as CoreDocument
-from doc2lora_rag.errors import InputError
-
-from .._shared import core_store
+from doc2lora_rag import Document as CoreDocument
+from doc2lora_rag import InputError
+from doc2lora_rag.serving import check_filter_keys, core_store, routing_keys
 
 __all__ = ["AdapterVectorStore", "to_core_document", "to_langchain_document"]
 
@@ -38,6 +42,10 @@ def to_langchain_document(doc: CoreDocument) -> Document:
     return Document(page_content=doc.text, metadata=dict(doc.metadata), id=doc.id)
 
 
+def _is_embedder(obj: Any) -> bool:
+    return not isinstance(obj, (str, os.PathLike)) and callable(getattr(obj, "embed_query", None)) and not callable(getattr(obj, "search", None))
+
+
 class AdapterVectorStore(VectorStore):
     """LangChain vector store whose documents become LoRA adapters instead of prompt text.
 
@@ -49,8 +57,10 @@ class AdapterVectorStore(VectorStore):
     Instantiate:
         .. code-block:: python
 
-            from integrations.langchain_doc2lora import AdapterVectorStore
+            from langchain_doc2lora import AdapterVectorStore
 
+            vector_store = AdapterVectorStore()                             # a temporary store (like InMemoryVectorStore)
+            vector_store = AdapterVectorStore(embeddings)                   # the same, routed with your embeddings
             vector_store = AdapterVectorStore("./adapters")                 # a store directory
             vector_store = AdapterVectorStore("./adapters", embedding=emb)  # any LangChain Embeddings routes
             vector_store = AdapterVectorStore(adapter_store)                # an open doc2lora AdapterStore
@@ -68,6 +78,8 @@ class AdapterVectorStore(VectorStore):
             docs = vector_store.similarity_search("Who founded the festival?", k=2)
             docs[0].metadata["adapter_id"]   # the adapter to switch in; docs[0].id is the same id
             pairs = vector_store.similarity_search_with_score("...", k=2)   # cosine for dense routing
+            vector_store.similarity_search("...", k=2, filter={"source": "a.txt"})
+            vector_store.max_marginal_relevance_search("...", k=2, fetch_k=10)   # MMR over the stored routing keys
 
     Use as retriever:
         .. code-block:: python
@@ -76,7 +88,10 @@ class AdapterVectorStore(VectorStore):
             chain = create_retrieval_chain(retriever, create_adapter_documents_chain(ChatDoc2LoRA(store=vector_store)))
 
     Args:
-        store: a store directory (opened or created) or an open ``doc2lora_rag.store.AdapterStore``.
+        store: a store directory (opened or created), an open ``doc2lora_rag.AdapterStore``, or None: a
+            temporary directory, removed when the vector store is closed or garbage-collected. An
+            ``Embeddings`` object in first place is taken as `embedding` (``AdapterVectorStore(embeddings)``,
+            as with ``InMemoryVectorStore``).
         embedding: the routing embedder of a store opened by path (any object with
             ``embed_documents``/``embed_query``); None: the store's own (MiniLM for a new store).
         generator: the adapter generator of a store opened by path (None: the store's own).
@@ -94,15 +109,21 @@ class AdapterVectorStore(VectorStore):
 
     def __init__(
         self,
-        store: Any,
+        store: Any = None,
         embedding: Embeddings | None = None,
         *,
         generator: Any = None,
         routing_metadata: bool = True,
         **store_kwargs: Any,
     ) -> None:
+        if embedding is None and _is_embedder(store):
+            store, embedding = None, store
+        self._temporary: str | None = None
+        if store is None:
+            store = self._temporary = tempfile.mkdtemp(prefix="doc2lora-store-")
+            weakref.finalize(self, shutil.rmtree, store, ignore_errors=True)
         if isinstance(store, (str, os.PathLike)):
-            from doc2lora_rag.store import AdapterStore
+            from doc2lora_rag import AdapterStore
 
             if embedding is not None and "router" in store_kwargs:
                 raise InputError("pass either embedding= or router=, not both")
@@ -205,12 +226,15 @@ class AdapterVectorStore(VectorStore):
         """The `k` best chunk groups for `query`, best first, with their routing scores.
 
         ``filter``: a dict of metadata values that must all match, or a callable on the Document;
-        it is applied to every routed group before the top `k` are taken.
+        it is applied to every routed group before the top `k` are taken. A dict naming a key that
+        no document has raises InputError (a misspelt key would silently match nothing).
         """
         if kwargs:
             raise InputError(f"unknown keyword arguments {sorted(kwargs)}; similarity search takes k= and filter=")
         if filter is not None and not (isinstance(filter, dict) or callable(filter)):
             raise InputError(f"filter must be a dict of metadata values or a callable, got {type(filter).__name__}")
+        if isinstance(filter, dict):
+            check_filter_keys(self.store, filter)
         n = k if filter is None else max(k, len(self.store.router))
         hits = self.store.search(query, n)
         raw: dict[str, dict[str, Any]] = {}
@@ -232,6 +256,24 @@ class AdapterVectorStore(VectorStore):
     def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
         """The `k` best chunk groups for `query`, best first (see `similarity_search_with_score`)."""
         return [doc for doc, _ in self.similarity_search_with_score(query, k, **kwargs)]
+
+    def max_marginal_relevance_search(
+        self, query: str, k: int = 4, fetch_k: int = 20, lambda_mult: float = 0.5, *, filter: Any = None, **kwargs: Any
+    ) -> list[Document]:
+        """`k` chunk groups for `query`, chosen among the `fetch_k` best for relevance and diversity (MMR).
+
+        The candidates' routing keys stored with the adapters are reused (nothing is re-embedded); the
+        query is embedded once with the store's routing embedder. BM25-routed stores have no keys (InputError).
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1 or isinstance(fetch_k, bool) or not isinstance(fetch_k, int) or fetch_k < k:
+            raise InputError(f"MMR needs ints 1 <= k <= fetch_k, got k={k!r}, fetch_k={fetch_k!r}")
+        hits = self.similarity_search_with_score(query, fetch_k, filter=filter, **kwargs)
+        if not hits:
+            return []
+        keys = routing_keys(self.store, [doc.id for doc, _ in hits])
+        query_key = np.asarray(self.store.router.embedder.embed_query(query), dtype=np.float32)
+        chosen = maximal_marginal_relevance(query_key, list(keys), lambda_mult=lambda_mult, k=k)
+        return [hits[i][0] for i in chosen]
 
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         """Routing score -> [0, 1]: cosine (dense) -> (s + 1) / 2; hybrid is already in [0, 1]; BM25 -> s / (1 + s)."""
@@ -256,12 +298,12 @@ class AdapterVectorStore(VectorStore):
         store: Any = None,
         **kwargs: Any,
     ) -> AdapterVectorStore:
-        """A store (a directory `store_path`, or an open AdapterStore `store`) with `texts` added.
+        """A store (a directory `store_path`, an open AdapterStore `store`, or neither: a temporary store) with `texts` added.
 
         Further keyword arguments go to the constructor (``generator``, ``routing_metadata``, store options).
         """
-        if (store_path is None) == (store is None):
-            raise InputError("pass exactly one of store_path= (a directory) or store= (an open AdapterStore)")
+        if store_path is not None and store is not None:
+            raise InputError("pass at most one of store_path= (a directory) or store= (an open AdapterStore); neither gives a temporary store")
         if store is not None and embedding is None:
             embedding = core_store(store).router.embedder
         vector_store = cls(store if store is not None else store_path, embedding, **kwargs)
@@ -271,8 +313,10 @@ class AdapterVectorStore(VectorStore):
     # -- lifetime ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the underlying AdapterStore."""
+        """Close the underlying AdapterStore (and remove a temporary store's directory)."""
         self.store.close()
+        if self._temporary is not None:
+            shutil.rmtree(self._temporary, ignore_errors=True)
 
     def __enter__(self) -> AdapterVectorStore:
         return self

@@ -1,9 +1,10 @@
-"""LangChain integration of doc2lora-rag (``pip install 'doc2lora-rag[langchain]'``).
+"""langchain-doc2lora: the LangChain integration of doc2lora-rag (``pip install -e integrations/langchain-doc2lora``).
 
 - `AdapterVectorStore`: documents become adapters; search routes queries to them.
 - `AdapterRetriever`: a retriever with its own `k` (``as_retriever()`` works too).
 - `ChatDoc2LoRA`: the base LLM as a chat model, adapters switched in with ``adapter_ids=[...]``.
-- `create_adapter_documents_chain`: drop-in for ``create_stuff_documents_chain`` (no text stuffed).
+- `create_adapter_documents_chain`: drop-in for ``create_stuff_documents_chain``, ``mode="adapter" | "hybrid" | "rag"``.
+- `create_cascade_chain`: local answer with adapters when routing is confident, else your own chat model.
 - `AdapterRoutingMiddleware`: agent middleware routing each model call (needs ``langchain`` v1).
 - `MiniLMEmbeddings`: the routing embedder as LangChain ``Embeddings``.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .cascade import create_cascade_chain
 from .chains import create_adapter_documents_chain
 from .chat_models import ChatDoc2LoRA
 from .embeddings import MiniLMEmbeddings
@@ -25,6 +27,7 @@ __all__ = [
     "ChatDoc2LoRA",
     "MiniLMEmbeddings",
     "create_adapter_documents_chain",
+    "create_cascade_chain",
 ]
 
 
@@ -33,7 +36,7 @@ def __getattr__(name: str) -> Any:
         try:
             from .middleware import AdapterRoutingMiddleware
         except ImportError as exc:
-            from doc2lora_rag.errors import MissingDependencyError
+            from doc2lora_rag import MissingDependencyError
 
             raise MissingDependencyError(f"AdapterRoutingMiddleware needs the langchain (v1) package ({exc}); run pip install 'langchain>=1,<2'") from exc
         return AdapterRoutingMiddleware

@@ -17,11 +17,10 @@ from typing import Any
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import Document as LIDocument
 
-from doc2lora_rag.documents import Document as CoreDocument
-from doc2lora_rag.errors import InputError
+from doc2lora_rag import Document as CoreDocument
+from doc2lora_rag import InputError
+from doc2lora_rag.serving import TextEmbeddingRouter, core_store
 
-from .._shared import core_store
-from .embeddings import RouterEmbedder
 from .llms import Doc2LoRALLM
 from .retrievers import Doc2LoRARetriever
 from .synthesizer import AdapterSynthesizer
@@ -74,12 +73,12 @@ class AdapterIndex:
         if (store_path is None) == (store is None):
             raise InputError("pass exactly one of store_path= (a directory) or store= (an open AdapterStore)")
         if store is None:
-            from doc2lora_rag.store import AdapterStore
+            from doc2lora_rag import AdapterStore
 
             if embed_model is not None:
                 if "router" in store_kwargs:
                     raise InputError("pass either embed_model= or router=, not both")
-                store_kwargs["router"] = RouterEmbedder(embed_model)
+                store_kwargs["router"] = TextEmbeddingRouter(embed_model)
             store = AdapterStore(store_path, generator, **store_kwargs)
         elif generator is not None or embed_model is not None or store_kwargs:
             raise InputError("generator=, embed_model= and store options apply when opening a store by path; the store passed is open")

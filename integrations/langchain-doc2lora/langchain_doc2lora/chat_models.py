@@ -2,14 +2,15 @@
 
 Messages map to one engine call: the last human message is the question; system messages, when
 present, are joined into context text placed before the question (that is how a stuffed-RAG prompt
-reaches the model); earlier human/AI turns and tool messages are not used (the engine answers one
-question). `adapter_ids=[...]` (per call, or via `.bind(adapter_ids=[...])`) activates those adapters
+reaches the model), followed by the conversation so far (earlier human and AI turns as a transcript,
+"User: ..." / "Assistant: ..."); tool messages are not used. `adapter_ids=[...]` (per call, or via `.bind(adapter_ids=[...])`) activates those adapters
 of the store together (memory adapters: one joint write over their keys; others rank-concatenated);
 without it the bare base model answers.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,9 +21,8 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from doc2lora_rag.errors import InputError
-
-from .._shared import (
+from doc2lora_rag import InputError
+from doc2lora_rag.serving import (
     DEFAULT_MAX_NEW_TOKENS,
     answer,
     check_adapter_ids,
@@ -37,7 +37,8 @@ from .._shared import (
 
 __all__ = ["ChatDoc2LoRA"]
 
-_CALL_KWARGS = ("adapter_ids", "max_tokens", "temperature", "model", "stream")
+_CALL_KWARGS = ("adapter_ids", "routing_scores", "max_tokens", "temperature", "model", "stream")
+HISTORY_HEADER = "Conversation so far:"
 
 
 def _usage(input_tokens: int, output_tokens: int) -> UsageMetadata:
@@ -54,7 +55,7 @@ class ChatDoc2LoRA(BaseChatModel):
     Instantiate:
         .. code-block:: python
 
-            from integrations.langchain_doc2lora import ChatDoc2LoRA
+            from langchain_doc2lora import ChatDoc2LoRA
 
             llm = ChatDoc2LoRA(store=vector_store)          # engine on the store generator's base model
             llm = ChatDoc2LoRA(engine=engine, store=store, max_tokens=64, stop=["\\n\\n"])
@@ -72,8 +73,9 @@ class ChatDoc2LoRA(BaseChatModel):
             for chunk in llm.stream("...", adapter_ids=[...]):
                 print(chunk.text, end="")
 
-    The returned message's ``response_metadata`` has ``model_name`` and ``adapter_ids`` (those
-    active); ``usage_metadata`` counts prompt and generated tokens (streaming: the re-tokenized
+    The returned message's ``response_metadata`` has ``model_name``, ``adapter_ids`` (those active),
+    ``routing_scores`` (when the caller passed them, as the adapter chain and middleware do) and
+    ``timings`` (``adapter_s``, ``generate_s``, ``total_s``); ``usage_metadata`` counts prompt and generated tokens (streaming: the re-tokenized
     length of the streamed text). Greedy decoding at ``temperature=0``. Tool calling and structured
     output are not supported (a small base model cannot follow tool schemas).
     """
@@ -146,17 +148,27 @@ class ChatDoc2LoRA(BaseChatModel):
 
     @staticmethod
     def question_and_context(messages: list[BaseMessage]) -> tuple[str, str | None]:
-        """(last human message, system messages joined or None): what the engine receives."""
-        humans = [m for m in messages if isinstance(m, HumanMessage)]
-        if not humans or not humans[-1].text.strip():
+        """(last human message, context or None): what the engine receives.
+
+        The context is the system messages joined, then the earlier human / AI turns as a transcript.
+        """
+        last = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=None)
+        if last is None or not messages[last].text.strip():
             raise InputError("ChatDoc2LoRA answers the last human message, and the messages have none with text; add a HumanMessage")
-        system = [m.text.strip() for m in messages if isinstance(m, SystemMessage) and m.text.strip()]
-        return humans[-1].text, ("\n\n".join(system) or None)
+        parts = [m.text.strip() for m in messages if isinstance(m, SystemMessage) and m.text.strip()]
+        turns = [
+            f"{'User' if isinstance(m, HumanMessage) else 'Assistant'}: {m.text.strip()}"
+            for m in messages[:last]
+            if isinstance(m, (HumanMessage, AIMessage)) and m.text.strip()
+        ]
+        if turns:
+            parts.append("\n".join([HISTORY_HEADER, *turns]))
+        return messages[last].text, ("\n\n".join(parts) or None)
 
     def _call(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(kwargs) - set(_CALL_KWARGS))
         if unknown:
-            raise InputError(f"ChatDoc2LoRA got unknown call arguments {unknown}; it accepts {list(_CALL_KWARGS[:3])} and stop")
+            raise InputError(f"ChatDoc2LoRA got unknown call arguments {unknown}; it accepts {list(_CALL_KWARGS[:5])} and stop")
         model = kwargs.get("model")
         if model is not None and model != self.model_name:
             raise InputError(f"this ChatDoc2LoRA runs base model {self.model_name!r}; model={model!r} cannot be switched per call")
@@ -165,6 +177,9 @@ class ChatDoc2LoRA(BaseChatModel):
             raise InputError(f"max_tokens must be an int >= 1, got {max_tokens!r}")
         temperature = kwargs.get("temperature", self.temperature)
         question, context = self.question_and_context(messages)
+        scores = kwargs.get("routing_scores")
+        if scores is not None and (isinstance(scores, (str, bytes)) or not all(isinstance(x, (int, float)) for x in scores)):
+            raise InputError(f"routing_scores must be a list of numbers aligned with adapter_ids, got {scores!r:.80}")
         return {
             "question": question,
             "context": context,
@@ -174,16 +189,21 @@ class ChatDoc2LoRA(BaseChatModel):
             "stop": check_stop(stop if stop is not None else self.stop),
         }
 
+    def _response_metadata(self, call: dict[str, Any], kwargs: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
+        meta: dict[str, Any] = {"model_name": self.model_name, "adapter_ids": call["adapter_ids"], "timings": timings}
+        if kwargs.get("routing_scores") is not None:
+            meta["routing_scores"] = [float(x) for x in kwargs["routing_scores"]]
+        return meta
+
     def _generate(
         self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any
     ) -> ChatResult:
         call = self._call(messages, stop, kwargs)
-        engine = self.answer_engine
-        text, out = answer(engine, self.store, **call)
+        text, out, timings = answer(self.answer_engine, self.store, **call)
         message = AIMessage(
             content=text,
             usage_metadata=_usage(out.prompt_tokens, out.new_tokens),
-            response_metadata={"model_name": self.model_name, "adapter_ids": call["adapter_ids"]},
+            response_metadata=self._response_metadata(call, kwargs, timings),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -193,18 +213,22 @@ class ChatDoc2LoRA(BaseChatModel):
         call = self._call(messages, stop, kwargs)
         engine = self.answer_engine
         text = ""
-        for piece in stream(engine, self.store, **call):
+        t0 = time.perf_counter()
+        pieces = stream(engine, self.store, **call)  # adapters are loaded here
+        t1 = time.perf_counter()
+        for piece in pieces:
             text += piece
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager is not None:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk
+        t2 = time.perf_counter()
         usage = _usage(prompt_tokens(engine, call["question"], call["context"]), count_tokens(engine, text))
         yield ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
                 usage_metadata=usage,
-                response_metadata={"model_name": self.model_name, "adapter_ids": call["adapter_ids"]},
+                response_metadata=self._response_metadata(call, kwargs, {"adapter_s": t1 - t0, "generate_s": t2 - t1, "total_s": t2 - t0}),
                 chunk_position="last",
             )
         )

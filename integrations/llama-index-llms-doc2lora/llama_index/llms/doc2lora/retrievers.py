@@ -8,9 +8,8 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeRelationship, NodeWithScore, QueryBundle, RelatedNodeInfo, TextNode
 
-from doc2lora_rag.errors import InputError
-
-from .._shared import ROUTING_KEYS, core_store
+from doc2lora_rag import InputError
+from doc2lora_rag.serving import ROUTING_KEYS, core_store
 
 __all__ = ["Doc2LoRARetriever", "to_node"]
 

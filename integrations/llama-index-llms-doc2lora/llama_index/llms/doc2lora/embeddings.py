@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-__all__ = ["MiniLMEmbedding", "RouterEmbedder"]
+__all__ = ["MiniLMEmbedding"]
 
 
 class MiniLMEmbedding(BaseEmbedding):
@@ -44,21 +44,3 @@ class MiniLMEmbedding(BaseEmbedding):
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return self._embedder.embed_documents(list(texts))
-
-
-class RouterEmbedder:
-    """A LlamaIndex embedding seen as the ``embed_documents``/``embed_query`` object an AdapterStore routes with.
-
-    ``name`` (recorded with the routing keys) is the model's ``routing_name`` when it has one, else
-    ``<class>:<model_name>``.
-    """
-
-    def __init__(self, embed_model: BaseEmbedding) -> None:
-        self.embed_model = embed_model
-        self.name = getattr(embed_model, "routing_name", None) or f"{type(embed_model).__name__}:{embed_model.model_name}"
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed_model.get_text_embedding_batch(list(texts))
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_model.get_query_embedding(text)

@@ -5,22 +5,13 @@ the question, the adapters (by id) and any context text."""
 
 from __future__ import annotations
 
-import re
-import zlib
-from dataclasses import dataclass
-
 import pytest
-import torch
+from integration_corpus import DOCS, MAX_TOKENS, QUESTION, assert_example_routes_each_question_to_its_document, assert_no_document_text, direct_answer
 from langchain_classic.chains import create_retrieval_chain
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
-
-from doc2lora_rag import AdapterGenerator, InputError
-from doc2lora_rag.llm import AnswerEngine
-from integrations._shared import shared_engine
-from integrations.langchain_doc2lora import (
+from langchain_doc2lora import (
     AdapterRetriever,
     AdapterRoutingMiddleware,
     AdapterVectorStore,
@@ -28,105 +19,7 @@ from integrations.langchain_doc2lora import (
     create_adapter_documents_chain,
 )
 
-QUESTION = "Who built the lighthouse?"
-DOCS = {
-    "lighthouse": "The lighthouse on Kessel Point was built in 1871 by the engineer Ada Morrow.",
-    "quinoa": "Quinoa prices in the Altiplano doubled after the 2013 harvest.",
-    "ferries": "Seven ferries cross the strait every day in summer.",
-    "violin": "The museum keeps a violin made in Cremona in 1698.",
-}
-MAX_TOKENS = 8
-
-
-class WordHashEmbeddings(Embeddings):
-    """Bag of words hashed into 64 dimensions: deterministic, and routes by shared words."""
-
-    def _vector(self, text: str) -> list[float]:
-        v = [0.0] * 64
-        for word in re.findall(r"[a-z]+", text.lower()):
-            v[zlib.crc32(word.encode()) % 64] += 1.0
-        v[63] += 0.01  # never the zero vector
-        return v
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return [self._vector(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self._vector(text)
-
-
-@dataclass
-class Call:
-    method: str
-    question: str
-    adapter_ids: list[str]
-    context: str | None
-
-
-@pytest.fixture(scope="module")
-def engine(make_tiny_base) -> AnswerEngine:
-    """Registered as the base's shared engine, so integration objects built from a store reuse it."""
-    return shared_engine(make_tiny_base(), num_slots=2, max_rank=32)
-
-
-@pytest.fixture(scope="module")
-def generator(engine) -> AdapterGenerator:
-    with torch.random.fork_rng():  # the hypernetwork's random init must not depend on which tests ran first
-        torch.manual_seed(0)
-        gen = AdapterGenerator.untrained(engine.base)
-        with torch.no_grad():
-            gen.hypernet.scale_b.copy_(torch.randn(gen.hypernet.scale_b.shape) * 0.3)
-    return gen
-
-
-@pytest.fixture
-def store(tmp_path, generator):
-    vs = AdapterVectorStore(tmp_path / "store", WordHashEmbeddings(), generator=generator)
-    vs.add_texts(list(DOCS.values()), [{"source": f"{k}.txt"} for k in DOCS], ids=list(DOCS))
-    yield vs
-    vs.close()
-
-
-@pytest.fixture
-def calls(engine, monkeypatch) -> list[Call]:
-    """Every engine call, with adapter ids stripped of their '@<content hash>' cache suffix."""
-    seen: list[Call] = []
-    real_answer, real_stream = engine.answer, engine.stream
-
-    def record(method, question, adapters, context):
-        seen.append(Call(method, question, [a.meta["id"].split("@")[0] for a in adapters or []], context))
-
-    def answer(question, adapters=None, context=None, **kwargs):
-        record("answer", question, adapters, context)
-        return real_answer(question, adapters, context, **kwargs)
-
-    def stream(question, adapters=None, context=None, **kwargs):
-        record("stream", question, adapters, context)
-        return real_stream(question, adapters, context, **kwargs)
-
-    monkeypatch.setattr(engine, "answer", answer)
-    monkeypatch.setattr(engine, "stream", stream)
-    return seen
-
-
-@pytest.fixture
-def llm(engine, store) -> ChatDoc2LoRA:
-    return ChatDoc2LoRA(engine=engine, store=store, max_tokens=MAX_TOKENS)
-
-
-def direct_answer(engine, store, question: str, ids: list[str]) -> str:
-    """The engine's own answer with those adapters (the reference the integrations must match)."""
-    adapters = [store.store.adapter(i) for i in ids]
-    return engine.answer(question, adapters or None, max_new_tokens=MAX_TOKENS).text
-
-
-def assert_no_document_text(call: Call) -> None:
-    for text in DOCS.values():
-        assert text not in call.question and (call.context is None or text not in call.context)
-        for sentence_piece in re.findall(r"\w{6,}", text):  # no distinctive word leaked either
-            if sentence_piece.lower() not in QUESTION.lower():
-                assert sentence_piece not in call.question
-
+from doc2lora_rag import InputError
 
 # -- the adapter documents chain ----------------------------------------------------------------
 
@@ -230,9 +123,10 @@ def test_stop_sequences_cut_invoke_and_stream_alike(engine, store, llm) -> None:
     assert with_stop.invoke(QUESTION, adapter_ids=["quinoa"]).content == cut
 
 
-def test_system_messages_become_context_and_the_last_human_message_the_question(llm, calls) -> None:
+def test_system_messages_and_history_become_context_and_the_last_human_message_the_question(llm, calls) -> None:
     llm.invoke([SystemMessage("Rules: be brief."), HumanMessage("first question"), AIMessage("x"), HumanMessage(QUESTION)])
-    assert calls[0].question == QUESTION and calls[0].context == "Rules: be brief."
+    assert calls[0].question == QUESTION
+    assert calls[0].context == "Rules: be brief.\n\nConversation so far:\nUser: first question\nAssistant: x"  # the history is honoured
 
 
 def test_chat_model_errors_name_the_fix(engine, llm) -> None:
@@ -242,7 +136,7 @@ def test_chat_model_errors_name_the_fix(engine, llm) -> None:
         llm.invoke([SystemMessage("only a system message")])
     with pytest.raises(InputError, match="no store"):
         ChatDoc2LoRA(engine=engine).invoke(QUESTION, adapter_ids=["lighthouse"])
-    with pytest.raises(InputError, match="no adapter 'missing'"):
+    with pytest.raises(InputError, match=r"adapter ids \['missing'\] are not in store .* retrieve again"):
         llm.invoke(QUESTION, adapter_ids=["missing"])
     with pytest.raises(ValueError, match="engine=AnswerEngine"):
         ChatDoc2LoRA()
@@ -257,13 +151,16 @@ def test_agent_middleware_routes_each_turn_to_adapters(store, llm, calls) -> Non
     agent = create_agent(llm, tools=[], middleware=[AdapterRoutingMiddleware(store, k=2)])
     state = agent.invoke({"messages": [HumanMessage(QUESTION)]})
     reply = state["messages"][-1]
-    expected = [d.id for d in store.similarity_search(QUESTION, k=2)]
+    routed = store.similarity_search(QUESTION, k=2)
+    expected = [d.id for d in routed]
     assert isinstance(reply, AIMessage) and reply.response_metadata["adapter_ids"] == expected
+    assert reply.response_metadata["routing_scores"] == pytest.approx([d.metadata["score"] for d in routed])
     assert expected[0] == "lighthouse" and calls[-1].adapter_ids == expected and calls[-1].question == QUESTION
     assert_no_document_text(calls[-1])
     second = "How many ferries cross the strait?"
     state = agent.invoke({"messages": [*state["messages"], HumanMessage(second)]})
     assert calls[-1].question == second and calls[-1].adapter_ids[0] == "ferries"
+    assert calls[-1].context.startswith(f"Conversation so far:\nUser: {QUESTION}\nAssistant: ")  # the agent's history reached the model
 
 
 async def test_agent_middleware_async_and_gate(store, llm, calls) -> None:
@@ -282,9 +179,9 @@ async def test_agent_middleware_async_and_gate(store, llm, calls) -> None:
 # -- store semantics beyond the standard suite ------------------------------------------------
 
 
-def test_multi_group_documents_ids_get_delete_and_chain(tmp_path, generator, engine, calls) -> None:
+def test_multi_group_documents_ids_get_delete_and_chain(tmp_path, generator, engine, calls, word_embeddings) -> None:
     long_text = " ".join(f"Sentence {i} tells about the old harbour crane number {i}." for i in range(6))
-    vs = AdapterVectorStore(tmp_path / "s", WordHashEmbeddings(), generator=generator, chunk_tokens=32, group_size=1)
+    vs = AdapterVectorStore(tmp_path / "s", word_embeddings, generator=generator, chunk_tokens=32, group_size=1)
     original = Document(page_content=long_text, metadata={"source": "crane.txt"}, id="crane")
     assert vs.add_documents([original]) == ["crane"]
     assert original.id == "crane" and original.metadata == {"source": "crane.txt"}  # not mutated
@@ -307,9 +204,9 @@ def test_multi_group_documents_ids_get_delete_and_chain(tmp_path, generator, eng
     vs.close()
 
 
-def test_from_documents_idempotence_filter_and_relevance(tmp_path, generator) -> None:
+def test_from_documents_idempotence_filter_and_relevance(tmp_path, generator, word_embeddings) -> None:
     docs = [Document(page_content=t, metadata={"topic": k}) for k, t in DOCS.items()]
-    vs = AdapterVectorStore.from_documents(docs, WordHashEmbeddings(), store_path=tmp_path / "s", generator=generator)
+    vs = AdapterVectorStore.from_documents(docs, word_embeddings, store_path=tmp_path / "s", generator=generator)
     first = vs.store.doc_ids()
     assert vs.add_documents(docs) == first and vs.store.doc_ids() == first  # derived ids: no duplicates
     hits = vs.similarity_search(QUESTION, k=2, filter={"topic": "violin"})
@@ -319,8 +216,8 @@ def test_from_documents_idempotence_filter_and_relevance(tmp_path, generator) ->
     assert scored[0][0].metadata["topic"] == "lighthouse" and all(0.0 <= s <= 1.0 for _, s in scored)
     again = AdapterVectorStore.from_texts(["extra text about ferries"], vs.embeddings, store=vs.store, ids=["extra"])
     assert "extra" in again.store and again.store is vs.store
-    with pytest.raises(InputError, match="exactly one"):
-        AdapterVectorStore.from_texts(["x"], WordHashEmbeddings())
+    with pytest.raises(InputError, match="at most one"):
+        AdapterVectorStore.from_texts(["x"], word_embeddings, store=vs.store, store_path=tmp_path / "other")
     with pytest.raises(InputError, match="unknown keyword"):
         vs.similarity_search(QUESTION, k=1, fetch_k=3)
     vs.close()
@@ -338,7 +235,7 @@ def test_from_documents_idempotence_filter_and_relevance(tmp_path, generator) ->
     ],
 )
 def test_stop_filter_matches_cutting_the_whole_answer(pieces, stop, expected) -> None:
-    from integrations._shared import StopFilter, cut_at_stop
+    from doc2lora_rag.serving import StopFilter, cut_at_stop
 
     f = StopFilter(stop)
     out = [f.feed(p) for p in pieces] + [f.flush()]
@@ -351,20 +248,4 @@ def test_stop_filter_matches_cutting_the_whole_answer(pieces, stop, expected) ->
 
 @pytest.mark.slow
 def test_langchain_example_runs_with_the_tiny_model_and_routes_each_question_to_its_document() -> None:
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from doc2lora_rag.evaluation import load_qa
-
-    repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(repo)}
-    proc = subprocess.run(
-        [sys.executable, "examples/langchain_drop_in.py", "--tiny", "--n", "3"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("RAG, text in prompt") == 3 and proc.stdout.count("adapters, no text") == 3
-    expected = list(dict.fromkeys(item.doc for item in load_qa(repo / "examples" / "sample_qa.jsonl")))[:3]
-    routed = re.findall(r"adapters (?:of )?\['([^']+)'", proc.stdout)
-    assert [re.split("[#:]", r)[0] for r in routed] == expected  # MiniLM routes each question to its document
+    assert_example_routes_each_question_to_its_document("langchain_drop_in.py")

@@ -5,79 +5,16 @@ perturbed generator (non-zero adapters), a hashed bag-of-words LlamaIndex embedd
 
 from __future__ import annotations
 
-import re
-import zlib
-from dataclasses import dataclass
-
 import pytest
-import torch
+from integration_corpus import DOCS, MAX_TOKENS, QUESTION, assert_example_routes_each_question_to_its_document, assert_no_document_text, direct_answer
 from llama_index.core import Document, VectorStoreIndex
-from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.base.response.schema import Response, StreamingResponse
 from llama_index.core.llms import ChatMessage, LLMMetadata
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
+from llama_index.llms import doc2lora as llama_index_doc2lora
+from llama_index.llms.doc2lora import AdapterIndex, AdapterSynthesizer, Doc2LoRALLM, Doc2LoRARetriever
 
-from doc2lora_rag import AdapterGenerator, InputError
-from doc2lora_rag.llm import AnswerEngine
-from integrations import llama_index_doc2lora
-from integrations._shared import shared_engine
-from integrations.llama_index_doc2lora import AdapterIndex, AdapterSynthesizer, Doc2LoRALLM, Doc2LoRARetriever
-
-QUESTION = "Who built the lighthouse?"
-DOCS = {
-    "lighthouse": "The lighthouse on Kessel Point was built in 1871 by the engineer Ada Morrow.",
-    "quinoa": "Quinoa prices in the Altiplano doubled after the 2013 harvest.",
-    "ferries": "Seven ferries cross the strait every day in summer.",
-    "violin": "The museum keeps a violin made in Cremona in 1698.",
-}
-MAX_TOKENS = 8
-
-
-class HashEmbedding(BaseEmbedding):
-    """Bag of words hashed into 64 dimensions (a LlamaIndex embedding: routes by shared words)."""
-
-    model_name: str = "word-hash-64"
-
-    @staticmethod
-    def _vector(text: str) -> list[float]:
-        v = [0.0] * 64
-        for word in re.findall(r"[a-z]+", text.lower()):
-            v[zlib.crc32(word.encode()) % 64] += 1.0
-        v[63] += 0.01
-        return v
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return self._vector(query)
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._vector(text)
-
-
-@dataclass
-class Call:
-    method: str
-    question: str
-    adapter_ids: list[str]
-    context: str | None
-
-
-@pytest.fixture(scope="module")
-def engine(make_tiny_base) -> AnswerEngine:
-    """Registered as the base's shared engine, so integration objects built from a store reuse it."""
-    return shared_engine(make_tiny_base(), num_slots=2, max_rank=32)
-
-
-@pytest.fixture(scope="module")
-def generator(engine) -> AdapterGenerator:
-    with torch.random.fork_rng():  # the hypernetwork's random init must not depend on which tests ran first
-        torch.manual_seed(0)
-        gen = AdapterGenerator.untrained(engine.base)
-        with torch.no_grad():
-            gen.hypernet.scale_b.copy_(torch.randn(gen.hypernet.scale_b.shape) * 0.3)
-    return gen
+from doc2lora_rag import InputError
 
 
 def documents() -> list[Document]:
@@ -85,8 +22,8 @@ def documents() -> list[Document]:
 
 
 @pytest.fixture
-def index(tmp_path, generator):
-    idx = AdapterIndex.from_documents(documents(), store_path=tmp_path / "store", generator=generator, embed_model=HashEmbedding())
+def index(tmp_path, generator, word_embed_model):
+    idx = AdapterIndex.from_documents(documents(), store_path=tmp_path / "store", generator=generator, embed_model=word_embed_model)
     yield idx
     idx.close()
 
@@ -94,40 +31,6 @@ def index(tmp_path, generator):
 @pytest.fixture
 def llm(engine, index) -> Doc2LoRALLM:
     return Doc2LoRALLM(engine=engine, store=index.store, max_new_tokens=MAX_TOKENS)
-
-
-@pytest.fixture
-def calls(engine, monkeypatch) -> list[Call]:
-    seen: list[Call] = []
-    real_answer, real_stream = engine.answer, engine.stream
-
-    def record(method, question, adapters, context):
-        seen.append(Call(method, question, [a.meta["id"].split("@")[0] for a in adapters or []], context))
-
-    def answer(question, adapters=None, context=None, **kwargs):
-        record("answer", question, adapters, context)
-        return real_answer(question, adapters, context, **kwargs)
-
-    def stream(question, adapters=None, context=None, **kwargs):
-        record("stream", question, adapters, context)
-        return real_stream(question, adapters, context, **kwargs)
-
-    monkeypatch.setattr(engine, "answer", answer)
-    monkeypatch.setattr(engine, "stream", stream)
-    return seen
-
-
-def direct_answer(engine, store, question: str, ids: list[str]) -> str:
-    adapters = [store.adapter(i) for i in ids]
-    return engine.answer(question, adapters or None, max_new_tokens=MAX_TOKENS).text
-
-
-def assert_no_document_text(call: Call) -> None:
-    assert call.context is None
-    for text in DOCS.values():
-        for word in re.findall(r"\w{6,}", text):
-            if word.lower() not in QUESTION.lower():
-                assert word not in call.question
 
 
 def test_public_api_is_pinned() -> None:
@@ -238,9 +141,9 @@ def test_query_engine_refuses_response_modes(index) -> None:
         index.as_query_engine(response_mode="compact")
 
 
-def test_a_stuffing_pipeline_is_visible_to_the_spy(engine, llm, calls) -> None:
+def test_a_stuffing_pipeline_is_visible_to_the_spy(engine, llm, calls, word_embed_model) -> None:
     """The contrast: LlamaIndex's own VectorStoreIndex with the same LLM puts the text in the prompt."""
-    vector_index = VectorStoreIndex.from_documents(documents(), embed_model=HashEmbedding())
+    vector_index = VectorStoreIndex.from_documents(documents(), embed_model=word_embed_model)
     vector_index.as_query_engine(llm=llm, similarity_top_k=1).query(QUESTION)
     assert calls[-1].adapter_ids == [] and "Kessel Point" in calls[-1].question
 
@@ -284,20 +187,19 @@ def test_llm_complete_stream_and_chat(engine, index, llm, calls) -> None:
 
 @pytest.mark.slow
 def test_llamaindex_example_runs_with_the_tiny_model_and_routes_each_question_to_its_document() -> None:
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    assert_example_routes_each_question_to_its_document("llamaindex_drop_in.py")
 
-    from doc2lora_rag.evaluation import load_qa
 
-    repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(repo)}
-    proc = subprocess.run(
-        [sys.executable, "examples/llamaindex_drop_in.py", "--tiny", "--n", "3"], cwd=repo, env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("RAG, text in prompt") == 3 and proc.stdout.count("adapters, no text") == 3
-    expected = list(dict.fromkeys(item.doc for item in load_qa(repo / "examples" / "sample_qa.jsonl")))[:3]
-    routed = re.findall(r"adapters (?:of )?\['([^']+)'", proc.stdout)
-    assert [re.split("[#:]", r)[0] for r in routed] == expected  # MiniLM routes each question to its document
+async def test_llm_async_methods_match_sync_and_take_context(engine, index, llm, calls) -> None:
+    whole = llm.complete(QUESTION, adapter_ids=["quinoa"]).text
+    assert (await llm.acomplete(QUESTION, adapter_ids=["quinoa"])).text == whole
+    assert (await llm.achat([ChatMessage(role="user", content=QUESTION)], adapter_ids=["quinoa"])).message.content == whole
+    pieces = [r.delta async for r in await llm.astream_complete(QUESTION, adapter_ids=["quinoa"])]
+    assert "".join(pieces) == whole
+    chat = [r async for r in await llm.astream_chat([ChatMessage(role="user", content=QUESTION)], adapter_ids=["quinoa"])]
+    assert chat[-1].message.content == whole
+    assert [c.adapter_ids for c in calls] == [["quinoa"]] * 5
+    llm.complete(QUESTION, adapter_ids=["quinoa"], context="Quinoa is a grain.")
+    assert calls[-1].context == "Quinoa is a grain." and calls[-1].adapter_ids == ["quinoa"]
+    with pytest.raises(InputError, match="context must be a str"):
+        await llm.acomplete(QUESTION, context=["x"])

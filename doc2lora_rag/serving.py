@@ -1,4 +1,6 @@
-"""What the LangChain and LlamaIndex integrations share.
+"""Answering by adapter id: what the framework distributions (langchain-doc2lora, llama-index-*-doc2lora) share.
+
+Framework-free (the distributions translate their framework's objects to these calls):
 
 - `core_store`: the `doc2lora_rag.store.AdapterStore` behind a store or a framework wrapper of one;
 - `shared_engine`: one `AnswerEngine` per base model (engines on one model share its LoRA slots, and
@@ -12,12 +14,37 @@
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from doc2lora_rag.errors import InputError
-from doc2lora_rag.lora import LoraWeights
+import numpy as np
+
+from .errors import InputError
+from .lora import LoraWeights
+
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "ROUTING_KEYS",
+    "StopFilter",
+    "TextEmbeddingRouter",
+    "answer",
+    "check_adapter_ids",
+    "check_engine",
+    "check_filter_keys",
+    "check_question",
+    "check_stop",
+    "core_store",
+    "count_tokens",
+    "cut_at_stop",
+    "load_adapters",
+    "metadata_keys",
+    "prompt_tokens",
+    "routing_keys",
+    "shared_engine",
+    "stream",
+]
 
 DEFAULT_MAX_NEW_TOKENS = 128
 ROUTING_KEYS = ("adapter_id", "doc_id", "group_index", "score")  # what AdapterStore.search adds to metadata
@@ -43,12 +70,34 @@ def core_store(store: Any) -> Any:
     )
 
 
+class TextEmbeddingRouter:
+    """An embedding model with ``get_text_embedding_batch`` / ``get_query_embedding`` (a LlamaIndex
+    embedding) seen as the ``embed_documents`` / ``embed_query`` object an AdapterStore routes with.
+
+    ``name`` (recorded with the routing keys) is the model's ``routing_name`` when it has one, else
+    ``<class>:<model_name>``.
+    """
+
+    def __init__(self, embed_model: Any) -> None:
+        for method in ("get_text_embedding_batch", "get_query_embedding"):
+            if not callable(getattr(embed_model, method, None)):
+                raise InputError(f"embed_model must be a LlamaIndex embedding (with {method}), got {type(embed_model).__name__}")
+        self.embed_model = embed_model
+        self.name = getattr(embed_model, "routing_name", None) or f"{type(embed_model).__name__}:{getattr(embed_model, 'model_name', '')}"
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_model.get_text_embedding_batch(list(texts))
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_model.get_query_embedding(text)
+
+
 def shared_engine(base: Any, **engine_kwargs: Any) -> Any:
     """The live AnswerEngine of `base`, created on first use (one per base model while it is referenced).
 
     `engine_kwargs` (num_slots, max_rank, targets) apply only when the engine is created.
     """
-    from doc2lora_rag.llm import AnswerEngine
+    from .llm import AnswerEngine
 
     with _ENGINES_LOCK:
         engine = _ENGINES.get(id(base))
@@ -81,12 +130,54 @@ def check_adapter_ids(ids: Any) -> list[str]:
 
 
 def load_adapters(store: Any, ids: Sequence[str]) -> list[LoraWeights]:
-    """The adapters of `ids` from the store, ready to switch in together (`AdapterStore.routed_adapters`)."""
+    """The adapters of `ids` from the store, ready to switch in together (`AdapterStore.routed_adapters`).
+
+    An id the store no longer has (deleted or replaced since it was retrieved) raises InputError naming it.
+    """
     if not ids:
         return []
     if store is None:
         raise InputError(f"adapter_ids {list(ids)[:5]} were given but no store to load them from; pass store=AdapterStore(...)")
-    return core_store(store).routed_adapters(list(ids))
+    store = core_store(store)
+    missing = [i for i in ids if store.manifest.entry_file(i) is None]
+    if missing:
+        raise InputError(
+            f"adapter ids {missing[:5]} are not in store {store.path} (deleted or replaced since they were retrieved); "
+            "retrieve again, or pass ids from the store's search results"
+        )
+    return store.routed_adapters(list(ids))
+
+
+def routing_keys(store: Any, ids: Sequence[str]) -> np.ndarray:
+    """The stored routing keys (unit vectors, one row per id in the order of `ids`) of a store's entries.
+
+    Raises InputError when the store routes without keys (BM25) or an id has none.
+    """
+    store = core_store(store)
+    if not store.router.uses_keys:
+        raise InputError(f"store {store.path} routes with {store.router.mode!r}, which keeps no embedding keys; open it with a dense or hybrid router")
+    wanted = set(ids)
+    keys = {i: key for i, _, key in store.manifest.routing_rows() if i in wanted and key is not None}
+    missing = [i for i in ids if i not in keys]
+    if missing:
+        raise InputError(f"no routing keys for {missing[:5]} in store {store.path}; they were deleted since they were retrieved")
+    return np.stack([np.frombuffer(keys[i], dtype=np.float32) for i in ids]) if ids else np.zeros((0, 0), dtype=np.float32)
+
+
+def metadata_keys(store: Any) -> set[str]:
+    """Every metadata key of the store's entries (routing keys excluded): what a filter may name."""
+    return {key for entry in core_store(store).entries() for key in entry.metadata}
+
+
+def check_filter_keys(store: Any, keys: Iterable[str]) -> None:
+    """InputError when a filter names a metadata key that no entry of the store has (a typo would match nothing)."""
+    keys = set(keys)
+    if not keys:
+        return
+    known = metadata_keys(store)
+    unknown = sorted(keys - known)
+    if unknown and len(core_store(store)) > 0:
+        raise InputError(f"filter names metadata keys {unknown} that no document in the store has; known keys: {sorted(known)}")
 
 
 def check_stop(stop: Any) -> list[str]:
@@ -164,12 +255,18 @@ def answer(
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     temperature: float = 0.0,
     stop: Sequence[str] = (),
-) -> tuple[str, Any]:
-    """(answer text cut at `stop`, the engine's Answer) with the adapters of `adapter_ids` active."""
+) -> tuple[str, Any, dict[str, float]]:
+    """(answer text cut at `stop`, the engine's Answer, timings) with the adapters of `adapter_ids` active.
+
+    Timings: ``adapter_s`` (loading and combining the adapters), ``generate_s``, ``total_s``.
+    """
     check_question(question)
+    t0 = time.perf_counter()
     adapters = load_adapters(store, adapter_ids)
+    t1 = time.perf_counter()
     out = engine.answer(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
-    return cut_at_stop(out.text, stop), out
+    t2 = time.perf_counter()
+    return cut_at_stop(out.text, stop), out, {"adapter_s": t1 - t0, "generate_s": t2 - t1, "total_s": t2 - t0}
 
 
 def stream(
@@ -212,7 +309,7 @@ def _filtered(pieces: Iterator[str], stop_filter: StopFilter) -> Iterator[str]:
 
 def prompt_tokens(engine: Any, question: str, context: str | None = None) -> int:
     """Tokens of the prompt the engine builds for `question` (and `context`)."""
-    from doc2lora_rag.prompts import prompt_ids
+    from .prompts import prompt_ids
 
     return len(prompt_ids(engine.base.tokenizer, question, context))
 

@@ -1,27 +1,30 @@
 """Doc2LoRALLM: a LlamaIndex `CustomLLM` over doc2lora's `AnswerEngine`, adapters passed per call.
 
 `complete(prompt, adapter_ids=[...])` answers the prompt (as the question) with those adapters of
-the store switched in; without `adapter_ids` the bare base model answers, so the same LLM serves a
-classic stuffed-prompt pipeline as well. Chat messages are reduced to the last user message.
+the store switched in (``context="..."``: text placed before the question, as in hybrid mode); without
+`adapter_ids` the bare base model answers, so the same LLM serves a classic stuffed-prompt pipeline as
+well. Chat messages are reduced to the last user message. The async methods (`acomplete`, `achat`,
+`astream_complete`, `astream_chat`) run generation in a worker thread: the event loop is never blocked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatMessage, MessageRole
+from llama_index.core.base.llms.generic_utils import astream_completion_response_to_chat_response, completion_response_to_chat_response
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, ChatResponseAsyncGen, CompletionResponseAsyncGen, MessageRole
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, model_validator
 from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
-from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 
-from doc2lora_rag.errors import InputError
-
-from .._shared import DEFAULT_MAX_NEW_TOKENS, answer, check_adapter_ids, check_engine, check_stop, core_store, shared_engine, stream
+from doc2lora_rag import InputError
+from doc2lora_rag.serving import DEFAULT_MAX_NEW_TOKENS, answer, check_adapter_ids, check_engine, check_stop, core_store, shared_engine, stream
 
 __all__ = ["Doc2LoRALLM"]
 
-_CALL_KWARGS = ("adapter_ids", "max_new_tokens", "temperature", "stop")
+_CALL_KWARGS = ("adapter_ids", "context", "max_new_tokens", "temperature", "stop")
 
 
 def last_user_message(messages: Sequence[ChatMessage]) -> str:
@@ -96,23 +99,25 @@ class Doc2LoRALLM(CustomLLM):
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be an int >= 1, got {max_new_tokens!r}")
         stop = kwargs.get("stop")
+        context = kwargs.get("context")
+        if context is not None and not isinstance(context, str):
+            raise InputError(f"context must be a str (text placed before the question) or None, got {type(context).__name__}")
         return {
             "question": prompt if formatted else self.completion_to_prompt(prompt),
+            "context": context or None,
             "adapter_ids": check_adapter_ids(kwargs.get("adapter_ids")),
             "max_new_tokens": max_new_tokens,
             "temperature": float(kwargs.get("temperature", self.temperature)),
             "stop": check_stop(stop if stop is not None else self.stop),
         }
 
-    @llm_completion_callback()
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+    def _complete(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> CompletionResponse:
         call = self._call(prompt, formatted, kwargs)
-        text, out = answer(self.answer_engine, self.store, **call)
-        info = {"adapter_ids": call["adapter_ids"], "prompt_tokens": out.prompt_tokens, "new_tokens": out.new_tokens}
+        text, out, timings = answer(self.answer_engine, self.store, **call)
+        info = {"adapter_ids": call["adapter_ids"], "prompt_tokens": out.prompt_tokens, "new_tokens": out.new_tokens, "timings": timings}
         return CompletionResponse(text=text, raw=dict(info), additional_kwargs=info)
 
-    @llm_completion_callback()
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+    def _stream_complete(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> CompletionResponseGen:
         call = self._call(prompt, formatted, kwargs)
         pieces = stream(self.answer_engine, self.store, **call)  # adapters load here, before the first piece
         info = {"adapter_ids": call["adapter_ids"]}
@@ -126,3 +131,39 @@ class Doc2LoRALLM(CustomLLM):
                 yield CompletionResponse(text="", delta="", additional_kwargs=dict(info))
 
         return gen()
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return self._complete(prompt, formatted, kwargs)
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        return self._stream_complete(prompt, formatted, kwargs)
+
+    # -- async: generation runs in a worker thread, the event loop keeps running ------------------
+
+    @llm_completion_callback()
+    async def acomplete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return await asyncio.to_thread(self._complete, prompt, formatted, kwargs)
+
+    @llm_completion_callback()
+    async def astream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseAsyncGen:
+        return _in_thread(await asyncio.to_thread(self._stream_complete, prompt, formatted, kwargs))
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        prompt = self.messages_to_prompt(messages)
+        return completion_response_to_chat_response(await asyncio.to_thread(self._complete, prompt, True, kwargs))
+
+    @llm_chat_callback()
+    async def astream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseAsyncGen:
+        prompt = self.messages_to_prompt(messages)
+        pieces = await asyncio.to_thread(self._stream_complete, prompt, True, kwargs)
+        return astream_completion_response_to_chat_response(_in_thread(pieces))
+
+
+async def _in_thread(responses: Iterator[CompletionResponse]) -> CompletionResponseAsyncGen:
+    """The responses of a blocking generator, each one produced in a worker thread."""
+    done = object()
+    while (item := await asyncio.to_thread(next, responses, done)) is not done:
+        yield item

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import langchain_doc2lora
 import pytest
 from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_doc2lora import AdapterRetriever, AdapterVectorStore, ChatDoc2LoRA
 from langchain_tests.integration_tests import ChatModelIntegrationTests, RetrieversIntegrationTests, VectorStoreIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from doc2lora_rag import AdapterGenerator
 from doc2lora_rag.llm import AnswerEngine
-from integrations import langchain_doc2lora
-from integrations._shared import shared_engine
-from integrations.langchain_doc2lora import AdapterRetriever, AdapterVectorStore, ChatDoc2LoRA
+from doc2lora_rag.serving import shared_engine
 
 TEXTS = [
     "The lighthouse on Kessel Point was built in 1871 by the engineer Ada Morrow.",
@@ -49,6 +49,7 @@ def test_public_api_is_pinned() -> None:
         "ChatDoc2LoRA",
         "MiniLMEmbeddings",
         "create_adapter_documents_chain",
+        "create_cascade_chain",
     ]
     for name in langchain_doc2lora.__all__:
         assert getattr(langchain_doc2lora, name).__name__ == name

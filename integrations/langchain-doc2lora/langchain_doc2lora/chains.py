@@ -1,0 +1,153 @@
+"""create_adapter_documents_chain: the drop-in for `create_stuff_documents_chain`, in three modes.
+
+Where the stuff chain formats the retrieved documents into the prompt, this chain reads each
+document's adapter id and calls the chat model with those adapters active:
+
+  adapter  the adapters only; the prompt carries the question (no ``{context}`` in the prompt)
+  hybrid   the adapters and the documents' text in the prompt (a ``{context}`` prompt is honoured)
+  rag      the text only (classic stuffing; any chat model, hosted ones included)
+
+It takes the same input (`{"input": ..., "context": [Document, ...]}`) and returns a string, so
+`create_retrieval_chain(retriever, create_adapter_documents_chain(llm))` gives the usual
+`{"input", "context", "answer"}` output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import BasePromptTemplate, PromptTemplate, format_document
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from doc2lora_rag import InputError
+
+__all__ = ["MODES", "adapter_ids_from_documents", "check_documents", "create_adapter_documents_chain", "question_text", "routing_scores"]
+
+MODES = ("adapter", "hybrid", "rag")
+QUESTION_KEYS = ("input", "question", "query")
+DEFAULT_DOCUMENT_PROMPT = PromptTemplate.from_template("{page_content}")
+
+
+def check_documents(documents: Any) -> Sequence[Document]:
+    """`documents` when it is a list of LangChain Documents, else InputError naming what was received."""
+    if isinstance(documents, (Document, str, bytes)) or not isinstance(documents, Sequence):
+        raise InputError(f"context must be a list of Document, got {type(documents).__name__}")
+    for i, doc in enumerate(documents):
+        if not isinstance(doc, Document):
+            raise InputError(f"context[{i}] is a {type(doc).__name__}, not a Document")
+    return documents
+
+
+def adapter_ids_from_documents(documents: Sequence[Document]) -> list[str]:
+    """Adapter ids of retrieved documents, in order, without repeats.
+
+    A document's id is ``metadata["adapter_id"]``, else every id in ``metadata["adapter_ids"]`` (a
+    whole document from ``get_by_ids``), else ``Document.id`` (documents from an AdapterVectorStore
+    without routing metadata).
+    """
+    ids: list[str] = []
+    for i, doc in enumerate(check_documents(documents)):
+        if doc.metadata.get("adapter_id"):
+            found = [doc.metadata["adapter_id"]]
+        elif doc.metadata.get("adapter_ids"):
+            found = list(doc.metadata["adapter_ids"])
+        elif doc.id:
+            found = [doc.id]
+        else:
+            raise InputError(f"context[{i}] has no adapter id (no metadata['adapter_id'] and no id); retrieve it from an AdapterVectorStore / AdapterRetriever")
+        ids.extend(x for x in found if x not in ids)
+    return ids
+
+
+def routing_scores(documents: Sequence[Document]) -> list[float] | None:
+    """The documents' routing scores (``metadata["score"]``, set by AdapterVectorStore search), or None if any lacks one."""
+    scores = [doc.metadata.get("score") for doc in documents]
+    return [float(s) for s in scores] if scores and all(isinstance(s, (int, float)) for s in scores) else None
+
+
+def question_text(inputs: dict[str, Any]) -> str:
+    """The question of a chain input: the first non-empty str under ``input``, ``question`` or ``query``."""
+    for key in QUESTION_KEYS:
+        value = inputs.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    raise InputError(f"no question in the chain input: expected a non-empty str under one of {list(QUESTION_KEYS)}, got keys {sorted(inputs)}")
+
+
+def _check_prompt(prompt: Any, mode: str, variable: str) -> None:
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(map(repr, MODES))}")
+    if prompt is None:
+        return
+    if not isinstance(prompt, BasePromptTemplate):
+        raise InputError(f"prompt must be a LangChain prompt template or None, got {type(prompt).__name__}")
+    uses_text = variable in prompt.input_variables
+    if mode == "adapter" and uses_text:
+        raise InputError(
+            f"the prompt uses {{{variable}}}, but mode='adapter' puts no document text in the prompt (the documents' adapters "
+            f"are switched in instead); pass mode='hybrid' for adapters and text, or remove {{{variable}}} from the prompt"
+        )
+    if mode != "adapter" and not uses_text:
+        raise InputError(f"mode={mode!r} puts the documents' text in the prompt, and the prompt has no {{{variable}}}; add it, or pass prompt=None")
+
+
+def create_adapter_documents_chain(
+    llm: BaseChatModel,
+    prompt: BasePromptTemplate | None = None,
+    *,
+    mode: str = "adapter",
+    document_variable_name: str = "context",
+    document_prompt: BasePromptTemplate | None = None,
+    document_separator: str = "\n\n",
+) -> Runnable[dict[str, Any], str]:
+    """A Runnable ``{"input": question, "context": [Document, ...], ...} -> answer str``.
+
+    In ``adapter`` and ``hybrid`` mode the documents' adapters are switched in
+    (``llm.bind(adapter_ids=..., routing_scores=...)``, so `llm` is a ``ChatDoc2LoRA`` or another model
+    accepting ``adapter_ids``); in ``hybrid`` and ``rag`` mode their text is formatted into the prompt
+    as the stuff chain does (``document_prompt`` per document, joined by ``document_separator``).
+
+    Args:
+        llm: the chat model (any chat model in ``rag`` mode).
+        prompt: optional template. ``adapter``: over the input keys other than the documents (no
+            ``{context}``); ``hybrid``/``rag``: with ``{context}``, which receives the documents' text.
+            None: the question (``input``, ``question`` or ``query`` key) as one human message,
+            preceded in ``hybrid``/``rag`` mode by a system message holding the documents' text.
+        mode: ``"adapter"`` (default), ``"hybrid"`` or ``"rag"``.
+        document_variable_name: the input key holding the documents (as in the stuff chain).
+    """
+    if not isinstance(llm, Runnable) or not callable(getattr(llm, "bind", None)):
+        raise InputError(f"llm must be a LangChain chat model (ChatDoc2LoRA), got {type(llm).__name__}")
+    _check_prompt(prompt, mode, document_variable_name)
+    doc_prompt = document_prompt or DEFAULT_DOCUMENT_PROMPT
+
+    def messages(inputs: dict[str, Any], text: str) -> list[BaseMessage]:
+        question = [HumanMessage(content=question_text(inputs))]
+        return [SystemMessage(content=text), *question] if mode != "adapter" and text else question
+
+    def prompt_inputs(inputs: dict[str, Any], text: str) -> dict[str, Any]:
+        values = {k: v for k, v in inputs.items() if k != document_variable_name}
+        return values if mode == "adapter" else {**values, document_variable_name: text}
+
+    def route(inputs: dict[str, Any]) -> Runnable:
+        if not isinstance(inputs, dict):
+            raise InputError(f"the chain input must be a dict with {document_variable_name!r} and the question, got {type(inputs).__name__}")
+        if document_variable_name not in inputs:
+            raise InputError(f"the chain input has no {document_variable_name!r} key (the retrieved documents); got keys {sorted(inputs)}")
+        documents = check_documents(inputs[document_variable_name])
+        model = llm
+        if mode != "rag":
+            ids = adapter_ids_from_documents(documents)
+            scores = routing_scores(documents)
+            model = llm.bind(adapter_ids=ids, **({"routing_scores": scores} if scores is not None and len(scores) == len(ids) else {}))
+        text = document_separator.join(format_document(doc, doc_prompt) for doc in documents) if mode != "adapter" else ""
+        if prompt is None:
+            return RunnableLambda(lambda x: messages(x, text), name="question") | model
+        return RunnableLambda(lambda x: prompt_inputs(x, text), name="format_inputs") | prompt | model
+
+    return (RunnableLambda(route, name=f"route_{mode}") | StrOutputParser()).with_config(run_name=f"adapter_documents_chain_{mode}")
