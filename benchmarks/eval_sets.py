@@ -17,6 +17,7 @@ import argparse
 import json
 import platform
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -70,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         if any(m in ("adapter", "wrong-adapter") for m in modes) else None
     adapters: dict = {}
     rows, preds = [], {}
+    scratch = tempfile.mkdtemp(prefix="eval_sets_")  # per run: two runs side by side do not share prediction files
     for mode in modes:
         t0 = time.perf_counter()
-        out = Path(f"/tmp/eval_{mode}.jsonl")
+        out = Path(scratch) / f"{mode}.jsonl"
         s = evaluate(items, root / "docs", mode, engine, gen, max_new_tokens=args.max_new_tokens, out=out, adapters=adapters)
         s["seconds"] = time.perf_counter() - t0
         preds[mode] = [json.loads(x) for x in out.read_text().splitlines() if x]

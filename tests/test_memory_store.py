@@ -153,7 +153,7 @@ def test_slots_grow_and_keep_what_is_loaded(make_tiny_base) -> None:
 def test_default_generator_kind() -> None:
     assert GENERATOR_KINDS == ("memory", "hypernet", "distill")
     assert default_kind("smollm2-135m-instruct") == "memory"  # trained transforms are packaged for it
-    assert default_kind("tiny-random-llama") == "hypernet"
+    assert default_kind("tiny-random-llama") == "memory"  # the closed-form write, never an all-zero hypernetwork
     with pytest.raises(InputError, match="unknown generator kind"):
         make_generator("oracle")
 
@@ -196,3 +196,14 @@ def test_reading_combines_memory_adapters_without_loading_the_generator(saved, t
     assert reader._generator is None, "reading loaded the generator"
     assert torch.allclose(joint.a[T], want.a[T]) and torch.allclose(joint.b[T], want.b[T])
     reader.close()
+
+
+def test_a_base_without_packaged_transforms_gets_the_closed_form_write_with_a_warning(make_tiny_base, tmp_path, monkeypatch) -> None:
+    """Never the untrained hypernetwork's all-zero adapters: the memory write carries the text without training."""
+    monkeypatch.setenv("DOC2LORA_CACHE", str(tmp_path / "cache"))
+    base = make_tiny_base()
+    with pytest.warns(UserWarning, match="closed-form"):
+        gen = make_generator(None, base)
+    assert gen.identity()["kind"] == "memory" and gen.transforms is None
+    (lora,) = gen.generate(["The rye bread is baked in the stone oven by Marta Quell every morning."])
+    assert float(lora.b["down_proj"].abs().sum()) > 0

@@ -103,6 +103,7 @@ def test_training_lowers_the_loss_and_resume_restores_the_step(fitted, tmp_path)
     assert history[-1]["own"] < history[0]["own"] - 0.05, history  # the toy set is learnt
     trained = KVTransforms.load(final, fitted.base)
     assert trained.trained_steps == 12 and float(trained.P.abs().max()) > 0
+    assert trained.generation == {"positions_per_chunk": 4}  # what reading the training documents used
 
     # resume: continues at step 12 and stops at 14, from the checkpoint's transforms and optimizer
     final = train_memory(_cfg(tmp_path, steps=14), progress=False, generator=fitted)
@@ -154,3 +155,17 @@ def test_default_fits_statistics_on_first_use_and_attaches_transforms(make_tiny_
     wrong = KVTransforms(5, 8, 8, 2).save(tmp_path / "wrong", base)
     with pytest.raises(ModelMismatchError, match="train transforms for this base model"):
         MemoryGenerator.default(base, wrong, progress=False)
+
+
+def test_transforms_bring_the_positions_they_were_trained_with(fitted, tmp_path) -> None:
+    folder = fitted.save(tmp_path / "both")
+    t = _transforms(fitted)
+    t.generation = {"positions_per_chunk": 3}
+    t.save(folder, fitted.base)
+    assert MemoryGenerator.default(fitted.base, folder).config.positions_per_chunk == 3
+    assert MemoryGenerator.default(fitted.base, folder, positions_per_chunk=5).config.positions_per_chunk == 5  # the caller wins
+    assert MemoryGenerator.default(fitted.base, folder, trained=False).config.positions_per_chunk == MemoryConfig().positions_per_chunk
+    info = json.loads((folder / "transforms.json").read_text())
+    (folder / "transforms.json").write_text(json.dumps({**info, "generation": [3]}))
+    with pytest.raises(CorruptFileError, match="'generation' must be an object"):
+        KVTransforms.load(folder, fitted.base)

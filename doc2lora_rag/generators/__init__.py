@@ -33,10 +33,10 @@ __all__ = ["GENERATOR_KINDS", "KINDS", "Generator", "check_texts", "combiner", "
 
 
 def default_kind(base_name: str) -> str:
-    """"memory" where meta-trained memory transforms are packaged for `base_name`, else "hypernet"."""
-    from .memory.files import packaged_transforms_dir
-
-    return "memory" if packaged_transforms_dir(base_name) is not None else "hypernet"
+    """Always "memory": with the meta-trained transforms where they are packaged for `base_name`, else the
+    closed-form write (which carries documents without training; `MemoryGenerator.default` warns). The
+    untrained hypernetwork would emit all-zero adapters, so it is never a default."""
+    return "memory"
 
 
 def generator_class(kind: str) -> type:

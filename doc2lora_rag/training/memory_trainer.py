@@ -63,6 +63,7 @@ class MemoryTrainConfig:
     eval_docs: int = 16  # fresh training-split documents (other names and facts) for the NLL curve
     seed: int = 0
     threads: int = 0
+    positions_per_chunk: int = 0  # positions the generator stores per chunk while training (0 = MemoryConfig's default)
     init: str = ""  # start from these transforms ("packaged" or a folder) instead of the closed form; "" = closed form
 
     def __post_init__(self) -> None:
@@ -73,6 +74,8 @@ class MemoryTrainConfig:
                 raise ConfigError(f"MemoryTrainConfig.{name} must be an int >= 1, got {getattr(self, name)!r}")
         if self.eval_docs < 2:
             raise ConfigError("MemoryTrainConfig.eval_docs must be >= 2 (the curve also scores another document's adapter)")
+        if not isinstance(self.positions_per_chunk, int) or self.positions_per_chunk < 0:
+            raise ConfigError(f"MemoryTrainConfig.positions_per_chunk must be an int >= 0 (0 = the default), got {self.positions_per_chunk!r}")
         if not self.lr > 0 or not self.scale_lr > 0:
             raise ConfigError(f"MemoryTrainConfig.lr and scale_lr must be > 0, got {self.lr}, {self.scale_lr}")
 
@@ -155,7 +158,8 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    gen = generator if generator is not None else MemoryGenerator.default(load_base_model(cfg.base_model), trained=False)
+    generation = {"positions_per_chunk": cfg.positions_per_chunk} if cfg.positions_per_chunk else {}
+    gen = generator if generator is not None else MemoryGenerator.default(load_base_model(cfg.base_model), trained=False, **generation)
     base = gen.base
     for p in base.model.parameters():
         p.requires_grad_(False)
@@ -182,6 +186,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     if transforms.shape[:3] != (len(gen.layers), gen.stats["c_inv"].shape[1], base.config.hidden_size):
         raise ConfigError(f"checkpoint {ckpt} holds transforms of shape {transforms.shape[:3]}, not for this generator; "
                           "use a new out_dir")
+    transforms.generation = {"positions_per_chunk": gen.config.positions_per_chunk}  # what reading the documents used
     opt = torch.optim.AdamW([
         {"params": [transforms.P, transforms.Q, transforms.U, transforms.V], "lr": cfg.lr, "weight_decay": 0.0},
         {"params": [transforms.log_gain], "lr": cfg.scale_lr, "weight_decay": 0.0},

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -139,6 +140,12 @@ class MemoryGenerator:
         if trained:
             where = path if path is not None and (path / "transforms.json").is_file() else packaged_transforms_dir(base.name)
             transforms = KVTransforms.load(where, base) if where is not None else None
+            if transforms is None:
+                warnings.warn(f"no meta-trained memory transforms are packaged for base model {base.name!r}: using the closed-form "
+                              "write (it carries documents without training, less accurately); train transforms with "
+                              "`doc2lora train --config <a memory config>` and pass their folder", UserWarning, stacklevel=2)
+        if transforms is not None:  # the settings they were trained with, unless the caller overrides them
+            generation = {**{k: v for k, v in transforms.generation.items() if k in GENERATION_KEYS}, **generation}
         if path is not None and (path / "config.json").is_file():
             return cls.load(path, base, transforms, **generation)
         return cls._cached(base, transforms, progress, generation)

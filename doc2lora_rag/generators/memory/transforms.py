@@ -35,6 +35,7 @@ class KVTransforms(torch.nn.Module):
         self.V = torch.nn.Parameter(torch.randn(n_layers, width, rank, generator=g) / width**0.5)
         self.log_gain = torch.nn.Parameter(torch.zeros(n_layers))
         self.trained_steps = 0
+        self.generation: dict[str, Any] = {}  # generation-time settings they were trained with (e.g. positions_per_chunk)
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -46,7 +47,7 @@ class KVTransforms(torch.nn.Module):
 
         path = Path(path)
         info = {"format": TRANSFORMS_FORMAT, "base_model": base.identity(), "rank": self.shape[3],
-                "stats_version": STATS_VERSION, "trained_steps": self.trained_steps, **meta}
+                "stats_version": STATS_VERSION, "trained_steps": self.trained_steps, "generation": self.generation, **meta}
         tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         atomic_write(path / "transforms.safetensors", lambda tmp: save_file(tensors, tmp))
         atomic_write(path / "transforms.json", lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
@@ -69,6 +70,10 @@ class KVTransforms(torch.nn.Module):
         except RuntimeError as exc:
             raise CorruptFileError(f"{path / 'transforms.safetensors'} does not hold consistent transforms ({exc})") from exc
         out.trained_steps = int(info.get("trained_steps", 0))
+        generation = info.get("generation") or {}
+        if not isinstance(generation, dict):
+            raise CorruptFileError(f"{path / 'transforms.json'}: 'generation' must be an object, got {generation!r}")
+        out.generation = generation
         packaged = packaged_transforms_dir(base.name)
         out.source = "packaged" if packaged is not None and path.resolve() == packaged.resolve() else str(path.resolve())
         return out
