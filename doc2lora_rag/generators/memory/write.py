@@ -29,6 +29,14 @@ def _ridge(g: torch.Tensor) -> torch.Tensor:
     return g + eps * torch.eye(g.shape[-1])
 
 
+def spd_solve(h: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """h^-1 rhs for batched symmetric positive definite h, through its Cholesky factor (differentiable).
+
+    Not `torch.linalg.solve`: its batched LU fails inside oneMKL with 2 torch threads set ("Pivots given
+    to lu_solve must all be greater or equal to 1"), as batched `linalg.inv` does (`second_moments`)."""
+    return torch.cholesky_solve(rhs, torch.linalg.cholesky(0.5 * (h + h.transpose(-1, -2))))
+
+
 def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Tensor, gain: torch.Tensor,
                       transforms: KVTransforms | None = None, c_inv_p: torch.Tensor | None = None,
                       return_gram: bool = False) -> tuple[torch.Tensor, ...]:
@@ -50,7 +58,7 @@ def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Ten
         v = v + torch.einsum("lur,lnr->lnu", t.U, torch.einsum("lur,nu->lnr", t.V, values))
         gain = gain * t.log_gain.exp()
     h = _ridge(k.transpose(1, 2) @ ck)  # (L, n, n)
-    a = torch.linalg.solve(h, ck.transpose(1, 2))
+    a = spd_solve(h, ck.transpose(1, 2))
     b = gain[:, None, None] * v.transpose(1, 2)
     return (a, b, h) if return_gram else (a, b)
 
@@ -86,7 +94,7 @@ def combine_adapters(adapters: Sequence[LoraWeights], c_reg: torch.Tensor) -> Lo
         g[:, start:start + n, start:start + n] = h - mean_diag * (GRAM_EPS / (1 + GRAM_EPS)) * torch.eye(n)
         start += n
     h = _ridge(0.5 * (g + g.transpose(1, 2)))
-    a = torch.linalg.solve(h, ck)
+    a = spd_solve(h, ck)
     b = torch.cat([x.b[TARGET].float() for x in folded], 2)
     return LoraWeights({TARGET: a}, {TARGET: b}, first.layers, 1.0, first.base_model, first.model_type,
                        {"parts": [x.meta.get("id", "") for x in adapters], "generator": "memory", "joint": True}, {GRAM: h})
