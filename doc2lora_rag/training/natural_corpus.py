@@ -266,7 +266,7 @@ def prose_sentence(sent) -> bool:
 def _question(sent, start: int, end: int, label: str, max_words: int = 32) -> str | None:
     """A question about tokens [start, end) of a spaCy sentence, or None when none reads well."""
     toks = list(sent)
-    s, e = start - sent.start, end - sent.start
+    s = start - sent.start
     root = sent.root
     span_root = sent.doc[start:end].root
     first_word = next((t for t in toks if not t.is_punct), None)
