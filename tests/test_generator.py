@@ -246,3 +246,22 @@ def test_gradients_flow_from_student_logits_into_the_hypernet(make_tiny_base) ->
     for name in ("in_proj.weight", "latents", "heads.down_proj", "scale_a"):
         p = dict(gen.hypernet.named_parameters())[name]
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_token_pieces_keep_given_cuts_and_pack_them_up_to_the_limit() -> None:
+    from doc2lora_rag.generators.protocol import PIECE_SLACK, check_texts, token_pieces
+
+    def tokenize(text: str) -> list[int]:
+        return [len(w) for w in text.split()]
+
+    words = " ".join(["w"] * 30)
+    assert token_pieces(tokenize, words, 8) == split_equal([1] * 30, 8)  # a string: near-equal pieces
+    short = ("a b c ", "d e ", "f g h i j k l m n o p q r s t u v w ")
+    got = token_pieces(tokenize, short, 8)
+    assert got[0] == [1] * 5  # the first two pieces packed, kept apart from the third
+    assert sum(len(p) for p in got) == 23 and len(got) == 4 and all(len(p) <= 8 + PIECE_SLACK for p in got)
+    assert check_texts([short, "plain"]) == [short, "plain"]
+    with pytest.raises(InputError, match="empty or whitespace"):
+        check_texts([(" ", "\n")])
+    with pytest.raises(InputError, match="must be a str"):
+        check_texts([[1, 2]])

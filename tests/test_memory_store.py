@@ -207,3 +207,45 @@ def test_a_base_without_packaged_transforms_gets_the_closed_form_write_with_a_wa
     assert gen.identity()["kind"] == "memory" and gen.transforms is None
     (lora,) = gen.generate(["The rye bread is baked in the stone oven by Marta Quell every morning."])
     assert float(lora.b["down_proj"].abs().sum()) > 0
+
+
+def test_the_store_chunks_once_and_the_generator_reads_those_chunks(saved, tmp_path) -> None:
+    """A group reaches the generator as the chunks the store cut (overlap read once), not re-split its own way."""
+    seen = []
+
+    class Recording:
+        reads_pieces = True
+
+        def __init__(self, inner) -> None:
+            self.inner, self.base, self.max_chunk_tokens = inner, inner.base, inner.max_chunk_tokens
+
+        def identity(self) -> dict:
+            return self.inner.identity()
+
+        def generate(self, texts):
+            seen.extend(texts)
+            return self.inner.generate(texts)
+
+    store = AdapterStore(tmp_path / "store", Recording(saved), router=HashEmbedder(), chunk_tokens=16, group_size=2,
+                         overlap_tokens=3)
+    store.add_texts([TEXTS[0] + " " + TEXTS[1]], ids=["both"])
+    entries = list(store.entries())
+    assert len(seen) == len(entries) >= 2 and all(isinstance(t, tuple) and len(t) == 2 for t in seen[:-1])
+    for pieces, entry in zip(seen, entries, strict=True):
+        assert "".join(pieces) == entry.text  # the cuts partition the group's text
+    (lora,) = saved.generate([seen[0]])
+    assert lora.meta["chunks"] == 2  # one piece per chunk the store cut (each within max_chunk_tokens)
+    store.close()
+
+
+def test_spd_solve_factors_a_gram_matrix_that_rounding_left_indefinite() -> None:
+    from doc2lora_rag.generators.memory.write import spd_solve
+
+    good = torch.tensor([[2.0, 0.5], [0.5, 1.0]])
+    rhs = torch.tensor([[1.0], [2.0]])
+    assert torch.allclose(spd_solve(good, rhs), torch.linalg.solve(good, rhs), atol=1e-6)
+    nearly = torch.tensor([[1.0, 1.0], [1.0, 1.0 - 1e-6]])  # two nearly repeated keys, rounding below zero
+    both = spd_solve(torch.stack([good, nearly]), torch.stack([rhs, rhs]))
+    assert torch.isfinite(both).all() and torch.allclose(both[0], torch.linalg.solve(good, rhs), atol=1e-6)  # only the failing one moves
+    with pytest.raises(FloatingPointError, match="NaN or inf"):
+        spd_solve(torch.full((2, 2), float("nan")), rhs)

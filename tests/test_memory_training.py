@@ -10,7 +10,7 @@ import torch
 
 from doc2lora_rag import ConfigError, InputError
 from doc2lora_rag.errors import CorruptFileError, ModelMismatchError
-from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator, associative_write
+from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator, associative_write, factored_write
 from doc2lora_rag.training.memory_trainer import MemoryTrainConfig, _split, train_memory
 
 TEXTS = [
@@ -65,6 +65,24 @@ def test_untrained_transforms_write_exactly_the_closed_form(fitted) -> None:
     assert torch.allclose(a2, a3, atol=1e-5) and torch.equal(b2, b3)
     a2.sum().backward()  # differentiable in the transforms
     assert t.P.grad is not None and t.Q.grad is not None
+
+
+def test_factored_write_is_the_same_lora(fitted) -> None:
+    """The trainer's write (keys and C^-1 keys given, solve against the values) gives B' A' = B A."""
+    keys, value_ids, _ = fitted.read([fitted.tokenize(TEXTS[0])[:16], fitted.tokenize(TEXTS[1])[:16]])
+    values, c_inv, gain = fitted.values(value_ids), fitted.stats["c_inv"], fitted.value_gain()
+    t = _transforms(fitted)
+    with torch.no_grad():
+        t.P.normal_(std=0.1)
+        t.U.normal_(std=0.1)
+    a, b = associative_write(keys, values, c_inv, gain, t)
+    a2, b2 = factored_write(keys.half(), (keys @ c_inv).half(), values, c_inv @ t.P, gain, t)
+    x = torch.randn(len(fitted.layers), 5, keys.shape[-1])
+    ref, got = b @ (a @ x.transpose(1, 2)), b2 @ (a2 @ x.transpose(1, 2))
+    assert ((got - ref).norm() / ref.norm()) < 1e-2  # fp16 records
+    assert not torch.allclose(b, b2)  # the factorisation differs, the product does not
+    got.sum().backward()
+    assert t.P.grad is not None and t.V.grad is not None
 
 
 def test_transforms_save_load_and_errors(fitted, make_tiny_base, tmp_path) -> None:

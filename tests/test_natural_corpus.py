@@ -52,6 +52,23 @@ def test_doc_questions_turn_spans_into_questions():
     qs = nc.doc_questions(nlp(text), text, random.Random(0))
     by_answer = {q["answers"][0]: q["question"] for q in qs}
     assert "Anna Kovac" in by_answer and by_answer["Anna Kovac"].startswith("Who designed the ferry")
-    assert "1958" in by_answer and "what year" in by_answer["1958"]
+    assert by_answer["1958"] == "When was the Lakeline ferry built at a yard in Brevik?"  # fronted, as people ask
+    assert by_answer["240"] == "How many passengers does the ferry carry on every crossing of the lake?"
     for q in qs:  # the answer is in the text, never in its own question
         assert q["answers"][0] in text and q["answers"][0].lower() not in q["question"].lower()
+
+
+def test_fronted_questions_invert_the_auxiliary_or_use_do():
+    spacy = pytest.importorskip("spacy")
+    nlp = spacy.load(nc.SPACY_PIPELINE)
+
+    def ask(sentence: str, answer: str) -> str | None:
+        doc = nlp(sentence)
+        (ent,) = [e for e in doc.ents if e.text == answer]
+        return nc._fronted(ent.sent, ent.start, ent.end, ent.label_)
+
+    assert ask("In 1998, the project released version 2.0 with 1500 packages.", "1998") == \
+        "When did the project release version 2.0 with 1500 packages?"
+    assert ask("She married Tobias Fenwright in Dublin.", "Dublin") == "Where did she marry Tobias Fenwright?"
+    assert ask("The capital of Norway is Oslo.", "Oslo") == "What is the capital of Norway?"
+    assert ask("After the war, Smith moved to London with his wife.", "London") is None  # "to" is not "where"

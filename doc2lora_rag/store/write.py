@@ -51,6 +51,7 @@ class Plan:
     metadata: dict[str, Any]
     metadata_json: str
     groups: list[tuple[str, int, int]] = field(default_factory=list)  # (text, start, end)
+    pieces: list[tuple[str, ...]] = field(default_factory=list)  # each group's text cut at its chunks' starts
 
     def entry_id(self, i: int) -> str:
         return self.doc_id if len(self.groups) == 1 else f"{self.doc_id}#{i}"
@@ -170,6 +171,9 @@ class WriteProtocol:
         for group in group_chunks(chunks, c["group_size"]):
             start, end = group[0].start, group[-1].end
             plan.groups.append((doc.text[start:end], start, end))
+            # the generator reads the group as the chunks cut here (overlaps once), not cut again its own way
+            cuts = [ch.start for ch in group] + [end]
+            plan.pieces.append(tuple(doc.text[a:b] for a, b in zip(cuts, cuts[1:]) if b > a))
         return plan
 
     def _check_collisions(self, plans: list[Plan]) -> None:
@@ -194,7 +198,9 @@ class WriteProtocol:
         hashes = list(dict.fromkeys(r[5] for r in rows))
         known = self._known_hashes(hashes)
         todo = [h for h in hashes if h not in known]
-        text_of = {r[5]: r[2] for r in rows}
+        # what the generator reads: the group's pieces where it takes them (`protocol.Generator.reads_pieces`)
+        pieces = getattr(generator, "reads_pieces", False)
+        text_of = {r[5]: r[0].pieces[r[1]] if pieces else r[2] for r in rows}
         count = {h: sum(1 for r in rows if r[5] == h) for h in hashes}
         report.entries += len(rows)
         report.generated += len(todo)

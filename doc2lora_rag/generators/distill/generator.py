@@ -38,12 +38,11 @@ import torch
 import torch.nn.functional as F
 
 from ...base_model import BaseModel
-from ...chunking import split_equal
 from ...errors import ConfigError, InputError
 from ...lora import LoraSlots, LoraWeights
 from ...objective import AnswerBatch, answer_logprobs, build_answer_batch, per_answer_mean
 from ...prompts import left_pad, prompt_ids
-from ..protocol import check_texts
+from ..protocol import Text, check_texts, token_pieces
 from .text_prompts import PROMPT_STYLES, build_prompts
 
 # -- configuration -------------------------------------------------------------------------------
@@ -136,6 +135,8 @@ class FitReport:
 
 class DistillGenerator:
     """Context distillation per chunk: text in, `LoraWeights` out (see the module docstring)."""
+
+    reads_pieces = True  # `generate` takes a text as its pieces (protocol.token_pieces)
 
     def __init__(self, base: BaseModel, config: DistillConfig | None = None) -> None:
         if config is None:
@@ -309,20 +310,22 @@ class DistillGenerator:
         )
         return lora, report
 
-    def generate(self, texts: Sequence[str]) -> list[LoraWeights]:
-        """One adapter per text: rank `rank` * number of chunks, chunk adapters rank-concatenated."""
+    def generate(self, texts: Sequence[Text]) -> list[LoraWeights]:
+        """One adapter per text (or its pieces, `token_pieces`): rank `rank` * number of chunks, chunk adapters
+        rank-concatenated."""
         texts = check_texts(texts)
         tok = self.base.tokenizer
         out, reports = [], []  # reports: one FitReport per chunk of every text, kept as last_reports
         for i, text in enumerate(texts):
-            ids = self.tokenize(text)
-            if not ids:
+            chunks = token_pieces(self.tokenize, text, self.max_chunk_tokens)
+            if not chunks:
                 raise InputError(f"texts[{i}] produced no tokens; pass real text")
+            whole = text if isinstance(text, str) else "".join(text)
             parts = []
-            for k, chunk_ids in enumerate(split_equal(ids, self.max_chunk_tokens)):
+            for k, chunk_ids in enumerate(chunks):
                 chunk = tok.decode(chunk_ids, skip_special_tokens=True)
                 if not chunk.strip():  # a chunk of whitespace only: nothing to learn, zero adapter
-                    chunk = text
+                    chunk = whole
                 lora, report = self.fit_chunk(chunk, seed=self.config.seed + k)
                 parts.append(lora)
                 reports.append(report)

@@ -22,12 +22,11 @@ from typing import Any
 import torch
 
 from ...base_model import EMBEDDED_MODEL, IDENTITY_KEYS, BaseModel, load_base_model
-from ...chunking import split_equal
 from ...encoder import Activations, Encoder
 from ...errors import ConfigError, CorruptFileError, InputError, ModelMismatchError
 from ...files import atomic_write
 from ...lora import LoraWeights
-from ..protocol import check_texts
+from ..protocol import Text, check_texts, token_pieces
 from .net import HyperNet, HyperNetConfig
 
 logger = logging.getLogger(__name__)
@@ -43,6 +42,8 @@ def default_generator_dir() -> Path | None:
 
 class AdapterGenerator:
     """Encoder (frozen base model) + hypernetwork -> one LoRA per text."""
+
+    reads_pieces = True  # `generate` takes a text as its pieces (protocol.token_pieces)
 
     def __init__(self, base: BaseModel, hypernet: HyperNet, max_chunk_tokens: int = 512, batch_size: int = 4) -> None:
         c = hypernet.config
@@ -198,15 +199,15 @@ class AdapterGenerator:
         return self.hypernet(acts.hidden, acts.mask, acts.target_inputs, acts.next_embeddings)
 
     @torch.no_grad()
-    def generate(self, texts: Sequence[str]) -> list[LoraWeights]:
-        """One adapter per text (rank r * number of chunks, plus the bias block if any)."""
+    def generate(self, texts: Sequence[Text]) -> list[LoraWeights]:
+        """One adapter per text (or its pieces, `token_pieces`): rank r * number of chunks, plus the bias block if any."""
         texts = check_texts(texts)
         pieces: list[tuple[int, list[int]]] = []
         for i, text in enumerate(texts):
-            ids = self.tokenize(text)
-            if not ids:
+            chunks = token_pieces(self.tokenize, text, self.max_chunk_tokens)
+            if not chunks:
                 raise InputError(f"texts[{i}] produced no tokens; pass real text")
-            pieces.extend((i, chunk) for chunk in split_equal(ids, self.max_chunk_tokens))
+            pieces.extend((i, chunk) for chunk in chunks)
         per_text: list[list[tuple[dict, dict]]] = [[] for _ in texts]
         order = sorted(range(len(pieces)), key=lambda j: len(pieces[j][1]))  # similar lengths share a batch
         results: dict[int, tuple[dict, dict]] = {}

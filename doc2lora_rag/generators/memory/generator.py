@@ -39,12 +39,11 @@ from typing import Any
 import torch
 
 from ...base_model import BaseModel
-from ...chunking import split_equal
 from ...encoder import Encoder
 from ...errors import ConfigError, InputError, ModelMismatchError
 from ...files import atomic_write
 from ...lora import LoraWeights
-from ..protocol import check_texts
+from ..protocol import Text, check_texts, token_pieces
 from .config import GENERATION_KEYS, TARGET, MemoryConfig, layout
 from .files import FORMAT, cache_path, load_fit_corpus, packaged_transforms_dir, read_folder
 from .fit import encode_batch, fit_statistics, scorer_features, with_bias
@@ -54,6 +53,8 @@ from .write import GRAM, associative_write, combine_adapters, second_moments
 
 class MemoryGenerator:
     """Closed-form key/value adapters (see the module docstring)."""
+
+    reads_pieces = True  # `generate` takes a text as its pieces (protocol.token_pieces)
 
     def __init__(self, base: BaseModel, stats: dict[str, torch.Tensor], config: MemoryConfig | None = None,
                  transforms: KVTransforms | None = None) -> None:
@@ -250,14 +251,14 @@ class MemoryGenerator:
         """(L,) length of a written value at each target layer: value_scale x the layer's mean residual norm."""
         return self.config.value_scale * self.stats["resid"]
 
-    def generate(self, texts: Sequence[str]) -> list[LoraWeights]:
-        """One adapter per text: rank positions_per_chunk * number of chunks (fewer for chunks too short to fill it)."""
+    def generate(self, texts: Sequence[Text]) -> list[LoraWeights]:
+        """One adapter per text (or its pieces, `token_pieces`): rank positions_per_chunk * number of chunks (fewer
+        for chunks too short to fill it)."""
         out = []
         for i, text in enumerate(check_texts(texts)):
-            ids = self.tokenize(text)
-            if not ids:
+            chunks = token_pieces(self.tokenize, text, self.max_chunk_tokens)
+            if not chunks:
                 raise InputError(f"texts[{i}] produced no tokens; pass real text")
-            chunks = split_equal(ids, self.max_chunk_tokens)
             keys, value_ids, _ = self.read(chunks)
             a, b, h = self.write(keys, value_ids)
             out.append(LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,

@@ -33,8 +33,26 @@ def spd_solve(h: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """h^-1 rhs for batched symmetric positive definite h, through its Cholesky factor (differentiable).
 
     Not `torch.linalg.solve`: its batched LU fails inside oneMKL with 2 torch threads set ("Pivots given
-    to lu_solve must all be greater or equal to 1"), as batched `linalg.inv` does (`second_moments`)."""
-    return torch.cholesky_solve(rhs, torch.linalg.cholesky(0.5 * (h + h.transpose(-1, -2))))
+    to lu_solve must all be greater or equal to 1"), as batched `linalg.inv` does (`second_moments`).
+    A matrix that rounding left not quite positive definite (a joint write over adapters read back from
+    fp16 files whose keys nearly repeat) gets a growing ridge until it factors (SPD_JITTER).
+    """
+    h = 0.5 * (h + h.transpose(-1, -2))
+    factor, info = torch.linalg.cholesky_ex(h)
+    if bool((info > 0).any()):
+        scale = h.diagonal(dim1=-2, dim2=-1).abs().mean(-1)[..., None, None]
+        eye = torch.eye(h.shape[-1], dtype=h.dtype, device=h.device)
+        for jitter in SPD_JITTER:
+            factor, info = torch.linalg.cholesky_ex(h + (info > 0)[..., None, None] * jitter * scale * eye)
+            if not bool((info > 0).any()):
+                break
+        else:
+            raise FloatingPointError(f"a memory write's Gram matrix is not positive definite even with a ridge of "
+                                     f"{SPD_JITTER[-1]} x its mean diagonal; its keys hold NaN or inf")
+    return torch.cholesky_solve(rhs, factor)
+
+
+SPD_JITTER = (1e-4, 1e-3, 1e-2, 1e-1)  # ridges tried in turn, relative to the mean diagonal, on elements that fail
 
 
 def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Tensor, gain: torch.Tensor,
@@ -61,6 +79,30 @@ def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Ten
     a = spd_solve(h, ck.transpose(1, 2))
     b = gain[:, None, None] * v.transpose(1, 2)
     return (a, b, h) if return_gram else (a, b)
+
+
+def factored_write(keys: torch.Tensor, c_keys: torch.Tensor, values: torch.Tensor, c_inv_p: torch.Tensor | None,
+                   gain: torch.Tensor, transforms: KVTransforms | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same LoRA as `associative_write` (B' A' = B A), cheaper to train through.
+
+    keys (L, n, d_in) and c_keys = C^-1 keys (L, n, d_in), both computed once per document, so a step never
+    multiplies by the d_in x d_in matrices C^-1; c_inv_p = C^-1 P (once per step). Returns A' = (C^-1 K')^T
+    (L, n, d_in) and B' = gain V^T H^-1 (L, D, n): the solve runs against the D value columns instead of
+    the d_in key columns. Not for storing: `combine_adapters` needs the A and H that `associative_write` gives.
+    """
+    k = keys.float().transpose(1, 2)  # (L, d_in, n)
+    ck = c_keys.float().transpose(1, 2)
+    v = values[None].expand(len(k), -1, -1)  # (L, n, D)
+    if transforms is not None:
+        t = transforms
+        qk = torch.einsum("lir,lin->lrn", t.Q, k)
+        ck = ck + c_inv_p @ qk
+        k = k + t.P @ qk
+        v = v + torch.einsum("lur,lnr->lnu", t.U, torch.einsum("lur,nu->lnr", t.V, values))
+        gain = gain * t.log_gain.exp()
+    h = _ridge(k.transpose(1, 2) @ ck)  # (L, n, n)
+    b = gain[:, None, None] * spd_solve(h, v).transpose(1, 2)  # (L, D, n); H symmetric
+    return ck.transpose(1, 2), b
 
 
 GRAM = "gram"  # the extra tensor of a memory adapter: H = K^T C^-1 K + eps per layer (L, n, n)
