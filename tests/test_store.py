@@ -224,6 +224,24 @@ def test_delete_semantics(store: AdapterStore) -> None:
     assert len(store) == 0 and store.search("bread", k=3) == [] and os.listdir(store.path / ADAPTER_DIR) == []
 
 
+def test_two_store_objects_on_one_folder_see_each_others_writes(store: AdapterStore, gen, tmp_path: Path) -> None:
+    """Two index objects (or processes) on one store: each read catches up with the other's commits, nothing lost."""
+    other = open_store(tmp_path / "store", gen)
+    reader = AdapterStore(tmp_path / "store", read_only=True, router=HashEmbedder())
+    try:
+        add_docs(store)
+        for s in (other, reader):  # opened before the write, no reopen
+            assert {d.metadata["doc_id"] for d, _ in s.search("ferry captain harbour", k=10)} == set(DOCS)
+        other.delete(["ship"])
+        assert "ship" not in {d.metadata["doc_id"] for d, _ in store.search("ferry captain harbour", k=10)}
+        other.add_texts(["The lighthouse keeper is Orla Venn."], ids=["lighthouse"])
+        assert "lighthouse" in {d.metadata["doc_id"] for d, _ in store.search("lighthouse keeper", k=10)}
+        assert store.doc_ids() == other.doc_ids() == reader.doc_ids() == ["bakery", "council", "lighthouse"]
+    finally:
+        other.close()
+        reader.close()
+
+
 def test_inputs_are_not_mutated(store: AdapterStore) -> None:
     meta = {"file_name": "a.txt", "tags": ["x", "y"], "nested": {"n": 1}}
     docs = [Document(DOCS["ship"], meta), Document(DOCS["bakery"], {"file_name": "b.txt"}, id="b")]

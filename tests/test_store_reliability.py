@@ -215,7 +215,7 @@ def test_batches_commit_one_by_one(tmp_path: Path, tiny_base, monkeypatch: pytes
     gen = small_generator(tiny_base)
     store = open_store(tmp_path / "store", gen, **CHUNKING)
     real = gen.generate
-    monkeypatch.setattr(gen, "generate", lambda texts: real(texts) if "third" not in " ".join(texts) else 1 / 0)
+    monkeypatch.setattr(gen, "generate", lambda texts: real(texts) if "third" not in repr(texts) else 1 / 0)
     texts = ["The first record of the day.", "The second record of the day.", "The third record of the day."]
     with pytest.raises(ZeroDivisionError):
         store.add_texts(texts, ids=["a", "b", "c"], batch_size=2)

@@ -83,6 +83,7 @@ class AdapterStore(WriteProtocol):
         self.adapters = AdapterCache(self.path / ADAPTER_DIR, cache_size)
         self._stored_combiner: Any = None  # joins memory adapters without the generator (`_combiner`)
         self._generator: Any = None
+        self._revision = 0  # the manifest revision the router reflects (`_sync`)
 
         manifest = self.path / MANIFEST
         exists = manifest.is_file()
@@ -152,8 +153,22 @@ class AdapterStore(WriteProtocol):
             raise InputError(f"pass a fresh Router (it holds {len(router)} entries); the store loads its own entries into it")
         return router
 
+    def _advance(self, rev: int) -> None:
+        """After this object's own commit (revision `rev`), its router updated in place: in step unless another
+        object or process committed in between, which the next read catches up with (`_sync`)."""
+        if rev == self._revision + 1:
+            self._revision = rev
+
+    def _sync(self) -> None:
+        """Catch up with changes committed by another store object or process since this one last looked
+        (caller holds `_state_lock`): one small read of the manifest, a full router reload only on change."""
+        if self.manifest.revision() != self._revision:
+            self.router.remove(self.router.ids)
+            self._load_router()
+
     def _load_router(self) -> None:
         """Load every entry's routing text (and key) into the router; embeds only keys that are missing."""
+        self._revision = self.manifest.revision()  # read first: a change after it is caught by the next `_sync`
         rows = self.manifest.routing_rows()
         ids, texts = [r[0] for r in rows], [r[1] for r in rows]
         if not self.router.uses_keys:
@@ -312,6 +327,7 @@ class AdapterStore(WriteProtocol):
         if not isinstance(query, str) or not query.strip():
             raise InputError(f"query must be a non-empty str, got {query!r:.80}")
         with self._state_lock:
+            self._sync()
             hits = self.router.search(query, k)
             if not hits:
                 return []

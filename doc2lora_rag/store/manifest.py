@@ -69,6 +69,9 @@ class StoreEntry:
     created: float
 
 
+REVISION = "revision"  # meta key: committed changes to the entries, so every open store object can see others' writes
+
+
 def _parts(items: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
     """Slices of at most _SQL_CHUNK items with their "?,?,..." placeholder list."""
     for i in range(0, len(items), _SQL_CHUNK):
@@ -147,6 +150,17 @@ class Manifest:
     def set_meta(conn: sqlite3.Connection, key: str, value: Any) -> None:
         conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
+    def revision(self, conn: sqlite3.Connection | None = None) -> int:
+        """How many committed changes the entries have seen (0 for a store written before revisions were kept)."""
+        row = (conn or self.conn()).execute("SELECT value FROM meta WHERE key = ?", (REVISION,)).fetchone()
+        return int(json.loads(row[0])) if row else 0
+
+    def _bump(self, conn: sqlite3.Connection) -> int:
+        """Count one more change, inside the caller's (immediate) transaction; returns the new revision."""
+        rev = self.revision(conn) + 1
+        self.set_meta(conn, REVISION, rev)
+        return rev
+
     # -- reading -------------------------------------------------------------------------------
 
     def count_documents(self) -> int:
@@ -214,11 +228,11 @@ class Manifest:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def replace_documents(self, documents: list[tuple], entries: list[tuple], meta: dict[str, Any]) -> tuple[list[str], set[str]]:
+    def replace_documents(self, documents: list[tuple], entries: list[tuple], meta: dict[str, Any]) -> tuple[list[str], set[str], int]:
         """One transaction: delete the documents' old rows, insert the new ones, update `meta`.
 
         `documents`: (id, text, metadata_json, content_hash, created); `entries`: rows in column
-        order. Returns (old entry ids, old adapter files) of the replaced documents.
+        order. Returns (old entry ids, old adapter files) of the replaced documents and the new revision.
         """
         doc_ids = [d[0] for d in documents]
         with self.transaction() as c:
@@ -231,12 +245,13 @@ class Manifest:
             c.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entries)
             for key, value in meta.items():
                 self.set_meta(c, key, value)
-        return [r[0] for r in old], {r[1] for r in old}
+            rev = self._bump(c)
+        return [r[0] for r in old], {r[1] for r in old}, rev
 
-    def delete(self, ids: Sequence[str]) -> tuple[list[str], set[str]]:
+    def delete(self, ids: Sequence[str]) -> tuple[list[str], set[str], int]:
         """Delete documents (by doc id) and entries (by entry id); a document left without entries goes too.
 
-        Returns (deleted entry ids, their adapter files).
+        Returns (deleted entry ids, their adapter files, the new revision).
         """
         with self.transaction() as c:
             rows: list[tuple] = []
@@ -251,10 +266,12 @@ class Manifest:
                 "DELETE FROM documents WHERE id = ? AND NOT EXISTS (SELECT 1 FROM entries WHERE doc_id = ?)",
                 [(d, d) for d in {r[1] for r in rows}],
             )
-        return gone, {r[2] for r in rows}
+            rev = self._bump(c)
+        return gone, {r[2] for r in rows}, rev
 
     def set_keys(self, keys: dict[str, bytes], meta: dict[str, Any]) -> None:
-        """Store routing keys for existing entries (and update `meta`) in one transaction."""
+        """Store routing keys for existing entries (and update `meta`) in one transaction (routing is unchanged:
+        no new revision)."""
         with self.transaction() as c:
             c.executemany("UPDATE entries SET routing_key = ? WHERE id = ?", [(key, entry_id) for entry_id, key in keys.items()])
             for k, v in meta.items():

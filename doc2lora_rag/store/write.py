@@ -136,8 +136,9 @@ class WriteProtocol:
             return
         with self._write_lock, self._process_lock():
             with self._state_lock:
-                gone, files = self.manifest.delete(ids)
+                gone, files, rev = self.manifest.delete(ids)
                 self.router.remove(gone)
+                self._advance(rev)
             self._remove_files(files)
         logger.info("deleted %d entries from %s", len(gone), self.path)
 
@@ -223,11 +224,12 @@ class WriteProtocol:
             if written:
                 fsync_dir(self.path / ADAPTER_DIR)
             with self._state_lock:
-                old_ids, old_files = self._commit(plans, rows, keys)
+                old_ids, old_files, rev = self._commit(plans, rows, keys)
                 committed = True
                 self.router.remove(old_ids)
                 ids = [r[0].entry_id(r[1]) for r in rows]
                 self.router.load(ids, [r[2] for r in rows], keys)
+                self._advance(rev)
         except BaseException:
             if not committed:
                 for h in written:
@@ -247,8 +249,8 @@ class WriteProtocol:
             dtype = torch.float32  # values beyond fp16 range: keep this one at full precision
         lora.save(self.path / ADAPTER_DIR / f"{content_hash}{SUFFIX}", dtype=dtype)
 
-    def _commit(self, plans: list[Plan], rows: list[tuple], keys: np.ndarray | None) -> tuple[list[str], set[str]]:
-        """One transaction: replace the batch's documents and entries. Returns (old entry ids, old files)."""
+    def _commit(self, plans: list[Plan], rows: list[tuple], keys: np.ndarray | None) -> tuple[list[str], set[str], int]:
+        """One transaction: replace the batch's documents and entries. Returns (old entry ids, old files, new revision)."""
         now = time.time()
         documents = [(p.doc_id, p.text, p.metadata_json, sha256(p.text), now) for p in plans]
         entries = [
