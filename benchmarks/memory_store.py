@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from doc2lora_rag.evaluation import bootstrap_ci, is_correct, load_qa, load_split, token_f1
+from doc2lora_rag.evaluation import SHORT_WORDS, bootstrap_ci, is_correct, load_qa, load_split, token_f1
 from doc2lora_rag.generators import make_generator
 from doc2lora_rag.rag import StoreQA
 from doc2lora_rag.store import AdapterStore
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--hybrid-scales", type=float, nargs="*", default=[1.0])
     p.add_argument("--summed", action="store_true", help="also the routed adapters added up (rank concatenation)")
+    p.add_argument("--hybrid-next", action="store_true",
+                   help="also hybrid with the adapters of the k groups routed after the k in the prompt (StoreQA hybrid_adapters='next')")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
                 ids = [d.id for d, _ in hits]
                 hit = item.doc in [d.metadata.get("file_name") for d, _ in hits]
                 variants = [("adapter", 1.0), ("rag", 1.0)] + [("hybrid", s) for s in args.hybrid_scales]
+                if args.hybrid_next:
+                    variants.append(("hybrid next", 1.0))
                 if args.summed and k > 1:
                     variants.append(("summed", 1.0))
                 for mode, scale in variants:
@@ -85,8 +89,8 @@ def main(argv: list[str] | None = None) -> None:
                     if mode == "summed":
                         pred = qa.engine.answer(item.question, [store.adapter(i) for i in ids], max_new_tokens=args.max_new_tokens).text
                     else:
-                        qa.hybrid_scale = scale
-                        pred = qa.answer(item.question, mode=mode, k=k, max_new_tokens=args.max_new_tokens).answer
+                        qa.hybrid_scale, qa.hybrid_adapters = scale, "next" if mode == "hybrid next" else "same"
+                        pred = qa.answer(item.question, mode=mode.split()[0], k=k, max_new_tokens=args.max_new_tokens).answer
                     name = f"{mode}{'' if mode != 'hybrid' or len(args.hybrid_scales) == 1 else f' x{scale:g}'} k={k}"
                     records.append({"variant": name, "k": k, "doc": item.doc, "question": item.question, "answers": list(item.answers),
                                     "prediction": pred, "correct": is_correct(pred, item.answers), "f1": token_f1(pred, item.answers),
@@ -96,17 +100,19 @@ def main(argv: list[str] | None = None) -> None:
         store.close()
     rows = []
     print(f"\n{root.name}/{args.part}: {len(items)} questions, {len(part)} documents, {ingest['entries']} chunk groups")
-    print("| variant | n | accuracy [95 % CI] | F1 | recall@k | accuracy, gold routed | p50 s |\n|---|---|---|---|---|---|---|")
+    print("| variant | n | accuracy [95 % CI] | short | F1 | recall@k | accuracy, gold routed | p50 s |\n|---|---|---|---|---|---|---|---|")
     for name in dict.fromkeys(r["variant"] for r in records):
         rs = [r for r in records if r["variant"] == name]
         routed = [r for r in rs if r["hit"]]
         lo, hi = bootstrap_ci(rs)
         row = {"variant": name, "n": len(rs), "accuracy": sum(r["correct"] for r in rs) / len(rs), "ci95": [lo, hi],
+               "short_accuracy": sum(r["correct"] and len(r["prediction"].split()) <= SHORT_WORDS for r in rs) / len(rs),
                "f1": statistics.mean(r["f1"] for r in rs), "recall_at_k": len(routed) / len(rs),
                "accuracy_gold_routed": sum(r["correct"] for r in routed) / max(len(routed), 1), "n_gold_routed": len(routed),
                "p50_s": statistics.median(r["seconds"] for r in rs)}
         rows.append(row)
-        print(f"| {name} | {row['n']} | {row['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] | {row['f1']:.3f} | {row['recall_at_k']:.2f} | "
+        print(f"| {name} | {row['n']} | {row['accuracy']:.3f} [{lo:.3f}, {hi:.3f}] | {row['short_accuracy']:.3f} | {row['f1']:.3f} | "
+              f"{row['recall_at_k']:.2f} | "
               f"{row['accuracy_gold_routed']:.3f} | {row['p50_s']:.2f} |")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,9 @@ Modes (`StoreQA.MODES`):
   adapter  the top-k routed adapters are active (memory adapters: one joint write over their keys; others
            rank-concatenated); no retrieved text in the prompt
   rag      classic retrieval: the k routed chunk-group texts are joined into the prompt; no adapter
-  hybrid   both
+  hybrid   both: the k routed texts in the prompt and adapters; which adapters is `hybrid_adapters`:
+           "same" the k groups whose text is in the prompt, "next" the k groups routed after them (the
+           adapters carry what the prompt has no room for, never a second copy of its text)
   none     the bare base model (no routing)
 
 Relevance gate: with `threshold`, when the best routing score is below it nothing retrieved is used
@@ -26,6 +28,7 @@ __all__ = ["MODES", "QAResult", "StoreQA"]
 
 MODES = ("adapter", "rag", "hybrid", "none")
 HYBRID_SCALE = 1.0  # the adapters' strength next to the routed text in hybrid mode (benchmarks/memory_store.py)
+HYBRID_ADAPTERS = ("same", "next")  # which routed groups' adapters hybrid mode switches in (module docstring)
 CONTEXT_SEPARATOR = "\n\n"
 
 
@@ -79,12 +82,17 @@ class StoreQA:
 
     MODES = MODES
 
-    def __init__(self, store: Any, engine: Any = None, hybrid_scale: float = HYBRID_SCALE) -> None:
+    def __init__(self, store: Any, engine: Any = None, hybrid_scale: float = HYBRID_SCALE,
+                 hybrid_adapters: str = HYBRID_ADAPTERS[0]) -> None:
         """`hybrid_scale`: in hybrid mode the adapters are scaled by this factor, so that the text in the
-        prompt decides where it holds the answer (1.0 = the adapters at full strength)."""
+        prompt decides where it holds the answer (1.0 = the adapters at full strength). `hybrid_adapters`:
+        "same" or "next" (module docstring)."""
         if not isinstance(hybrid_scale, (int, float)) or isinstance(hybrid_scale, bool) or not 0 <= hybrid_scale <= 1:
             raise InputError(f"hybrid_scale must be a number in [0, 1], got {hybrid_scale!r}")
+        if hybrid_adapters not in HYBRID_ADAPTERS:
+            raise InputError(f"hybrid_adapters must be one of {', '.join(HYBRID_ADAPTERS)}, got {hybrid_adapters!r}")
         self.hybrid_scale = float(hybrid_scale)
+        self.hybrid_adapters = hybrid_adapters
         for attr in ("search", "routed_adapters"):
             if not callable(getattr(store, attr, None)):
                 raise InputError(f"store must be an AdapterStore (with search/routed_adapters), got {type(store).__name__}")
@@ -109,20 +117,22 @@ class StoreQA:
         if not isinstance(question, str) or not question.strip():
             raise InputError(f"question must be a non-empty string, got {question!r:.80}")
         t0 = time.perf_counter()
-        hits = [] if mode == "none" else self.store.search(question, k)
+        beyond = mode == "hybrid" and self.hybrid_adapters == "next"
+        hits = [] if mode == "none" else self.store.search(question, 2 * k if beyond else k)
         t1 = time.perf_counter()
         sources = [doc.metadata for doc, _ in hits]
         scores = [score for _, score in hits]
         gated = mode != "none" and threshold is not None and (not hits or scores[0] < threshold)
         use = [] if gated else hits
+        text_hits, adapter_hits = (use[:k], use[k:]) if beyond else (use, use)
         adapters: list[LoraWeights] = []
-        if mode in ("adapter", "hybrid") and use:
-            adapters = self.store.routed_adapters([doc.id for doc, _ in use])
+        if mode in ("adapter", "hybrid") and adapter_hits:
+            adapters = self.store.routed_adapters([doc.id for doc, _ in adapter_hits])
             if mode == "hybrid" and self.hybrid_scale != 1.0:
                 adapters = [a.scaled(self.hybrid_scale) for a in adapters]
-        context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in use) if mode in ("rag", "hybrid") and use else None
+        context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in text_hits) if mode in ("rag", "hybrid") and text_hits else None
         t2 = time.perf_counter()
-        ids = [doc.id for doc, _ in use] if mode in ("adapter", "hybrid") else []
+        ids = [doc.id for doc, _ in adapter_hits] if mode in ("adapter", "hybrid") else []
         return _Prepared(mode, adapters, context, ids, sources, scores, gated, t1 - t0, t2 - t1)
 
     def answer(

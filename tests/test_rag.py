@@ -89,6 +89,20 @@ def test_hybrid_scale_weakens_the_adapters_next_to_the_text(qa: StoreQA, referen
             StoreQA(qa.store, qa.engine, hybrid_scale=bad)
 
 
+def test_hybrid_next_adds_the_adapters_of_the_groups_beyond_the_prompt(qa: StoreQA, reference: AnswerEngine) -> None:
+    hits = qa.store.search(Q, k=2)
+    context = hits[0][0].text
+    beyond = [qa.store.adapter(hits[1][0].id)]
+    qa.hybrid_adapters = "next"
+    res = qa.answer(Q, mode="hybrid", k=1, max_new_tokens=8)
+    assert res.context == context and res.adapter_ids == [hits[1][0].id]  # text of the best group, adapter of the next
+    assert [s["adapter_id"] for s in res.sources] == [d.id for d, _ in hits]
+    assert res.answer == reference.answer(Q, beyond, context, max_new_tokens=8).text
+    assert qa.answer(Q, mode="rag", k=1, max_new_tokens=8).context == context  # other modes unchanged
+    with pytest.raises(InputError, match="hybrid_adapters"):
+        StoreQA(qa.store, qa.engine, hybrid_adapters="all")
+
+
 def test_scaled_adapter_scales_its_delta(tiny_base) -> None:
     lora = small_generator(tiny_base).generate(["Rye bread is baked in the stone oven."])[0].with_meta(id="a")
     half = lora.scaled(0.5)

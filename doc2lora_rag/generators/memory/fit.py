@@ -106,3 +106,33 @@ def fit_statistics(base: BaseModel, texts: Sequence[str], answers: Sequence[Sequ
     maps = torch.linalg.solve(hh + config.ridge * hh.diagonal().mean() * torch.eye(width + 1), hk)
     stats = {"c_inv": c_inv, "resid": resid / n_tok, "mu": mu, "sd": sd, "w": w, "maps": maps}
     return stats, {"texts": len(texts), "tokens": n_tok, "answer_positions": int(y.sum())}
+
+
+@torch.no_grad()
+def fit_scorer(base: BaseModel, texts: Sequence[str], answers: Sequence[Sequence[str]], config: MemoryConfig,
+               progress: bool = False) -> dict[str, torch.Tensor]:
+    """Only the position scorer ("mu", "sd", "w"), refitted on other texts (e.g. natural text with programmatic
+    answers); the rest of the statistics stays as fitted. The forward pass stops at the scorer's layer."""
+    from tqdm.auto import tqdm
+
+    texts = check_texts(texts)
+    if len(answers) != len(texts):
+        raise InputError(f"fit_scorer needs one answer list per text, got {len(texts)} texts and {len(answers)} answer lists")
+    layers, _, score_index = layout(base, config)
+    encoder = Encoder(base, layers[: score_index + 1])
+    xs, ys = [], []
+    for text, ans in tqdm(list(zip(texts, answers)), disable=not progress, desc="fitting the position scorer"):
+        enc = base.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = enc["input_ids"][: config.max_chunk_tokens * 4]
+        hidden = encode_batch(encoder, [ids]).hidden[0, score_index].float().cpu()  # (T, D)
+        label = torch.zeros(len(ids))
+        label[answer_positions(enc["offset_mapping"][: len(ids)], text, ans)] = 1
+        xs.append(hidden)
+        ys.append(label)
+    y, x = torch.cat(ys), torch.cat(xs)
+    if not y.any():
+        raise InputError("none of the answers occur in their texts; fit_scorer needs answers that appear verbatim in the text")
+    mu, sd = x.mean(0), x.std(0) + 1e-3
+    design = scorer_features(x, mu, sd)
+    w = torch.linalg.solve(design.T @ design + config.scorer_ridge * torch.eye(design.shape[1]), design.T @ (2 * y - 1))
+    return {"mu": mu, "sd": sd, "w": w}
