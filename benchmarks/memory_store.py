@@ -4,13 +4,16 @@ One ingest of a set's documents (one part: dev for choices, test to report), the
 in every variant, interleaved: routed adapters (the k routed groups written jointly, what StoreQA
 does), classic RAG (the k routed texts in the prompt), hybrid (both; at each --hybrid-scales value
 the adapters are scaled by it) and, with --summed, the routed adapters added up instead of written
-jointly. Same prompt and answer budget (48 new tokens) in every variant.
+jointly; with --hybrid-next, hybrid with the adapters of the k groups routed after the k in the prompt.
+Same prompt and answer budget (48 new tokens) in every variant.
 
-    python benchmarks/memory_store.py data/eval/prose --part dev --ks 1 2 4 --hybrid-scales 1 0.5
+    python benchmarks/memory_store.py data/eval/prose --part dev --ks 1 2 4 --hybrid-scales 1 0.5 --hybrid-next
     python benchmarks/memory_store.py data/eval/prose --part test --ks 1 2 4 --out runs/eval/store-prose-test.json
+    python benchmarks/memory_store.py --qa data/heldout/qa.jsonl --docs data/heldout/docs --per-doc 2 --ks 1 2 4
 
-Prints a table: accuracy with its 95 % interval (bootstrap over documents), n, recall@k, accuracy on
-the questions whose gold document was routed, p50 seconds.
+Prints a table: accuracy with its 95 % interval (bootstrap over documents), n, the length-aware score
+(correct and at most 20 words), F1, recall@k, accuracy on the questions whose gold document was
+routed, p50 seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -32,8 +36,11 @@ from doc2lora_rag.store import AdapterStore
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("set", help="evaluation set folder (docs/, qa.jsonl, split.json)")
-    p.add_argument("--part", choices=["dev", "test"], required=True)
+    p.add_argument("set", nargs="?", help="evaluation set folder (docs/, qa.jsonl, split.json); or --qa and --docs")
+    p.add_argument("--part", choices=["dev", "test"], help="with a set folder: which part")
+    p.add_argument("--qa", default=None, help="instead of a set folder: a QA JSONL file ...")
+    p.add_argument("--docs", default=None, help="... and the folder of the documents it asks about (all of them ingested)")
+    p.add_argument("--per-doc", type=int, default=0, help="with --qa: at most this many questions per document (0 = all)")
     p.add_argument("--store", default=None, help="reuse/keep the store here (default: a temporary one)")
     p.add_argument("--transforms", default=None, help="memory transforms folder (default: the packaged ones)")
     p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4])
@@ -48,9 +55,23 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    root = Path(args.set)
-    part = load_split(root / "qa.jsonl", args.part)
-    items = [i for i in load_qa(root / "qa.jsonl", root / "docs") if i.doc in part]
+    if args.set and args.part and not (args.qa or args.docs):
+        root, docs_dir = Path(args.set), Path(args.set) / "docs"
+        part = load_split(root / "qa.jsonl", args.part)
+        items = [i for i in load_qa(root / "qa.jsonl", docs_dir) if i.doc in part]
+    elif args.qa and args.docs and not (args.set or args.part):
+        root, docs_dir = Path(args.docs), Path(args.docs)
+        items = load_qa(args.qa, docs_dir)
+        part = {p.name for p in docs_dir.iterdir() if p.is_file()}
+        if args.per_doc:
+            kept, count = [], Counter()
+            for i in items:
+                if count[i.doc] < args.per_doc:
+                    kept.append(i)
+                    count[i.doc] += 1
+            items = kept
+    else:
+        p.error("pass a set folder with --part, or --qa FILE --docs DIR")
     if args.limit:
         items = items[: args.limit]
     records = []
@@ -58,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         docs = Path(tmp) / "docs"
         docs.mkdir()
         for name in sorted(part):
-            (docs / name).write_bytes((root / "docs" / name).read_bytes())
+            (docs / name).write_bytes((docs_dir / name).read_bytes())
         where = Path(args.store or Path(tmp) / "store")
         if args.transforms:
             from doc2lora_rag.generators.memory import MemoryGenerator
@@ -116,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
               f"{row['accuracy_gold_routed']:.3f} | {row['p50_s']:.2f} |")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"set": root.name, "part": args.part, "ingest": ingest, "transforms": args.transforms,
+        Path(args.out).write_text(json.dumps({"set": root.name, "part": args.part or "all", "ingest": ingest, "transforms": args.transforms,
                                               "rows": rows, "predictions": records}, indent=1))
 
 
