@@ -15,13 +15,14 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import InputError, MissingDependencyError
+from .errors import ConfigError, InputError, MissingDependencyError
 from .model_specs import MODEL_SPECS, ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,25 @@ class BaseModel:
         module = self.target_module(0, target)
         base = getattr(module, "base_layer", module)
         return int(base.in_features), int(base.out_features)
+
+    def ensure_slots(self, targets: Sequence[str] = ("down_proj",), num_slots: int = 4, max_rank: int = 64) -> Any:
+        """The model's adapter slots (`lora.LoraSlots`), the one owner of its wrapped Linears.
+
+        Created by the first caller (answer engine, distill generator, trainer), shared by every one after:
+        a later caller gets the same slots, grown to its `max_rank`; asking for targets they do not wrap is
+        an error (the wrapping happens once; load a fresh base model for other targets).
+        """
+        from .lora import LoraSlots
+
+        slots = getattr(self, "slots", None)
+        if slots is None:
+            self.slots = slots = LoraSlots(self, num_slots=num_slots, max_rank=max_rank, targets=targets)
+        missing = set(targets) - set(slots.targets)
+        if missing:
+            raise ConfigError(f"LoRA targets {sorted(missing)} are not wrapped by this base model's slots (they wrap "
+                              f"{list(slots.targets)}); use those targets or load a fresh base model")
+        slots.grow(max_rank)
+        return slots
 
     def identity(self) -> dict[str, Any]:
         """What a generator or store records to recognise this base model later."""

@@ -38,9 +38,7 @@ class AnswerEngine:
         """`max_rank`: the slots' rank when this engine creates them; with `grow` they are enlarged when
         a larger adapter combination arrives (memory adapters: 24 per 128-token chunk), else it is refused."""
         self.base = base
-        if getattr(base, "slots", None) is None:
-            base.slots = LoraSlots(base, num_slots=num_slots, max_rank=max_rank, targets=targets)
-        self.slots: LoraSlots = base.slots
+        self.slots: LoraSlots = base.ensure_slots(targets, num_slots=num_slots, max_rank=max_rank)
         self.grow = grow
         self._lru: OrderedDict[str, int] = self.slots.lru  # adapter key -> slot, shared with other engines
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from doc2lora_rag import AdapterGenerator, InputError, LoraWeights
+from doc2lora_rag import AdapterGenerator, ConfigError, InputError, LoraWeights
 from doc2lora_rag.llm import Answer, AnswerEngine, prompt_ids
 
 QUESTION = "Who built the lighthouse?"
@@ -194,3 +194,13 @@ def test_streaming_on_the_embedded_model(real_engine, context_answers) -> None:
     assert len(pieces) > 3
     assert "".join(pieces).strip() == context_answers[1].text
     assert fact in "".join(pieces)
+
+
+def test_the_base_model_owns_one_set_of_slots(make_tiny_base) -> None:
+    base = make_tiny_base()
+    first = base.ensure_slots(num_slots=2, max_rank=8)
+    engine = AnswerEngine(base, num_slots=4, max_rank=40)
+    assert engine.slots is first is base.slots and first.max_rank >= 40 and first.num_slots == 2  # shared, grown, not rebuilt
+    with pytest.raises(ConfigError, match="not wrapped"):
+        base.ensure_slots(("q_proj",))
+    assert base.ensure_slots() is first

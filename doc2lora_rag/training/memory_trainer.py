@@ -28,7 +28,6 @@ from ..chunking import split_equal
 from ..errors import ConfigError
 from ..files import atomic_write as _atomic_write
 from ..generators.memory import TARGET, KVTransforms, MemoryGenerator, factored_write
-from ..lora import LoraSlots
 from ..objective import answer_logprobs
 from .common import answer_ids as _answer_ids
 from .common import load_optimizer as _load_optimizer
@@ -172,8 +171,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     base = gen.base
     for p in base.model.parameters():
         p.requires_grad_(False)
-    if getattr(base, "slots", None) is None:
-        base.slots = LoraSlots(base, num_slots=1, max_rank=8)
+    base.ensure_slots(num_slots=1, max_rank=8)  # the live adapters of a step need the wrapped Linears, not the slots
     out, ckpt = Path(cfg.out_dir), Path(cfg.out_dir) / "checkpoint"
     state_path = ckpt / "trainer_state.json"
     if state_path.is_file():

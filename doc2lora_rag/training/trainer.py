@@ -27,7 +27,6 @@ from ..base_model import load_base_model
 from ..errors import ConfigError
 from ..files import atomic_write
 from ..generators.hypernet import AdapterGenerator
-from ..lora import LoraSlots
 from .common import answer_ids, load_optimizer, save_optimizer
 from .student import answer_losses, build_student_batch, doc_adapters, per_doc_mean, student_logprobs
 
@@ -202,8 +201,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
     out = Path(cfg.out_dir)
     ckpt = out / "checkpoint"
     base = base if base is not None else load_base_model(cfg.base_model)
-    if getattr(base, "slots", None) is None:
-        base.slots = LoraSlots(base, num_slots=1, max_rank=8)
+    base.ensure_slots(num_slots=1, max_rank=8)  # the live adapters of a step need the wrapped Linears, not the slots
     state_path = ckpt / "trainer_state.json"
     if state_path.is_file():
         gen = AdapterGenerator.from_pretrained(ckpt, base)

@@ -153,16 +153,10 @@ class DistillGenerator:
                 base.target_shape(t)
             except InputError as exc:
                 raise ConfigError(f"DistillConfig.targets: {exc}") from exc
-        if getattr(base, "slots", None) is None:
-            # the AnswerEngine's defaults, so an engine created later on this base works as usual
-            base.slots = LoraSlots(base, num_slots=4, max_rank=max(64, config.rank), targets=config.targets)
-        missing = set(config.targets) - set(base.slots.targets)
-        if missing:
-            raise ConfigError(
-                f"DistillConfig.targets {sorted(missing)} are not wrapped by the base model's slots "
-                f"(they wrap {list(base.slots.targets)}); use those targets or a fresh base model"
-            )
-        self.slots: LoraSlots = base.slots
+        try:  # the AnswerEngine's defaults when it creates them, so an engine created later on this base works as usual
+            self.slots: LoraSlots = base.ensure_slots(config.targets, num_slots=4, max_rank=max(64, config.rank))
+        except ConfigError as exc:
+            raise ConfigError(f"DistillConfig.targets: {exc}") from exc
         self.max_chunk_tokens = config.max_chunk_tokens
         tok = base.tokenizer
         end_id = tok.convert_tokens_to_ids("<|im_end|>")
