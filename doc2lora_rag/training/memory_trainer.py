@@ -30,10 +30,10 @@ from ..files import atomic_write as _atomic_write
 from ..generators.memory import TARGET, KVTransforms, MemoryGenerator, factored_write
 from ..objective import answer_logprobs
 from .common import answer_ids as _answer_ids
+from .common import config_from_file, run_steps
 from .common import load_optimizer as _load_optimizer
 from .common import save_optimizer as _save_optimizer
 from .student import answer_losses, build_student_batch, per_doc_mean
-from .trainer import config_from_file, start_step
 
 logger = logging.getLogger(__name__)
 
@@ -215,39 +215,27 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
             _save_optimizer(opt, ckpt / "optimizer.safetensors")
             _atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
 
-    def evaluate(step: int) -> None:
+    def evaluate(step: int, ema: float | None = None) -> None:
         metrics = eval_nll(gen, eval_records, eval_docs, transforms, cfg.qas_per_doc)
-        metrics.update(step=step, minutes=(time.perf_counter() - t_start) / 60)
+        metrics.update(step=step, loss_ema=ema, minutes=(time.perf_counter() - t_start) / 60)
         state["history"].append(metrics)
         logger.info("eval %s", json.dumps(metrics))
         bar.write(f"step {step}: validation NLL own {metrics['own']:.3f} wrong {metrics['wrong']:.3f}")
 
-    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, dynamic_ncols=True)
-    step, ema = state["step"], None
-    if step == 0:
-        evaluate(0)  # the closed form: what training adds is measured from here
-    while step < cfg.steps:
-        if not start_step(opt, cfg, step, time.perf_counter() - t_start):
-            break
-        t0 = time.perf_counter()
+    def step_loss(step: int) -> tuple[torch.Tensor, float, int]:
         rng = random.Random(cfg.seed * 7919 + step)
         picked = rng.sample(range(len(docs)), min(cfg.docs_per_step, len(docs)))
         batch = _batch(gen, docs, picked, cfg.qas_per_doc, rng)
         logp = answer_logprobs(base, batch, _live(gen, [records[i] for i in picked], transforms, batch.row_doc))
         loss = per_doc_mean(answer_losses(batch, logp, False), batch.row_doc)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(transforms.parameters(), cfg.grad_clip))
-        opt.step()
-        step += 1
-        value = float(loss.detach())
-        ema = value if ema is None else 0.95 * ema + 0.05 * value
-        bar.update(1)
-        bar.set_postfix(loss=f"{ema:.3f}", gnorm=f"{gnorm:.2f}", qa_s=f"{batch.input_ids.shape[0] / (time.perf_counter() - t0):.1f}")
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            evaluate(step)
-        if step % cfg.checkpoint_every == 0:
-            save(ckpt, step)
+        return loss, float(loss.detach()), batch.input_ids.shape[0]
+
+    bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, dynamic_ncols=True)
+    step = state["step"]
+    if step == 0:
+        evaluate(0)  # the closed form: what training adds is measured from here
+    step = run_steps(cfg, opt, list(transforms.parameters()), step, t_start, bar, step_loss, evaluate,
+                     lambda s: save(ckpt, s))
     save(ckpt, step)
     bar.close()
     final = out / "final"

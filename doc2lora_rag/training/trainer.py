@@ -17,7 +17,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from ..base_model import load_base_model
 from ..errors import ConfigError
 from ..files import atomic_write
 from ..generators.hypernet import AdapterGenerator
-from .common import answer_ids, load_optimizer, save_optimizer
+from .common import answer_ids, config_from_file, load_optimizer, lr_factor, run_steps, save_optimizer, start_step  # noqa: F401 (re-exported)
 from .student import answer_losses, build_student_batch, doc_adapters, per_doc_mean, student_logprobs
 
 logger = logging.getLogger(__name__)
@@ -84,45 +84,6 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> TrainConfig:
         return config_from_file(cls, path, overrides)
-
-
-def config_from_file(cls: Any, path: str | Path, overrides: dict[str, Any]) -> Any:
-    """A config dataclass from a JSON file, with the non-None `overrides` on top; unknown keys are refused."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold one JSON object of training settings")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"{path}: unknown training config keys {unknown}; allowed {sorted(known)}")
-    return cls(**data)
-
-
-def lr_factor(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
-    """Linear warm-up, then cosine to min_lr_ratio over the steps or the time budget, whichever ends first."""
-    if step < cfg.warmup_steps:
-        return (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    if cfg.time_budget_s:
-        progress = max(progress, min(1.0, elapsed_s / cfg.time_budget_s))
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def start_step(opt: torch.optim.Optimizer, cfg: Any, step: int, elapsed_s: float) -> bool:
-    """False once cfg's time budget is spent; else set the learning rates of this step.
-
-    The optimizer's two parameter groups take cfg.lr and cfg.scale_lr, scaled by `lr_factor`.
-    """
-    if cfg.time_budget_s and elapsed_s > cfg.time_budget_s:
-        logger.info("time budget reached at step %d", step)
-        return False
-    for g, base_lr in zip(opt.param_groups, (cfg.lr, cfg.scale_lr)):
-        g["lr"] = base_lr * lr_factor(step, cfg, elapsed_s)
-    return True
 
 
 class DocSource:
@@ -239,7 +200,6 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
     (out).mkdir(parents=True, exist_ok=True)
     atomic_write(out / "train_config.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=2)))
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, dynamic_ncols=True)
-    ema = None
     t_start = time.perf_counter() - state["train_seconds"]
 
     def save(step: int) -> None:
@@ -249,7 +209,7 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
         save_optimizer(opt, ckpt / "optimizer.safetensors")
         atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
 
-    def evaluate(step: int) -> None:
+    def evaluate(step: int, ema: float | None = None) -> None:
         hn.eval()
         metrics = heldout_nll(gen, eval_docs, cfg)
         hn.train()
@@ -258,19 +218,12 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
         logger.info("eval %s", json.dumps(metrics))
         bar.write(f"step {step}: held-out NLL own {metrics['own']:.3f} wrong {metrics['wrong']:.3f} none {metrics['none']:.3f}")
 
-    step = state["step"]
-    if step == 0 and cfg.init_from:  # the starting point's held-out NLL, so the curve shows what training added
-        evaluate(0)
-    while step < cfg.steps:
-        if not start_step(opt, cfg, step, time.perf_counter() - t_start):
-            break
-        t0 = time.perf_counter()
+    def step_loss(step: int) -> tuple[torch.Tensor, float, int] | None:
         rng = random.Random(cfg.seed * 7919 + step)
         docs = source.batch(step)
         docs_ids, ks, rows, teach = make_step_inputs(gen, docs, cfg, rng, teacher)
         if not rows:
-            step += 1
-            continue
+            return None
         batch = build_student_batch(base.tokenizer, rows, base.device, teach)
         a_doc, b_doc = doc_adapters(gen, docs_ids, ks)
         logp = student_logprobs(gen, batch, a_doc, b_doc)
@@ -284,20 +237,12 @@ def train(cfg: TrainConfig, progress: bool = True, base: Any = None) -> Path:
             wrong_nll = answer_losses(batch, student_logprobs(gen, batch, a_doc, b_doc, wrong), False)
             hinge = torch.relu(cfg.margin + own_nll - wrong_nll)
             loss = loss + cfg.contrastive * per_doc_mean(hinge, batch.row_doc)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = float(torch.nn.utils.clip_grad_norm_(hn.parameters(), cfg.grad_clip))
-        opt.step()
-        step += 1
-        task_value = float(task.detach())
-        ema = task_value if ema is None else 0.95 * ema + 0.05 * task_value
-        dt = time.perf_counter() - t0
-        bar.update(1)
-        bar.set_postfix(loss=f"{ema:.3f}", gnorm=f"{gnorm:.2f}", seq_s=f"{len(rows) / dt:.1f}")
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            evaluate(step)
-        if step % cfg.checkpoint_every == 0:
-            save(step)
+        return loss, float(task.detach()), len(rows)
+
+    step = state["step"]
+    if step == 0 and cfg.init_from:  # the starting point's held-out NLL, so the curve shows what training added
+        evaluate(0)
+    step = run_steps(cfg, opt, list(hn.parameters()), step, t_start, bar, step_loss, evaluate, save)
     save(step)
     bar.close()
     final = out / "final"  # save(step) above set gen.trained_steps
