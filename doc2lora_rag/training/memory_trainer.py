@@ -72,6 +72,7 @@ class MemoryTrainConfig:
     threads: int = 0
     positions_per_chunk: int = 0  # positions the generator stores per chunk while training (0 = MemoryConfig's default)
     init: str = ""  # start from these transforms ("packaged" or a folder) instead of the closed form; "" = closed form
+    statistics: str = ""  # a folder of memory statistics (e.g. with a refitted position scorer); "" = the cached ones
 
     def __post_init__(self) -> None:
         if self.kind != "memory":
@@ -167,7 +168,8 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     generation = {"positions_per_chunk": cfg.positions_per_chunk} if cfg.positions_per_chunk else {}
-    gen = generator if generator is not None else MemoryGenerator.default(load_base_model(cfg.base_model), trained=False, **generation)
+    gen = generator if generator is not None else MemoryGenerator.default(load_base_model(cfg.base_model), cfg.statistics or None,
+                                                                          trained=False, **generation)
     base = gen.base
     for p in base.model.parameters():
         p.requires_grad_(False)
