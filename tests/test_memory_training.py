@@ -187,3 +187,27 @@ def test_transforms_bring_the_positions_they_were_trained_with(fitted, tmp_path)
     (folder / "transforms.json").write_text(json.dumps({**info, "generation": [3]}))
     with pytest.raises(CorruptFileError, match="'generation' must be an object"):
         KVTransforms.load(folder, fitted.base)
+
+
+def test_transforms_carry_the_position_scorer_they_were_trained_with(fitted, tmp_path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    t = _transforms(fitted)
+    plain = t.fingerprint()
+    scorer = {k: fitted.stats[k].clone() for k in ("mu", "sd", "w")}
+    scorer["w"] = -scorer["w"]  # the opposite ranking of positions
+    t.scorer = scorer
+    assert t.fingerprint() != plain
+    t.save(tmp_path / "t", fitted.base)
+    back = KVTransforms.load(tmp_path / "t", fitted.base)
+    assert back.fingerprint() == t.fingerprint() and torch.equal(back.scorer["w"], scorer["w"])
+    gen = MemoryGenerator(fitted.base, fitted.stats, fitted.config, back)
+    assert torch.equal(gen.stats["w"], scorer["w"]) and not torch.equal(fitted.stats["w"], scorer["w"])
+    _, _, picks_own = fitted.read([fitted.tokenize(TEXTS[0])[:16]])
+    _, _, picks_new = gen.read([gen.tokenize(TEXTS[0])[:16]])
+    assert not torch.equal(picks_own[0], picks_new[0])
+    tensors = load_file(str(tmp_path / "t" / "transforms.safetensors"))
+    del tensors["scorer.w"]
+    save_file(tensors, str(tmp_path / "t" / "transforms.safetensors"))
+    with pytest.raises(CorruptFileError, match="partial position scorer"):
+        KVTransforms.load(tmp_path / "t", fitted.base)

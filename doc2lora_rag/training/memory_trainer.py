@@ -28,6 +28,7 @@ from ..chunking import split_equal
 from ..errors import ConfigError
 from ..files import atomic_write as _atomic_write
 from ..generators.memory import TARGET, KVTransforms, MemoryGenerator, factored_write
+from ..generators.memory.transforms import SCORER_KEYS
 from ..objective import answer_logprobs
 from .common import answer_ids as _answer_ids
 from .common import config_from_file, run_steps
@@ -196,6 +197,8 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         raise ConfigError(f"checkpoint {ckpt} holds transforms of shape {transforms.shape[:3]}, not for this generator; "
                           "use a new out_dir")
     transforms.generation = {"positions_per_chunk": gen.config.positions_per_chunk}  # what reading the documents used
+    if cfg.statistics:  # a refitted position scorer: the transforms carry it, so generation picks the same positions
+        transforms.scorer = {k: gen.stats[k].clone() for k in SCORER_KEYS}
     opt = torch.optim.AdamW([
         {"params": [transforms.P, transforms.Q, transforms.U, transforms.V], "lr": cfg.lr, "weight_decay": 0.0},
         {"params": [transforms.log_gain], "lr": cfg.scale_lr, "weight_decay": 0.0},

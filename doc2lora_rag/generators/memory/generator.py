@@ -74,6 +74,12 @@ class MemoryGenerator:
         if transforms is not None and transforms.shape[:3] != (len(self.layers), d_in, width):
             raise ModelMismatchError(f"memory transforms have shape {transforms.shape[:3]} (layers, d_in, width), this generator "
                                      f"writes {(len(self.layers), d_in, width)}; train transforms for this base model and config")
+        if transforms is not None and transforms.scorer:  # they pick positions with the scorer they were trained with
+            for k, v in transforms.scorer.items():
+                if tuple(v.shape) != want[k]:
+                    raise ModelMismatchError(f"the position scorer packaged with the memory transforms has {k!r} of shape "
+                                             f"{tuple(v.shape)}, this generator needs {want[k]}; retrain the transforms")
+            self.stats.update({k: v.float() for k, v in transforms.scorer.items()})
         self.transforms = transforms
         self._c_reg: torch.Tensor | None = None  # C per layer, derived from c_inv on the first `combine`
         self.encoder = Encoder(base, self.layers[: self.n_read], capture_targets=[TARGET])

@@ -14,6 +14,9 @@ from ...errors import ConfigError, CorruptFileError, ModelMismatchError
 from ...files import atomic_write
 from .files import STATS_VERSION, TRANSFORMS_FORMAT, packaged_transforms_dir, read_folder
 
+SCORER = "scorer."  # prefix of the position scorer's tensors in transforms.safetensors
+SCORER_KEYS = ("mu", "sd", "w")
+
 
 class KVTransforms(torch.nn.Module):
     """Meta-trained corrections of the write (`doc2lora train` with a "kind": "memory" config).
@@ -36,6 +39,8 @@ class KVTransforms(torch.nn.Module):
         self.log_gain = torch.nn.Parameter(torch.zeros(n_layers))
         self.trained_steps = 0
         self.generation: dict[str, Any] = {}  # generation-time settings they were trained with (e.g. positions_per_chunk)
+        # the position scorer they were trained with ("mu", "sd", "w"), when it is not the one fitted with the statistics
+        self.scorer: dict[str, torch.Tensor] | None = None
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -49,6 +54,7 @@ class KVTransforms(torch.nn.Module):
         info = {"format": TRANSFORMS_FORMAT, "base_model": base.identity(), "rank": self.shape[3],
                 "stats_version": STATS_VERSION, "trained_steps": self.trained_steps, "generation": self.generation, **meta}
         tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        tensors.update({f"{SCORER}{k}": v.detach().float().contiguous() for k, v in (self.scorer or {}).items()})
         atomic_write(path / "transforms.safetensors", lambda tmp: save_file(tensors, tmp))
         atomic_write(path / "transforms.json", lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
         return path
@@ -63,8 +69,13 @@ class KVTransforms(torch.nn.Module):
                                      f"this version fits version {STATS_VERSION}; retrain them")
         if "P" not in tensors or "U" not in tensors:
             raise CorruptFileError(f"{path / 'transforms.safetensors'} lacks the P/U tensors; retrain or restore it")
+        scorer = {k[len(SCORER):]: v.float() for k, v in tensors.items() if k.startswith(SCORER)}
+        if scorer and set(scorer) != set(SCORER_KEYS):
+            raise CorruptFileError(f"{path / 'transforms.safetensors'} holds a partial position scorer {sorted(scorer)}; retrain or restore it")
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(SCORER)}
         n_layers, d_in, rank = tensors["P"].shape
         out = cls(n_layers, d_in, tensors["U"].shape[1], rank)
+        out.scorer = scorer or None
         try:
             out.load_state_dict(tensors)
         except RuntimeError as exc:
@@ -81,7 +92,8 @@ class KVTransforms(torch.nn.Module):
     def fingerprint(self) -> str:
         """A short hash of the parameters: which transforms wrote an adapter, wherever their file lives."""
         h = hashlib.sha256()
-        for name, value in sorted(self.state_dict().items()):
+        scorer = {f"{SCORER}{k}": v for k, v in (self.scorer or {}).items()}
+        for name, value in sorted({**self.state_dict(), **scorer}.items()):
             h.update(name.encode())
             h.update(value.detach().float().contiguous().numpy().tobytes())
         return h.hexdigest()[:16]
