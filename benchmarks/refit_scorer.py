@@ -1,7 +1,8 @@
 """Refit only the memory generator's position scorer on a corpus with answers (e.g. the natural-text corpus).
 
-Writes a folder with the statistics (the scorer replaced, everything else as fitted) and a copy of the
-transforms, which `eval_sets.py --transforms DIR` and `MemoryGenerator.default(base, DIR)` read:
+Writes a folder with the statistics (the scorer replaced, everything else as fitted) and the transforms
+carrying that scorer (`KVTransforms.scorer`: a generator built from them picks positions with it), which
+`eval_sets.py --transforms DIR` and `MemoryGenerator.default(base, DIR)` read:
 
     python benchmarks/refit_scorer.py runs/corpus/natural.jsonl --out runs/scorer-natural --holdout 16
 
@@ -12,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import torch
 
 from doc2lora_rag.base_model import load_base_model
-from doc2lora_rag.generators.memory import MemoryGenerator, packaged_transforms_dir
+from doc2lora_rag.generators.memory import KVTransforms, MemoryGenerator, packaged_transforms_dir
 from doc2lora_rag.generators.memory.fit import fit_scorer
 from doc2lora_rag.synth import load_jsonl_corpus
 
@@ -43,8 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     gen.save(out)
     src = Path(args.transforms) if args.transforms else packaged_transforms_dir(base.name)
-    for name in ("transforms.json", "transforms.safetensors"):
-        shutil.copy2(src / name, out / name)
+    transforms = KVTransforms.load(src, base)
+    transforms.scorer = scorer
+    info = json.loads((src / "transforms.json").read_text())
+    extra = {k: v for k, v in info.items() if k not in ("format", "base_model", "rank", "stats_version", "trained_steps", "generation")}
+    transforms.save(out, base, **{**extra, "scorer": {"corpus": str(args.corpus), "documents": len(docs)}})
     print(json.dumps({"out": str(out), "documents": len(docs), "transforms": str(src)}))
 
 

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from doc2lora_rag.training import natural_corpus as nc
+from doc2lora_rag.training import questions
 
 
 def test_html_text_keeps_paragraphs_and_drops_scripts():
@@ -39,7 +40,7 @@ def test_passages_respect_length_bounds():
 def test_fortune_questions_ask_for_the_author():
     text = "Simplicity is prerequisite for reliability in every system we build. -- Edsger Dijkstra\n\n" \
            "Short. -- Nobody\n\nThe best way to predict the future is to invent it, said the man. -- Alan Kay, 1971"
-    qs = nc.fortune_questions(text)
+    qs = questions.fortune_questions(text)
     assert [q["answers"] for q in qs] == [["Edsger Dijkstra"], ["Alan Kay"]]
     assert qs[0]["question"].startswith('Who said: "Simplicity is prerequisite')
 
@@ -49,7 +50,7 @@ def test_doc_questions_turn_spans_into_questions():
     nlp = spacy.load(nc.SPACY_PIPELINE)
     text = ("The Lakeline ferry was built in 1958 at a yard in Brevik. Anna Kovac designed the ferry for the harbour company. "
             "The ferry carries 240 passengers on every crossing of the lake.")
-    qs = nc.doc_questions(nlp(text), text, random.Random(0))
+    qs = questions.doc_questions(nlp(text), text, random.Random(0))
     by_answer = {q["answers"][0]: q["question"] for q in qs}
     assert "Anna Kovac" in by_answer and by_answer["Anna Kovac"].startswith("Who designed the ferry")
     assert by_answer["1958"] == "When was the Lakeline ferry built at a yard in Brevik?"  # fronted, as people ask
@@ -65,7 +66,7 @@ def test_fronted_questions_invert_the_auxiliary_or_use_do():
     def ask(sentence: str, answer: str) -> str | None:
         doc = nlp(sentence)
         (ent,) = [e for e in doc.ents if e.text == answer]
-        return nc._fronted(ent.sent, ent.start, ent.end, ent.label_)
+        return questions._fronted(ent.sent, ent.start, ent.end, ent.label_)
 
     assert ask("In 1998, the project released version 2.0 with 1500 packages.", "1998") == \
         "When did the project release version 2.0 with 1500 packages?"
