@@ -230,3 +230,41 @@ def test_eval_harness_runs_memory_adapters(fitted, tmp_path) -> None:
     for mode in ("adapter", "wrong-adapter"):
         summary = evaluate(items, tmp_path, mode, engine, fitted, max_new_tokens=4)
         assert summary["n"] == 2 and summary["generation_s_per_doc_p50"] > 0
+
+
+def test_compact_statistics_rebuild_c_inv_and_c(fitted, tmp_path, monkeypatch) -> None:
+    """The shipped form: C^-1 as tau I + U diag(ev - tau) U^T; a generator loads it, writes and combines with it."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from doc2lora_rag.generators.memory import compact, files
+
+    c_inv = fitted.stats["c_inv"]
+    d = c_inv.shape[-1]
+    full = compact.compress(c_inv, d)  # every eigenpair kept: exact up to fp16 eigenvectors
+    assert torch.allclose(compact.expand(full), c_inv, rtol=1e-2, atol=1e-2 * c_inv.abs().max())
+    eye = torch.eye(d).expand_as(c_inv)
+    assert torch.allclose(compact.second_moments_from(full) @ compact.expand(full), eye, atol=2e-2)
+    small = compact.compress(c_inv, d // 4)
+    assert small["c_inv_u"].shape == (len(c_inv), d, d // 4) and small["c_inv_u"].dtype == torch.float16
+
+    fitted.save(tmp_path / "dense")
+    packed = {k: v for k, v in fitted.stats.items() if k != "c_inv"} | small
+    (tmp_path / "packed").mkdir()
+    save_file({k: v.contiguous() for k, v in packed.items()}, str(tmp_path / "packed" / "stats.safetensors"))
+    meta = json.loads((tmp_path / "dense" / "config.json").read_text())
+    meta["fit"] = {**meta["fit"], "c_inv_rank": d // 4}
+    (tmp_path / "packed" / "config.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(files, "resources", type("R", (), {"files": staticmethod(lambda _: tmp_path / "pkg")}))
+    (tmp_path / "pkg" / "weights" / fitted.base.name).mkdir(parents=True)
+    (tmp_path / "pkg" / "weights" / fitted.base.name / "memory").symlink_to(tmp_path / "packed")
+    gen = MemoryGenerator.default(fitted.base, trained=False, progress=False)  # the packaged statistics: nothing fitted
+    assert gen.identity()["source"]["statistics"] == "packaged" and gen.identity()["fit"]["c_inv_rank"] == d // 4
+    assert torch.allclose(gen.stats["c_inv"], compact.expand(small))
+    parts = gen.generate(TEXTS[:2])
+    joint = gen.combine(parts)
+    again = MemoryGenerator.from_identity(fitted.base, gen.identity(), progress=False)
+    assert torch.allclose(again.combine(parts).a["down_proj"], joint.a["down_proj"], atol=1e-5)
+    combiner = files.stored_combiner(gen.identity(), fitted.base.identity())  # reading, no generator
+    assert combiner is not None and torch.allclose(combiner(parts).a["down_proj"], joint.a["down_proj"], atol=1e-4)

@@ -3,7 +3,9 @@
   config.py      `MemoryConfig`, the target layers it gives on a base model
   fit.py         fitting the statistics (C^-1, scorer, key maps); the features reading and fitting share
   write.py       the closed-form write and the joint write over several adapters (`combine_adapters`)
-  transforms.py  `KVTransforms`, the meta-trained corrections of keys and values
+  transforms.py  `KVTransforms`, the meta-trained corrections of keys and values (and the position scorer they
+                 were trained with, when refitted)
+  compact.py     the statistics in the compact form the package ships (C^-1 as isotropic part + r eigenpairs)
   files.py       where statistics, transforms and the fitting corpus live; reading them safely
   generator.py   `MemoryGenerator`: text -> positions, keys, values -> `LoraWeights`
 """

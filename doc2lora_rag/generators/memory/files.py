@@ -1,6 +1,7 @@
 """Where the memory generator's files live and how they are read.
 
-    weights/<base model>/memory/   transforms.json + transforms.safetensors, meta-trained (`KVTransforms`), packaged
+    weights/<base model>/memory/   transforms.json + transforms.safetensors, meta-trained (`KVTransforms`), packaged;
+                                   config.json + stats.safetensors, the statistics in compact form (`compact`), packaged
     $DOC2LORA_CACHE/memory/v<STATS_VERSION>/<base model>/   config.json + stats.safetensors, fitted on first use
     fit_corpus.json (beside this module)   the texts and answers that first-use fit reads
 
@@ -22,6 +23,7 @@ import torch
 from ...base_model import IDENTITY_KEYS, BaseModel
 from ...errors import ConfigError, CorruptFileError, InputError, ModelMismatchError
 from ...lora import LoraWeights
+from .compact import COMPACT_KEYS, second_moments_from
 from .write import combine_adapters, second_moments
 
 FORMAT = "doc2lora-memory"
@@ -35,6 +37,23 @@ def packaged_transforms_dir(base_name: str) -> Path | None:
     """The meta-trained transforms shipped in the package for a base model, if any."""
     path = Path(str(resources.files("doc2lora_rag") / "weights" / base_name / "memory"))
     return path if (path / "transforms.json").is_file() else None
+
+
+def packaged_stats_dir(base_name: str) -> Path | None:
+    """The statistics shipped in the package for a base model (compact form), if any: nothing to fit on first use."""
+    path = Path(str(resources.files("doc2lora_rag") / "weights" / base_name / "memory"))
+    return path if (path / "config.json").is_file() and (path / "stats.safetensors").is_file() else None
+
+
+def stats_folder(recorded: str | None, base_name: str) -> Path:
+    """Where the statistics an identity records live: "packaged", a folder that still exists, else the cache."""
+    if recorded == "packaged":
+        packaged = packaged_stats_dir(base_name)
+        if packaged is not None:
+            return packaged
+    elif recorded and (Path(recorded) / "config.json").is_file():
+        return Path(recorded)
+    return cache_path(base_name)
 
 
 def cache_path(base_name: str) -> Path:
@@ -97,8 +116,7 @@ def stored_combiner(identity: dict[str, Any], base_identity: dict[str, Any]) -> 
     """
     from safetensors.torch import load_file
 
-    recorded = (identity.get("source") or {}).get("statistics")
-    folder = Path(recorded) if recorded and (Path(recorded) / "config.json").is_file() else cache_path(str(base_identity.get("name")))
+    folder = stats_folder((identity.get("source") or {}).get("statistics"), str(base_identity.get("name")))
     try:
         meta = json.loads((folder / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
@@ -107,7 +125,13 @@ def stored_combiner(identity: dict[str, Any], base_identity: dict[str, Any]) -> 
     same_fit = meta.get("fit") == identity.get("fit") and meta.get("config", {}).get("last_read_layer") == identity.get("last_read_layer")
     if meta.get("format") != FORMAT or not same_base or not same_fit:
         return None
-    c_inv = load_file(str(folder / "stats.safetensors"))["c_inv"].float()
-    if len(c_inv) != len(identity.get("layers", ())):
+    stats = load_file(str(folder / "stats.safetensors"))
+    if all(k in stats for k in COMPACT_KEYS):
+        c_reg = second_moments_from({k: stats[k] for k in COMPACT_KEYS})
+    elif "c_inv" in stats:
+        c_reg = second_moments(stats["c_inv"].float())
+    else:
         return None
-    return partial(combine_adapters, c_reg=second_moments(c_inv))
+    if len(c_reg) != len(identity.get("layers", ())):
+        return None
+    return partial(combine_adapters, c_reg=c_reg)

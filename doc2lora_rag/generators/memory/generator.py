@@ -44,8 +44,9 @@ from ...errors import ConfigError, InputError, ModelMismatchError
 from ...files import atomic_write
 from ...lora import LoraWeights
 from ..protocol import Text, check_texts, token_pieces
+from .compact import second_moments_from, unpack
 from .config import GENERATION_KEYS, TARGET, MemoryConfig, layout
-from .files import FORMAT, cache_path, load_fit_corpus, packaged_transforms_dir, read_folder
+from .files import FORMAT, cache_path, load_fit_corpus, packaged_stats_dir, packaged_transforms_dir, read_folder, stats_folder
 from .fit import encode_batch, fit_statistics, scorer_features, with_bias
 from .transforms import KVTransforms
 from .write import GRAM, associative_write, combine_adapters, second_moments
@@ -82,6 +83,7 @@ class MemoryGenerator:
             self.stats.update({k: v.float() for k, v in transforms.scorer.items()})
         self.transforms = transforms
         self._c_reg: torch.Tensor | None = None  # C per layer, derived from c_inv on the first `combine`
+        self._factors: dict[str, torch.Tensor] | None = None  # the compact statistics' factors, when loaded from them
         self.encoder = Encoder(base, self.layers[: self.n_read], capture_targets=[TARGET])
         self.max_chunk_tokens = config.max_chunk_tokens
         self.emb = base.model.get_input_embeddings().weight
@@ -121,13 +123,16 @@ class MemoryGenerator:
         """
         meta, stats = read_folder(Path(path), base, "config.json", "stats.safetensors", FORMAT, "memory statistics",
                                    "delete the folder and refit them (MemoryGenerator.fit)")
+        stats, factors = unpack(stats)
         unknown = sorted(set(generation) - set(GENERATION_KEYS))
         if unknown:
             raise ConfigError(f"load takes only generation-time settings {list(GENERATION_KEYS)}, got {unknown}")
         saved = {k: v for k, v in meta.get("config", {}).items() if k not in GENERATION_KEYS}
         gen = cls(base, stats, MemoryConfig.from_dict({**saved, **generation}), transforms)
         gen.fit_info = meta.get("fit", {})
-        gen.stats_source = str(Path(path).resolve())
+        gen._factors = factors
+        packaged = packaged_stats_dir(base.name)
+        gen.stats_source = "packaged" if packaged is not None and Path(path).resolve() == packaged.resolve() else str(Path(path).resolve())
         return gen
 
     @classmethod
@@ -135,8 +140,9 @@ class MemoryGenerator:
                 **generation: Any) -> MemoryGenerator:
         """The memory generator a user gets by name.
 
-        Statistics: from `path` if it holds them, else from the cache (`cache_path`), fitted there on
-        first use on FIT_DOCS synthetic training documents (~3 minutes on 2 CPU cores). Transforms
+        Statistics: from `path` if it holds them, else the ones packaged for this base model (compact form,
+        `compact`), else from the cache (`cache_path`), fitted there on first use on FIT_DOCS synthetic
+        training documents (~3 minutes on 2 CPU cores). Transforms
         (`trained`): from `path` if it holds them, else the ones packaged for this base model, if any;
         `trained=False` gives the closed-form write. `generation`: as in `load`.
         """
@@ -155,6 +161,9 @@ class MemoryGenerator:
             generation = {**{k: v for k, v in transforms.generation.items() if k in GENERATION_KEYS}, **generation}
         if path is not None and (path / "config.json").is_file():
             return cls.load(path, base, transforms, **generation)
+        packaged = packaged_stats_dir(base.name)
+        if packaged is not None:
+            return cls.load(packaged, base, transforms, **generation)
         return cls._cached(base, transforms, progress, generation)
 
     @classmethod
@@ -175,9 +184,9 @@ class MemoryGenerator:
                                          "install the doc2lora-rag version that has them or restore the folder")
             transforms = KVTransforms.load(folder, base)
         generation = {k: ident[k] for k in GENERATION_KEYS if k in ident}
-        stats = source.get("statistics")
-        if stats and (Path(stats) / "config.json").is_file():
-            return cls.load(stats, base, transforms, **generation)
+        folder = stats_folder(source.get("statistics"), base.name)
+        if (folder / "config.json").is_file():
+            return cls.load(folder, base, transforms, **generation)
         return cls._cached(base, transforms, progress, generation)
 
     @classmethod
@@ -244,8 +253,8 @@ class MemoryGenerator:
 
     def combine(self, adapters: Sequence[LoraWeights]) -> LoraWeights:
         """Several of this generator's adapters as one, by a joint write over their keys (`combine_adapters`)."""
-        if len(adapters) > 1 and self._c_reg is None:
-            self._c_reg = second_moments(self.stats["c_inv"])  # once
+        if len(adapters) > 1 and self._c_reg is None:  # once; from the compact factors without a solve when loaded so
+            self._c_reg = second_moments_from(self._factors) if self._factors else second_moments(self.stats["c_inv"])
         return combine_adapters(adapters, self._c_reg)
 
     def values(self, value_ids: torch.Tensor) -> torch.Tensor:
