@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from doc2lora_rag.base_model import load_base_model
-from doc2lora_rag.generators.memory import KVTransforms, MemoryGenerator, packaged_transforms_dir
+from doc2lora_rag.generators.memory import KVTransforms, MemoryGenerator, load_fit_corpus, packaged_transforms_dir
 from doc2lora_rag.generators.memory.fit import fit_scorer
 from doc2lora_rag.synth import load_jsonl_corpus
 
@@ -29,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--holdout", type=int, default=16)
     p.add_argument("--transforms", default=None, help="transforms folder to copy beside (default: the packaged ones)")
+    p.add_argument("--with-fit-corpus", action="store_true",
+                   help="also the synthetic documents the statistics were fitted on (packaged fit_corpus.json)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -36,10 +38,13 @@ def main(argv: list[str] | None = None) -> None:
     gen = MemoryGenerator.default(base, trained=False)
     docs = [d for d in load_jsonl_corpus(args.corpus) if any(q.answers for q in d.qas)]
     docs = docs[: len(docs) - args.holdout] if args.holdout else docs
-    scorer = fit_scorer(base, [d.text for d in docs], [[a for q in d.qas for a in q.answers[:1]] for d in docs], gen.config,
-                        progress=True)
+    texts, answers = [d.text for d in docs], [[a for q in d.qas for a in q.answers[:1]] for d in docs]
+    if args.with_fit_corpus:
+        fit_texts, fit_answers = load_fit_corpus()
+        texts, answers = texts + fit_texts, answers + fit_answers
+    scorer = fit_scorer(base, texts, answers, gen.config, progress=True)
     gen.stats.update(scorer)
-    gen.fit_info = {**gen.fit_info, "scorer": {"corpus": str(args.corpus), "documents": len(docs)}}
+    gen.fit_info = {**gen.fit_info, "scorer": {"corpus": str(args.corpus), "documents": len(texts)}}
     out = Path(args.out)
     gen.save(out)
     src = Path(args.transforms) if args.transforms else packaged_transforms_dir(base.name)
@@ -47,8 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     transforms.scorer = scorer
     info = json.loads((src / "transforms.json").read_text())
     extra = {k: v for k, v in info.items() if k not in ("format", "base_model", "rank", "stats_version", "trained_steps", "generation")}
-    transforms.save(out, base, **{**extra, "scorer": {"corpus": str(args.corpus), "documents": len(docs)}})
-    print(json.dumps({"out": str(out), "documents": len(docs), "transforms": str(src)}))
+    transforms.save(out, base, **{**extra, "scorer": {"corpus": str(args.corpus), "documents": len(texts),
+                                                          "with_fit_corpus": args.with_fit_corpus}})
+    print(json.dumps({"out": str(out), "documents": len(texts), "transforms": str(src)}))
 
 
 if __name__ == "__main__":

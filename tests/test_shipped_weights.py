@@ -1,7 +1,7 @@
-"""The weights in the wheel do their job: the packaged memory transforms, loaded the way a user gets them
-(`MemoryGenerator.default`), write adapters that answer the sample corpus's fixed questions without the
-text in the prompt, where the bare model answers none. A corrupt, stale or mismatched weights file fails
-here. Uses the cached memory statistics, fitted on first use (~3 minutes on 2 CPU cores)."""
+"""The weights in the wheel do their job: the packaged memory statistics (compact form) and transforms (with
+the position scorer they carry), loaded the way a user gets them (`MemoryGenerator.default`), write
+adapters that answer the sample corpus's fixed questions without the text in the prompt, where the bare
+model answers none. A corrupt, stale or mismatched weights file fails here; nothing is fitted."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ ADAPTER_OBSERVED = 4
 
 @pytest.mark.real_model
 def test_packaged_transforms_answer_what_the_bare_model_cannot(real_base, tmp_path) -> None:
-    from doc2lora_rag.generators.memory import MemoryGenerator, packaged_transforms_dir
+    from doc2lora_rag.generators.memory import MemoryGenerator, packaged_stats_dir, packaged_transforms_dir
     from doc2lora_rag.llm import AnswerEngine
 
     assert packaged_transforms_dir(real_base.name) is not None, "no memory transforms packaged for the embedded model"
+    assert packaged_stats_dir(real_base.name) is not None, "no memory statistics packaged for the embedded model"
     gen = MemoryGenerator.default(real_base)
+    assert gen.identity()["source"]["statistics"] == "packaged"
     assert gen.transforms is not None and gen.transforms.trained_steps > 0
     items = load_qa(EXAMPLES / "sample_qa.jsonl", EXAMPLES / "sample_corpus")
     assert len(items) == 20

@@ -13,11 +13,11 @@
 from __future__ import annotations
 
 from .config import GENERATION_KEYS, TARGET, MemoryConfig
-from .files import FIT_DOCS, FIT_SEED, FORMAT, STATS_VERSION, TRANSFORMS_FORMAT, cache_path, load_fit_corpus, packaged_transforms_dir
+from .files import FIT_DOCS, FIT_SEED, FORMAT, STATS_VERSION, TRANSFORMS_FORMAT, cache_path, load_fit_corpus, packaged_stats_dir, packaged_transforms_dir
 from .generator import MemoryGenerator
 from .transforms import KVTransforms
 from .write import GRAM, GRAM_EPS, associative_write, combine_adapters, factored_write
 
 __all__ = ["FIT_DOCS", "FIT_SEED", "FORMAT", "GENERATION_KEYS", "GRAM", "GRAM_EPS", "STATS_VERSION", "TARGET", "TRANSFORMS_FORMAT",
            "KVTransforms", "MemoryConfig", "MemoryGenerator", "associative_write", "cache_path", "combine_adapters", "factored_write",
-           "load_fit_corpus", "packaged_transforms_dir"]
+           "load_fit_corpus", "packaged_stats_dir", "packaged_transforms_dir"]
