@@ -12,10 +12,10 @@ import pytest
 from doc2lora_rag.evaluation import evaluate, load_qa
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-# 20 questions on the 5 sample documents, 48 new tokens, greedy: the packaged transforms answered
-# ADAPTER_OBSERVED of them (measured 2026-12-04 with the transforms shipped 2026-11-29; the README's sample table
-# says 0.200); one fewer is tolerated.
-ADAPTER_OBSERVED = 4
+# 20 questions on the 5 sample documents, 48 new tokens, greedy: the packaged generator answered
+# ADAPTER_OBSERVED of them (measured 2026-12-04 with the compact statistics and the transforms carrying the
+# natural-text position scorer; 4 with the exact statistics and the synthetic scorer); one fewer is tolerated.
+ADAPTER_OBSERVED = 6
 
 
 @pytest.mark.real_model
