@@ -34,10 +34,13 @@ def spd_solve(h: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
 
     Not `torch.linalg.solve`: its batched LU fails inside oneMKL with 2 torch threads set ("Pivots given
     to lu_solve must all be greater or equal to 1"), as batched `linalg.inv` does (`second_moments`).
-    A matrix that rounding left not quite positive definite (a joint write over adapters read back from
-    fp16 files whose keys nearly repeat) gets a growing ridge until it factors (SPD_JITTER).
+    A matrix that rounding left not positive definite (a joint write over adapters read back from fp16
+    files: the cross blocks come from fp16 A times an ill-conditioned H) gets a growing ridge until it
+    factors (SPD_JITTER), and past the largest one its eigenvalues are clipped from below.
     """
     h = 0.5 * (h + h.transpose(-1, -2))
+    if not bool(torch.isfinite(h).all()):
+        raise FloatingPointError("a memory write's Gram matrix holds NaN or inf: its keys do; re-generate the adapters")
     factor, info = torch.linalg.cholesky_ex(h)
     if bool((info > 0).any()):
         scale = h.diagonal(dim1=-2, dim2=-1).abs().mean(-1)[..., None, None]
@@ -46,9 +49,14 @@ def spd_solve(h: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
             factor, info = torch.linalg.cholesky_ex(h + (info > 0)[..., None, None] * jitter * scale * eye)
             if not bool((info > 0).any()):
                 break
-        else:
-            raise FloatingPointError(f"a memory write's Gram matrix is not positive definite even with a ridge of "
-                                     f"{SPD_JITTER[-1]} x its mean diagonal; its keys hold NaN or inf")
+        else:  # far from positive definite: the nearest positive definite matrix (eigenvalues clipped from below)
+            bad = info > 0
+            ev, vecs = torch.linalg.eigh(h[bad])
+            floor = SPD_JITTER[0] * ev.abs().amax(-1, keepdim=True)
+            fixed = (vecs * ev.clamp(min=floor)[..., None, :]) @ vecs.transpose(-1, -2)
+            h = h.clone()
+            h[bad] = 0.5 * (fixed + fixed.transpose(-1, -2))
+            factor = torch.linalg.cholesky(h)
     return torch.cholesky_solve(rhs, factor)
 
 
