@@ -248,6 +248,8 @@ def test_spd_solve_factors_a_gram_matrix_that_rounding_left_indefinite() -> None
     both = spd_solve(torch.stack([good, nearly]), torch.stack([rhs, rhs]))
     assert torch.isfinite(both).all() and torch.allclose(both[0], torch.linalg.solve(good, rhs), atol=1e-6)  # only the failing one moves
     far = torch.tensor([[1.0, 2.0], [2.0, 1.0]])  # eigenvalues 3 and -1: no small ridge makes it factor
-    assert torch.isfinite(spd_solve(far, rhs)).all()
+    mid = torch.tensor([[1.0, 1.0], [1.0, 1.0 - 2e-3]])  # factors with the second ridge, not the first
+    mixed = spd_solve(torch.stack([good, nearly, mid, far]), torch.stack([rhs] * 4))  # each needs another remedy
+    assert torch.isfinite(mixed).all() and torch.allclose(mixed[0], torch.linalg.solve(good, rhs), atol=1e-6)
     with pytest.raises(FloatingPointError, match="NaN or inf"):
         spd_solve(torch.full((2, 2), float("nan")), rhs)

@@ -45,17 +45,20 @@ def spd_solve(h: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     if bool((info > 0).any()):
         scale = h.diagonal(dim1=-2, dim2=-1).abs().mean(-1)[..., None, None]
         eye = torch.eye(h.shape[-1], dtype=h.dtype, device=h.device)
+        ridge = torch.zeros_like(scale)  # per matrix: the ridge it needed, kept once it factors
         for jitter in SPD_JITTER:
-            factor, info = torch.linalg.cholesky_ex(h + (info > 0)[..., None, None] * jitter * scale * eye)
+            ridge = torch.where((info > 0)[..., None, None], jitter * scale, ridge)
+            factor, info = torch.linalg.cholesky_ex(h + ridge * eye)
             if not bool((info > 0).any()):
                 break
         else:  # far from positive definite: the nearest positive definite matrix (eigenvalues clipped from below)
+            h = h + ridge * eye
             bad = info > 0
             ev, vecs = torch.linalg.eigh(h[bad])
             floor = SPD_JITTER[0] * ev.abs().amax(-1, keepdim=True)
             fixed = (vecs * ev.clamp(min=floor)[..., None, :]) @ vecs.transpose(-1, -2)
             h = h.clone()
-            h[bad] = 0.5 * (fixed + fixed.transpose(-1, -2))
+            h[bad] = 0.5 * (fixed + fixed.transpose(-1, -2)) + floor[..., None] * eye
             factor = torch.linalg.cholesky(h)
     return torch.cholesky_solve(rhs, factor)
 
