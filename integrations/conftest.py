@@ -68,6 +68,17 @@ def make_tiny_base() -> Callable[..., BaseModel]:
     return make
 
 
+@pytest.fixture(scope="session")
+def real_base() -> BaseModel:
+    """The embedded SmolLM2-135M-Instruct on CPU, for the `real_model` tests (the slow standard suites among them)."""
+    from doc2lora_rag import load_base_model
+
+    try:
+        return load_base_model(device="cpu")
+    except MissingDependencyError as exc:
+        pytest.skip(f"embedded model unavailable: {exc}")
+
+
 @pytest.fixture(scope="module")
 def engine(make_tiny_base) -> AnswerEngine:
     """Registered as the base's shared engine, so integration objects built from a store reuse it."""
