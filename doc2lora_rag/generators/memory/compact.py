@@ -8,14 +8,10 @@ Both C^-1 (the write) and C (the joint write) follow from the factors without a 
 development set as the exact statistics do; r = 256 (error ~0.36) loses it (docs/training_log.md,
 session 8). 20 layers x 1536 x 512 in fp16 are 31.5 MB instead of 189 MB in fp32.
 
-    python -m doc2lora_rag.generators.memory.compact --rank 512   # cache -> weights/<base>/memory/
+    python -m doc2lora_rag.training.pack_stats --rank 512   # cache -> weights/<base>/memory/
 """
 
 from __future__ import annotations
-
-import argparse
-import json
-from pathlib import Path
 
 import torch
 
@@ -67,36 +63,3 @@ def unpack(stats: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dic
     out = {k: v for k, v in stats.items() if k not in COMPACT_KEYS}
     out["c_inv"] = expand(factors)
     return out, factors
-
-
-def main(argv: list[str] | None = None) -> None:
-    from safetensors.torch import load_file, save_file
-
-    from ...base_model import load_base_model
-    from ...files import atomic_write
-    from .files import cache_path
-    from .generator import MemoryGenerator
-
-    p = argparse.ArgumentParser(description="Write the memory statistics of a base model in the compact form the package ships.")
-    p.add_argument("--base", default="smollm2-135m-instruct")
-    p.add_argument("--rank", type=int, default=512)
-    p.add_argument("--out", default=None, help="default: the package's weights/<base>/memory/")
-    args = p.parse_args(argv)
-    base = load_base_model(args.base)
-    MemoryGenerator.default(base, trained=False)  # fitted into the cache on first use
-    src = cache_path(base.name)
-    stats = load_file(str(src / "stats.safetensors"))
-    meta = json.loads((src / "config.json").read_text())
-    packed = {k: v.contiguous() for k, v in stats.items() if k != "c_inv"}
-    packed.update(compress(stats["c_inv"].float(), args.rank))
-    meta["fit"] = {**meta.get("fit", {}), "c_inv_rank": args.rank}
-    out = Path(args.out) if args.out else Path(str(Path(__file__).resolve().parents[2] / "weights" / base.name / "memory"))
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "stats.safetensors", lambda tmp: save_file(packed, tmp))
-    atomic_write(out / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2)))
-    size = (out / "stats.safetensors").stat().st_size
-    print(json.dumps({"out": str(out), "rank": args.rank, "bytes": size}))
-
-
-if __name__ == "__main__":
-    main()
