@@ -30,6 +30,7 @@ import torch
 
 from doc2lora_rag.evaluation import SHORT_WORDS, bootstrap_ci, is_correct, load_qa, load_split, token_f1
 from doc2lora_rag.generators import make_generator
+from doc2lora_rag.loaders import load_paths
 from doc2lora_rag.rag import StoreQA
 from doc2lora_rag.store import AdapterStore
 
@@ -89,7 +90,9 @@ def main(argv: list[str] | None = None) -> None:
             generator = make_generator("memory")
         store = AdapterStore(where, generator)
         t0 = time.perf_counter()
-        store.add_paths([docs], progress=True)
+        # ids from the file names: a reused --store is updated in place, not given a second copy of every document
+        loaded = load_paths([docs])
+        store.add_documents(loaded, ids=[f"{d.metadata['file_name']}:p{d.metadata.get('page', 0)}" for d in loaded], progress=True)
         r = store.last_ingest
         ingest = {"documents": len(store), "entries": len(store.entries()), "generated": r.generated,
                   "seconds": round(time.perf_counter() - t0, 1), "generate_s_per_group": round(r.generate_seconds / max(r.generated, 1), 3)}
