@@ -23,8 +23,8 @@ import torch
 from ...base_model import IDENTITY_KEYS, BaseModel
 from ...errors import ConfigError, CorruptFileError, InputError, ModelMismatchError
 from ...lora import LoraWeights
-from .compact import COMPACT_KEYS, second_moments_from
-from .write import combine_adapters, second_moments
+from .compact import COMPACT_KEYS
+from .write import combine_adapters, regularised_c
 
 FORMAT = "doc2lora-memory"
 STATS_VERSION = 3  # bumped when the fitted statistics change meaning; part of the cache path
@@ -126,12 +126,9 @@ def stored_combiner(identity: dict[str, Any], base_identity: dict[str, Any]) -> 
     if meta.get("format") != FORMAT or not same_base or not same_fit:
         return None
     stats = load_file(str(folder / "stats.safetensors"))
-    if all(k in stats for k in COMPACT_KEYS):
-        c_reg = second_moments_from({k: stats[k] for k in COMPACT_KEYS})
-    elif "c_inv" in stats:
-        c_reg = second_moments(stats["c_inv"].float())
-    else:
+    if "c_inv" not in stats and not all(k in stats for k in COMPACT_KEYS):
         return None
+    c_reg = regularised_c(stats)
     if len(c_reg) != len(identity.get("layers", ())):
         return None
     return partial(combine_adapters, c_reg=c_reg)

@@ -99,12 +99,8 @@ def fit_statistics(base: BaseModel, texts: Sequence[str], answers: Sequence[Sequ
     second /= n_tok
     eye = torch.eye(d_in)
     c_inv = torch.stack([torch.linalg.inv(c + config.ridge * c.diagonal().mean() * eye) for c in second])
-    x = torch.cat(xs)
-    mu, sd = x.mean(0), x.std(0) + 1e-3
-    design = scorer_features(x, mu, sd)
-    w = torch.linalg.solve(design.T @ design + config.scorer_ridge * torch.eye(design.shape[1]), design.T @ (2 * y - 1))
     maps = torch.linalg.solve(hh + config.ridge * hh.diagonal().mean() * torch.eye(width + 1), hk)
-    stats = {"c_inv": c_inv, "resid": resid / n_tok, "mu": mu, "sd": sd, "w": w, "maps": maps}
+    stats = {"c_inv": c_inv, "resid": resid / n_tok, **_scorer(torch.cat(xs), y, config), "maps": maps}
     return stats, {"texts": len(texts), "tokens": n_tok, "answer_positions": int(y.sum())}
 
 
@@ -129,9 +125,15 @@ def fit_scorer(base: BaseModel, texts: Sequence[str], answers: Sequence[Sequence
         label[answer_positions(enc["offset_mapping"][: len(ids)], text, ans)] = 1
         xs.append(hidden)
         ys.append(label)
-    y, x = torch.cat(ys), torch.cat(xs)
+    y = torch.cat(ys)
     if not y.any():
         raise InputError("none of the answers occur in their texts; fit_scorer needs answers that appear verbatim in the text")
+    return _scorer(torch.cat(xs), y, config)
+
+
+def _scorer(x: torch.Tensor, y: torch.Tensor, config: MemoryConfig) -> dict[str, torch.Tensor]:
+    """The position scorer: ridge regression from standardised residuals x (T, D) to y (T,) in {0, 1} ("next token
+    starts or continues an answer"), as "mu", "sd", "w"."""
     mu, sd = x.mean(0), x.std(0) + 1e-3
     design = scorer_features(x, mu, sd)
     w = torch.linalg.solve(design.T @ design + config.scorer_ridge * torch.eye(design.shape[1]), design.T @ (2 * y - 1))

@@ -44,12 +44,12 @@ from ...errors import ConfigError, InputError, ModelMismatchError
 from ...files import atomic_write
 from ...lora import LoraWeights
 from ..protocol import Text, check_texts, token_pieces
-from .compact import second_moments_from, unpack
+from .compact import unpack
 from .config import GENERATION_KEYS, TARGET, MemoryConfig, layout
 from .files import FORMAT, cache_path, load_fit_corpus, packaged_stats_dir, packaged_transforms_dir, read_folder, stats_folder
 from .fit import encode_batch, fit_statistics, scorer_features, with_bias
 from .transforms import KVTransforms
-from .write import GRAM, associative_write, combine_adapters, second_moments
+from .write import GRAM, associative_write, combine_adapters, regularised_c
 
 
 class MemoryGenerator:
@@ -254,7 +254,7 @@ class MemoryGenerator:
     def combine(self, adapters: Sequence[LoraWeights]) -> LoraWeights:
         """Several of this generator's adapters as one, by a joint write over their keys (`combine_adapters`)."""
         if len(adapters) > 1 and self._c_reg is None:  # once; from the compact factors without a solve when loaded so
-            self._c_reg = second_moments_from(self._factors) if self._factors else second_moments(self.stats["c_inv"])
+            self._c_reg = regularised_c(self._factors or self.stats)
         return combine_adapters(adapters, self._c_reg)
 
     def values(self, value_ids: torch.Tensor) -> torch.Tensor:

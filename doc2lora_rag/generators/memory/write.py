@@ -34,9 +34,9 @@ def spd_solve(h: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
 
     Not `torch.linalg.solve`: its batched LU fails inside oneMKL with 2 torch threads set ("Pivots given
     to lu_solve must all be greater or equal to 1"), as batched `linalg.inv` does (`second_moments`).
-    A matrix that rounding left not positive definite (a joint write over adapters read back from fp16
-    files: the cross blocks come from fp16 A times an ill-conditioned H) gets a growing ridge until it
-    factors (SPD_JITTER), and past the largest one its eigenvalues are clipped from below.
+    A matrix that is not positive definite (a joint write over two copies of one text routed together
+    holds the same keys twice; rounding) gets a growing ridge until it factors (SPD_JITTER), each matrix
+    keeping the ridge it needed, and past the largest one its eigenvalues are clipped from below.
     """
     h = 0.5 * (h + h.transpose(-1, -2))
     if not bool(torch.isfinite(h).all()):
@@ -66,6 +66,19 @@ def spd_solve(h: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
 SPD_JITTER = (1e-4, 1e-3, 1e-2, 1e-1)  # ridges tried in turn, relative to the mean diagonal, on elements that fail
 
 
+def _transformed(k: torch.Tensor, ck: torch.Tensor, values: torch.Tensor, gain: torch.Tensor, transforms: KVTransforms | None,
+                 c_inv_p: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Keys k (L, d_in, n), C^-1 k, values (n, D) and gains (L,) through the transforms (unchanged without them):
+    k + P Q^T k, C^-1 (k + P Q^T k) (c_inv_p = C^-1 P), values per layer (L, n, D), gains times exp(log_gain)."""
+    v = values[None].expand(len(k), -1, -1)  # (L, n, D)
+    if transforms is None:
+        return k, ck, v, gain
+    t = transforms
+    qk = torch.einsum("lir,lin->lrn", t.Q, k)
+    v = v + torch.einsum("lur,lnr->lnu", t.U, torch.einsum("lur,nu->lnr", t.V, values))
+    return k + t.P @ qk, ck + c_inv_p @ qk, v, gain * t.log_gain.exp()
+
+
 def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Tensor, gain: torch.Tensor,
                       transforms: KVTransforms | None = None, c_inv_p: torch.Tensor | None = None,
                       return_gram: bool = False) -> tuple[torch.Tensor, ...]:
@@ -77,15 +90,9 @@ def associative_write(keys: torch.Tensor, values: torch.Tensor, c_inv: torch.Ten
     `return_gram`: also return H = K^T C^-1 K + eps (L, n, n), which `combine_adapters` needs.
     """
     k = keys.float().transpose(1, 2)  # (L, d_in, n)
-    ck = c_inv @ k
-    v = values[None].expand(len(k), -1, -1)  # (L, n, D)
-    if transforms is not None:
-        t = transforms
-        qk = torch.einsum("lir,lin->lrn", t.Q, k)
-        ck = ck + (c_inv @ t.P if c_inv_p is None else c_inv_p) @ qk
-        k = k + t.P @ qk
-        v = v + torch.einsum("lur,lnr->lnu", t.U, torch.einsum("lur,nu->lnr", t.V, values))
-        gain = gain * t.log_gain.exp()
+    if transforms is not None and c_inv_p is None:
+        c_inv_p = c_inv @ transforms.P
+    k, ck, v, gain = _transformed(k, c_inv @ k, values, gain, transforms, c_inv_p)
     h = _ridge(k.transpose(1, 2) @ ck)  # (L, n, n)
     a = spd_solve(h, ck.transpose(1, 2))
     b = gain[:, None, None] * v.transpose(1, 2)
@@ -101,16 +108,7 @@ def factored_write(keys: torch.Tensor, c_keys: torch.Tensor, values: torch.Tenso
     (L, n, d_in) and B' = gain V^T H^-1 (L, D, n): the solve runs against the D value columns instead of
     the d_in key columns. Not for storing: `combine_adapters` needs the A and H that `associative_write` gives.
     """
-    k = keys.float().transpose(1, 2)  # (L, d_in, n)
-    ck = c_keys.float().transpose(1, 2)
-    v = values[None].expand(len(k), -1, -1)  # (L, n, D)
-    if transforms is not None:
-        t = transforms
-        qk = torch.einsum("lir,lin->lrn", t.Q, k)
-        ck = ck + c_inv_p @ qk
-        k = k + t.P @ qk
-        v = v + torch.einsum("lur,lnr->lnu", t.U, torch.einsum("lur,nu->lnr", t.V, values))
-        gain = gain * t.log_gain.exp()
+    k, ck, v, gain = _transformed(keys.float().transpose(1, 2), c_keys.float().transpose(1, 2), values, gain, transforms, c_inv_p)
     h = _ridge(k.transpose(1, 2) @ ck)  # (L, n, n)
     b = gain[:, None, None] * spd_solve(h, v).transpose(1, 2)  # (L, D, n); H symmetric
     return ck.transpose(1, 2), b
@@ -151,6 +149,15 @@ def combine_adapters(adapters: Sequence[LoraWeights], c_reg: torch.Tensor) -> Lo
     b = torch.cat([x.b[TARGET].float() for x in folded], 2)
     return LoraWeights({TARGET: a}, {TARGET: b}, first.layers, 1.0, first.base_model, first.model_type,
                        {"parts": [x.meta.get("id", "") for x in adapters], "generator": "memory", "joint": True}, {GRAM: h})
+
+
+def regularised_c(stats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """C per layer from statistics as stored: from the compact factors without a solve (`compact`), else from C^-1."""
+    from .compact import COMPACT_KEYS, second_moments_from
+
+    if all(k in stats for k in COMPACT_KEYS):
+        return second_moments_from({k: stats[k] for k in COMPACT_KEYS})
+    return second_moments(stats["c_inv"].float())
 
 
 @torch.no_grad()
