@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ import torch
 from .base_model import BaseModel
 from .errors import InputError
 from .lora import LoraSlots, LoraWeights
+from .lora.manager import adapter_manager
 from .prompts import left_pad, prompt_ids
 
 
@@ -40,7 +40,7 @@ class AnswerEngine:
         self.base = base
         self.slots: LoraSlots = base.ensure_slots(targets, num_slots=num_slots, max_rank=max_rank)
         self.grow = grow
-        self._lru: OrderedDict[str, int] = self.slots.lru  # adapter key -> slot, shared with other engines
+        self.adapters = adapter_manager(base.name)  # which adapter set sits in which slot (LRU)
 
     @staticmethod
     def _check(question: object, max_new_tokens: int) -> None:
@@ -48,33 +48,6 @@ class AnswerEngine:
             raise InputError(f"question must be a non-empty string, got {question!r}")
         if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
-
-    def _slot_for(self, adapters: Sequence[LoraWeights], key: str | None) -> int:
-        """Slot holding the rank-concatenation of `adapters` (loaded on a miss, LRU eviction).
-
-        `key` None (an adapter without meta["id"]) is never cached: loaded afresh each time.
-        """
-        if key is not None and key in self._lru:
-            slot = self._lru[key]
-            if self.slots.loaded_key(slot) == key:
-                self._lru.move_to_end(key)
-                return slot
-            del self._lru[key]
-        lora = LoraWeights.concat(list(adapters))
-        if self.grow:
-            self.slots.grow(lora.rank)
-        if lora.rank > self.slots.max_rank:
-            raise InputError(
-                f"the selected adapters add up to rank {lora.rank}, above the engine's max_rank {self.slots.max_rank}; "
-                "use fewer adapters (smaller k), or create the AnswerEngine with a larger max_rank or grow=True"
-            )
-        used = set(self._lru.values())
-        free = [s for s in range(self.slots.num_slots) if s not in used]
-        slot = free[0] if free else self._lru.popitem(last=False)[1]
-        self.slots.load(slot, lora, key)
-        if key is not None:
-            self._lru[key] = slot
-        return slot
 
     def _prepare(self, question: str, adapters, context, max_new_tokens):
         self._check(question, max_new_tokens)
@@ -110,7 +83,7 @@ class AnswerEngine:
     def _generate(self, adapters: list[LoraWeights], key: str | None, kwargs: dict) -> torch.Tensor:
         """generate() with the adapters' slot active, holding the slot lock throughout."""
         with self.slots.lock, torch.no_grad():
-            slot = self._slot_for(adapters, key) if adapters else None
+            slot = self.adapters.activate(self.slots, adapters, key, self.grow) if adapters else None
             with self.slots.use(slot):
                 return self.base.model.generate(**kwargs)
 

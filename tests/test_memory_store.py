@@ -98,7 +98,7 @@ def test_store_routes_to_one_joint_adapter_and_the_engine_grows_its_slots(saved,
     (one,) = store.routed_adapters(ids[:1])
     assert GRAM in one.extras and one.meta["id"].startswith(f"{ids[0]}@")
     (joint,) = store.routed_adapters(ids)
-    assert joint.meta["id"] == "joint:" + "|".join(f"{i}@{store.adapter(i).meta['content_hash'][:16]}" for i in ids)
+    assert joint.meta["id"] == "joint:" + "|".join(f"{i}@{store.adapter(i).meta['content_hash'][:16]}@{store._tag}" for i in ids)
     assert joint.rank == sum(store.adapter(i).rank for i in ids)
     assert store.routed_adapters(ids)[0] is joint  # cached
     want = gen.combine([store.adapter(i) for i in ids])
@@ -253,3 +253,31 @@ def test_spd_solve_factors_a_gram_matrix_that_rounding_left_indefinite() -> None
     assert torch.isfinite(mixed).all() and torch.allclose(mixed[0], torch.linalg.solve(good, rhs), atol=1e-6)
     with pytest.raises(FloatingPointError, match="NaN or inf"):
         spd_solve(torch.full((2, 2), float("nan")), rhs)
+
+
+def test_one_adapter_manager_per_model_shares_files_and_keeps_stores_apart(saved, tmp_path) -> None:
+    gen = saved
+    closed = MemoryGenerator.load(tmp_path / "stats", gen.base, positions_per_chunk=4)  # same model, no transforms
+    kw = dict(router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
+    first = AdapterStore(tmp_path / "a", gen, **kw)
+    first.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
+    again = AdapterStore(tmp_path / "a", gen, **kw)  # a second object on the same folder
+    other = AdapterStore(tmp_path / "b", closed, **kw)
+    other.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])  # same ids and texts, other weights
+    assert first.adapters is again.adapters is other.adapters  # one manager for the model
+    ids = [e.id for e in first.entries()][:2]
+    assert again.adapter(ids[0]).a[T] is first.adapter(ids[0]).a[T]  # the file is loaded once
+    (mine,), (theirs,) = first.routed_adapters(ids), other.routed_adapters(ids)
+    assert mine.meta["id"] != theirs.meta["id"] and not torch.allclose(mine.a[T], theirs.a[T])
+
+    engine = AnswerEngine(gen.base, num_slots=2, max_rank=4)
+    ask = dict(mode="adapter", k=2, max_new_tokens=4)
+    alone = StoreQA(other, engine).answer("Who founded Merros Holdings?", **ask).answer
+    StoreQA(first, engine).answer("Who founded Merros Holdings?", **ask)  # fills a slot with the first store's set
+    assert StoreQA(other, engine).answer("Who founded Merros Holdings?", **ask).answer == alone
+    slot = engine.adapters.activate(engine.slots, [theirs], theirs.meta["id"])
+    assert engine.slots.loaded_key(slot) == theirs.meta["id"]
+
+    first.delete(ids=["merros"])  # deleting a document forgets its files and the store's joint adapters
+    with pytest.raises(InputError, match="no adapter"):
+        first.adapter(ids[0])

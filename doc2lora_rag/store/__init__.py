@@ -38,8 +38,10 @@ Package layout:
     layout.py    the directory layout and format constants; id and argument checks
     manifest.py  the SQLite manifest (documents, entries, routing keys, meta)
     write.py     the write protocol above (`WriteProtocol`, mixed into the facade)
-    adapters.py  adapters in memory: files by content hash, joint adapters by slot key (LRU)
     facade.py    `AdapterStore`: open, lock, recovery, router, the generator that built it, reads
+
+Adapters in memory (loaded files, joint adapters, slot placement) belong to the process's
+`lora.manager.AdapterManager` of the store's base model, shared with the answer engines.
 """
 
 from __future__ import annotations

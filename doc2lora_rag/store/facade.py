@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -17,8 +19,8 @@ import numpy as np
 from ..documents import Document
 from ..errors import CorruptFileError, InputError, ModelMismatchError, StoreError
 from ..lora import LoraWeights
+from ..lora.manager import AdapterManager, adapter_manager
 from ..routing import MiniLMEmbedder, Router
-from .adapters import AdapterCache
 from .layout import ADAPTER_DIR, DTYPES, FORMAT_VERSION, LOCK_FILE, MANIFEST, SUFFIX, canonical, check_id_list, check_int, new_chunking
 from .manifest import Manifest, StoreEntry
 from .write import IngestReport, WriteProtocol
@@ -80,7 +82,6 @@ class AdapterStore(WriteProtocol):
         self._write_lock = threading.RLock()  # one writer at a time
         self._state_lock = threading.RLock()  # router + manifest seen together by readers
         self._gen_lock = threading.Lock()
-        self.adapters = AdapterCache(self.path / ADAPTER_DIR, cache_size)
         self._stored_combiner: Any = None  # joins memory adapters without the generator (`_combiner`)
         self._generator: Any = None
         self._revision = 0  # the manifest revision the router reflects (`_sync`)
@@ -349,14 +350,14 @@ class AdapterStore(WriteProtocol):
         if row is None:
             raise InputError(f"no adapter {adapter_id!r} in store {self.path}; ids come from search() or entries()")
         file_name, content_hash = row
-        lora = self.adapters.load(file_name, content_hash, f"entry {adapter_id!r} of store {self.path}")
+        lora = self.adapters.load(self.path / ADAPTER_DIR / file_name, f"entry {adapter_id!r} of store {self.path}")
         return lora.with_meta(id=adapter_id, content_hash=content_hash)
 
     def routed_adapters(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
         """The adapters of `adapter_ids`, ready to be switched in together.
 
-        Each has meta["id"] = "<id>@<content hash>", the engine's slot key (a re-added id never
-        serves stale weights). Memory adapters (from `MemoryGenerator`) come back as one adapter
+        Each has meta["id"] = "<id>@<content hash>@<store>", the slot key (a re-added id, or the same
+        id in another store, never serves stale weights). Memory adapters (from `MemoryGenerator`) come back as one adapter
         written jointly over all their keys (with the recorded statistics, read from disk: the
         generator is loaded only when they are missing); others as the list, which the engine adds
         up (rank concatenation).
@@ -365,8 +366,19 @@ class AdapterStore(WriteProtocol):
         loras = []
         for adapter_id in ids:
             lora = self.adapter(adapter_id)
-            loras.append(lora.with_meta(id=f"{adapter_id}@{str(lora.meta.get('content_hash', ''))[:16]}"))
-        return self.adapters.combined(loras, self._combiner)
+            loras.append(lora.with_meta(id=f"{adapter_id}@{str(lora.meta.get('content_hash', ''))[:16]}@{self._tag}"))
+        return self.adapters.combined(loras, self._combiner, str(self.path / ADAPTER_DIR))
+
+    @property
+    def adapters(self) -> AdapterManager:
+        """The process's adapter manager for this store's base model (loaded files, joint adapters, slots)."""
+        name = str((self._meta.get("base_model") or {}).get("name") or "")
+        return adapter_manager(name, self.cache_size)
+
+    @functools.cached_property
+    def _tag(self) -> str:
+        """A short name of this store's folder in slot keys."""
+        return hashlib.sha256(str(self.path).encode()).hexdigest()[:8]
 
     def _combiner(self) -> Any:
         """What joins routed adapters: the loaded generator's `combine`, else one found from the store's records

@@ -274,4 +274,4 @@ class WriteProtocol:
                 continue
             with contextlib.suppress(FileNotFoundError):
                 (self.path / ADAPTER_DIR / name).unlink()
-            self.adapters.evict(name[: -len(SUFFIX)])
+            self.adapters.evict(self.path / ADAPTER_DIR / name)
