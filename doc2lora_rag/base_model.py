@@ -101,6 +101,14 @@ class BaseModel:
             module = getattr(module, part)
         return module
 
+    def target_parent(self, layer: int, target: str) -> torch.nn.Module:
+        """The module that holds a target Linear (for down_proj: the MLP, whose input fixes down_proj's input)."""
+        self.target_module(layer, target)  # checks the target name
+        module = self.layers()[layer]
+        for part in self.spec.targets[target].split(".")[:-1]:
+            module = getattr(module, part)
+        return module
+
     def target_shape(self, target: str) -> tuple[int, int]:
         """(d_in, d_out) of a target Linear (read from layer 0 or its wrapper)."""
         module = self.target_module(0, target)

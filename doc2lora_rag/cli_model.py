@@ -167,8 +167,25 @@ def _add_eval(subparsers: Any) -> argparse.ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
     from .lora import LoraWeights
 
+    if args.store is not None:  # the adapter a routed set of entries is answered with (one joint write for memory stores)
+        from .store import AdapterStore
+
+        target = args.out_dir or args.adapter  # with --store the one positional is OUT_DIR
+        if not args.ids or target is None or (args.out_dir and args.adapter):
+            raise InputError("export --store needs --ids and one OUT_DIR, e.g. doc2lora export --store my_store --ids doc1#0 doc2 my_adapter")
+        with AdapterStore(args.store, create=False, read_only=True) as store:
+            lora = LoraWeights.concat(store.routed_adapters(args.ids))
+        out = lora.to_peft(target, base_model_name_or_path=args.base)
+        print(f"PEFT adapter of {len(args.ids)} entries written to {out}")
+        return EXIT_OK
     if args.adapter is None or args.out_dir is None:
-        raise InputError("export needs ADAPTER.safetensors and OUT_DIR, e.g. doc2lora export store/adapters/<sha>.safetensors my_adapter")
+        raise InputError("export needs ADAPTER.safetensors and OUT_DIR (doc2lora export store/adapters/<sha>.safetensors my_adapter), "
+                         "or --store STORE --ids ID... OUT_DIR")
+    from .generators.memory import is_record_file
+
+    if is_record_file(args.adapter):
+        raise InputError(f"{args.adapter} is a memory record (what a memory store keeps), not an adapter; export through its store: "
+                         "doc2lora export --store STORE --ids ENTRY_ID OUT_DIR")
     lora = LoraWeights.load(args.adapter)
     out = lora.to_peft(args.out_dir, base_model_name_or_path=args.base)
     print(f"PEFT adapter written to {out}")
@@ -176,9 +193,11 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _add_export(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("export", help="write an adapter file as a standard PEFT adapter folder")
+    p = subparsers.add_parser("export", help="write an adapter file, or the adapter of a store's entries, as a standard PEFT adapter folder")
     p.add_argument("adapter", nargs="?", default=None, metavar="ADAPTER.safetensors")
     p.add_argument("out_dir", nargs="?", default=None, metavar="OUT_DIR")
+    p.add_argument("--store", default=None, help="export the adapter a question routed to --ids of this store is answered with")
+    p.add_argument("--ids", nargs="+", default=None, metavar="ENTRY_ID", help="with --store: the entry ids (adapter_id in search results)")
     p.add_argument("--base", default=None, help="base_model_name_or_path to record (default: the adapter's base model)")
     p.set_defaults(handler=_export)
     return p

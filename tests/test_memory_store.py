@@ -12,7 +12,7 @@ from test_store import HashEmbedder
 
 from doc2lora_rag import InputError, LoraSlots, LoraWeights
 from doc2lora_rag.chunking import split_equal
-from doc2lora_rag.errors import ModelMismatchError
+from doc2lora_rag.errors import CorruptFileError, ModelMismatchError
 from doc2lora_rag.generators import GENERATOR_KINDS, default_kind, make_generator
 from doc2lora_rag.generators.memory import GRAM, KVTransforms, MemoryConfig, MemoryGenerator
 from doc2lora_rag.llm import AnswerEngine
@@ -101,8 +101,10 @@ def test_store_routes_to_one_joint_adapter_and_the_engine_grows_its_slots(saved,
     assert joint.meta["id"] == "joint:" + "|".join(f"{i}@{store.adapter(i).meta['content_hash'][:16]}@{store._tag}" for i in ids)
     assert joint.rank == sum(store.adapter(i).rank for i in ids)
     assert store.routed_adapters(ids)[0] is joint  # cached
+    # the store keeps records, so its joint adapter is the write over all keys; combine() rebuilds the keys from A and H
+    assert store.keeps_records
     want = gen.combine([store.adapter(i) for i in ids])
-    assert torch.allclose(joint.a[T], want.a[T]) and torch.allclose(joint.b[T], want.b[T])
+    assert torch.allclose(joint.a[T], want.a[T], rtol=1e-3, atol=1e-3) and torch.allclose(joint.b[T], want.b[T], rtol=1e-3, atol=1e-3)
 
     engine = AnswerEngine(gen.base, num_slots=2, max_rank=4)  # smaller than any joint adapter: the slots grow
     qa = StoreQA(store, engine)
@@ -186,11 +188,15 @@ def test_real_model_store_answers_from_joint_memory_adapters(real_base, tmp_path
 
 def test_reading_combines_memory_adapters_without_loading_the_generator(saved, tmp_path) -> None:
     gen = saved
-    store = AdapterStore(tmp_path / "store", gen, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
+    store = AdapterStore(tmp_path / "store", gen, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2,
+                         adapter_format="lora")  # the adapters themselves on disk
     store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
+    assert not store.keeps_records
     ids = [e.id for e in store.entries()][:2]
     want = gen.combine([store.adapter(i) for i in ids])
     store.close()
+    with pytest.raises(InputError, match="keeps adapter_format='lora'"):
+        AdapterStore(tmp_path / "store", router=HashEmbedder(), adapter_format="record")
     reader = AdapterStore(tmp_path / "store", router=HashEmbedder(), read_only=True)  # no generator passed
     (joint,) = reader.routed_adapters(ids)
     assert reader._generator is None, "reading loaded the generator"
@@ -281,3 +287,53 @@ def test_one_adapter_manager_per_model_shares_files_and_keeps_stores_apart(saved
     first.delete(ids=["merros"])  # deleting a document forgets its files and the store's joint adapters
     with pytest.raises(InputError, match="no adapter"):
         first.adapter(ids[0])
+
+
+def test_a_memory_store_keeps_records_smaller_than_adapters_and_reads_the_same(saved, tmp_path) -> None:
+    gen = saved
+    kw = dict(router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
+    records = AdapterStore(tmp_path / "records", gen, **kw)  # the default for the memory generator
+    loras = AdapterStore(tmp_path / "loras", gen, adapter_format="lora", **kw)
+    for store in (records, loras):
+        store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
+    assert records.keeps_records and records.meta["adapter_format"] == "record"
+    size = {name: sum(f.stat().st_size for f in (tmp_path / name / "adapters").iterdir()) for name in ("records", "loras")}
+    assert size["records"] * 2 < size["loras"]  # tiny model (d_in = 2 x width); SmolLM2: ~4x
+    ids = [e.id for e in records.entries()][:2]
+    assert records.verify(deep=True) == {"missing_files": [], "orphan_files": [], "temp_files": [], "unreadable_files": []}
+    for k in (1, 2):
+        (mine,), (theirs,) = records.routed_adapters(ids[:k]), loras.routed_adapters(ids[:k])
+        assert mine.rank == theirs.rank
+        for x, y in ((mine.a[T], theirs.a[T]), (mine.b[T], theirs.b[T])):
+            assert (x - y).norm() <= 2e-2 * y.norm()  # fp16 rounding of the record against fp16 rounding of A and B
+    (want,) = records.routed_adapters(ids)
+    records.close()
+    reader = AdapterStore(tmp_path / "records", gen, read_only=True, router=HashEmbedder())
+    (again,) = reader.routed_adapters(ids)
+    assert torch.allclose(again.a[T], want.a[T])
+
+
+def test_a_damaged_record_is_named_and_the_rest_of_the_store_still_reads(saved, tmp_path) -> None:
+    gen = saved
+    store = AdapterStore(tmp_path / "s", gen, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
+    store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
+    entries = store.entries()
+    bad, good = entries[0], next(e for e in entries if e.content_hash != entries[0].content_hash)
+    path = tmp_path / "s" / "adapters" / f"{bad.content_hash}.safetensors"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated
+    store.close()
+    fresh = AdapterStore(tmp_path / "s", gen, router=HashEmbedder())
+    with pytest.raises(CorruptFileError, match=bad.content_hash[:16]):
+        fresh.routed_adapters([bad.id])
+    assert fresh.routed_adapters([good.id])[0].rank > 0
+    assert fresh.verify(deep=True)["unreadable_files"] == [path.name]
+
+
+def test_exporting_a_record_file_says_to_export_through_the_store(saved, tmp_path, capsys) -> None:
+    from doc2lora_rag.cli import main
+
+    store = AdapterStore(tmp_path / "s", saved, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
+    store.add_texts(TEXTS[:1], ids=["merros"])
+    record = next((tmp_path / "s" / "adapters").glob("*.safetensors"))
+    assert main(["export", str(record), str(tmp_path / "peft")]) != 0
+    assert "export --store" in capsys.readouterr().err and not (tmp_path / "peft").exists()

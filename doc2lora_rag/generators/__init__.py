@@ -107,6 +107,19 @@ def combiner(identity: dict[str, Any], base_identity: dict[str, Any]) -> Any:
     return stored_combiner(identity, base_identity)
 
 
+def keeps_records(generator: Any) -> bool:
+    """True for a generator whose stores keep records (what fixes an adapter) instead of adapters:
+    it has `records(texts)` and `expand(records) -> LoraWeights` (the memory generator)."""
+    return callable(getattr(generator, "records", None)) and callable(getattr(generator, "expand", None))
+
+
+def load_record(path: Any) -> Any:
+    """A record file a store keeps (`keeps_records`); CorruptFileError naming it when damaged or foreign."""
+    from .memory.records import MemoryRecord
+
+    return MemoryRecord.load(path)
+
+
 def describe(identity: dict[str, Any]) -> str:
     """One line about a generator from its `identity()`, e.g. "memory (meta-trained transforms, 361 steps)"."""
     kind = identity.get("kind")

@@ -3,9 +3,10 @@
 One manager per base model name in a process (`adapter_manager(name)`), shared by every store and
 answer engine on that model:
 
-- files: adapters loaded from a store's folder once, LRU by file path (float32; read-only tensors);
-- joint adapters: routed sets combined by their generator's `combine` (one joint write), LRU by the
-  store and the ids+content of the set, so a re-added id never reuses a stale combination;
+- files: adapters (or a generator's records of them) loaded from a store's folder once, LRU by file path;
+- joint adapters: routed sets combined by their generator's `combine` (one joint write), or built from
+  their records by its `expand`, LRU by the store and the ids+content of the set, so a re-added id
+  never reuses a stale combination;
 - slots: which adapter set sits in which `LoraSlots` slot of a loaded model, LRU by the same key
   (`activate`); the slot buffers themselves belong to the loaded model (`BaseModel.ensure_slots`).
 """
@@ -16,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -87,8 +89,9 @@ class AdapterManager:
 
     # -- files ---------------------------------------------------------------------------------
 
-    def load(self, path: Path, what: str) -> LoraWeights:
-        """The adapter in file `path` (float32, cached; treat its tensors as read-only); `what` names it in errors."""
+    def load(self, path: Path, what: str, loader: Callable[[Path], Any] | None = None) -> Any:
+        """The adapter in file `path` (float32, cached; treat its tensors as read-only), or what `loader` reads from
+        it (a generator's record); `what` names it in errors."""
         key = str(path)
         with self._lock:
             lora = self._files.get(key)
@@ -99,7 +102,7 @@ class AdapterManager:
                 f"{what} names the missing adapter file {path.name}; "
                 "the folder was changed outside doc2lora: delete the entry and add its document again"
             )
-        lora = LoraWeights.load(path, dtype=torch.float32)
+        lora = loader(path) if loader is not None else LoraWeights.load(path, dtype=torch.float32)
         with self._lock:
             self._files.put(key, lora)
         return lora
@@ -130,6 +133,19 @@ class AdapterManager:
         joint = combiner(loras).with_meta(id="joint:" + ids)
         with self._lock:
             self._joint.put(key, joint)
+        return [joint]
+
+    def expanded(self, records: Sequence[Any], expand: Callable[[], Callable[[Sequence[Any]], LoraWeights]], scope: str) -> list[LoraWeights]:
+        """[the one adapter a set of records stands for], built by `expand()(records)` (the generator's write over all
+        their keys) and cached like joint adapters; `scope` and the records' meta["id"] key it."""
+        ids = "|".join(r.meta["id"] for r in records)
+        key = f"{scope}|{ids}"
+        with self._lock:
+            joint = self._joint.get(key)
+        if joint is None:
+            joint = expand()(records).with_meta(id=("joint:" + ids) if len(records) > 1 else ids)
+            with self._lock:
+                self._joint.put(key, joint)
         return [joint]
 
     # -- slots ---------------------------------------------------------------------------------

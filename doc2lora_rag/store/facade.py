@@ -21,7 +21,7 @@ from ..errors import CorruptFileError, InputError, ModelMismatchError, StoreErro
 from ..lora import LoraWeights
 from ..lora.manager import AdapterManager, adapter_manager
 from ..routing import MiniLMEmbedder, Router
-from .layout import ADAPTER_DIR, DTYPES, FORMAT_VERSION, LOCK_FILE, MANIFEST, SUFFIX, canonical, check_id_list, check_int, new_chunking
+from .layout import ADAPTER_DIR, ADAPTER_FORMATS, DTYPES, FORMAT_VERSION, LOCK_FILE, MANIFEST, SUFFIX, canonical, check_id_list, check_int, new_chunking
 from .manifest import Manifest, StoreEntry
 from .write import IngestReport, WriteProtocol
 
@@ -47,6 +47,9 @@ class AdapterStore(WriteProtocol):
             existing store keeps its own and refuses different explicit values.
         read_only: open without writing anything (no recovery, writes raise StoreError).
         adapter_dtype: "float16" (default, half the disk) or "float32" for the files on disk.
+        adapter_format: what a new store's files hold: "record" (what fixes each adapter, ~4x smaller, expanded
+            by the generator on reading; the default where the generator keeps records, as the memory
+            generator does) or "lora" (the adapters themselves: reading needs no generator).
         cache_size: adapters kept in memory by `adapter()` (LRU).
     """
 
@@ -62,6 +65,7 @@ class AdapterStore(WriteProtocol):
         create: bool = True,
         read_only: bool = False,
         adapter_dtype: str = "float16",
+        adapter_format: str | None = None,
         cache_size: int = 32,
     ) -> None:
         if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
@@ -72,6 +76,9 @@ class AdapterStore(WriteProtocol):
         check_int("cache_size", cache_size, 1)
         if adapter_dtype not in DTYPES:
             raise InputError(f"adapter_dtype must be one of {sorted(DTYPES)}, got {adapter_dtype!r}")
+        if adapter_format not in (None, *ADAPTER_FORMATS):
+            raise InputError(f"adapter_format must be one of {list(ADAPTER_FORMATS)} or None, got {adapter_format!r}")
+        self._adapter_format = adapter_format
         if generator is not None:
             self._check_generator_object(generator)
         self.path = Path(path).expanduser().resolve()
@@ -109,6 +116,9 @@ class AdapterStore(WriteProtocol):
             if value is not None and value != self.chunking[key]:
                 raise InputError(f"store {self.path} was built with {key}={self.chunking[key]}; omit {key} or pass {self.chunking[key]}")
         self.adapter_dtype = self._meta.get("adapter_dtype", adapter_dtype)
+        stored_format = self._meta.get("adapter_format", "lora" if "generator" in self._meta else None)
+        if adapter_format is not None and stored_format is not None and adapter_format != stored_format:
+            raise InputError(f"store {self.path} keeps adapter_format={stored_format!r}; omit adapter_format or pass {stored_format!r}")
         if exists:
             self.router = self._make_router(router)
         if "router" not in self._meta and not self.read_only:
@@ -259,7 +269,14 @@ class AdapterStore(WriteProtocol):
                 "into a new store directory"
             )
         if stored_gen is None and not self.read_only:
-            self._set_meta({"generator": ident, "base_model": base})
+            from ..generators import keeps_records
+
+            # a new store keeps records where the generator has them; a store written before records keeps adapters
+            fmt = self._adapter_format or ("record" if keeps_records(generator) else "lora")
+            if fmt == "record" and not keeps_records(generator):
+                raise InputError(f"adapter_format='record' needs a generator that keeps records (the memory generator); "
+                                 f"{type(generator).__name__} does not: use adapter_format='lora'")
+            self._set_meta({"generator": ident, "base_model": base, "adapter_format": fmt})
         self._generator = generator
 
     def _default_generator(self) -> Any:
@@ -276,6 +293,11 @@ class AdapterStore(WriteProtocol):
             if self._generator is None:
                 self._attach_generator(self._default_generator())
             return self._generator
+
+    @property
+    def keeps_records(self) -> bool:
+        """True when the files hold the generator's records (`MemoryRecord`), expanded into adapters on reading."""
+        return self._meta.get("adapter_format") == "record"
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -346,12 +368,29 @@ class AdapterStore(WriteProtocol):
         """The adapter of an entry, meta["id"] = adapter_id (LRU-cached; treat its tensors as read-only)."""
         if not isinstance(adapter_id, str) or not adapter_id:
             raise InputError(f"adapter_id must be a non-empty str, got {adapter_id!r:.80}")
+        lora, content_hash = self._file(adapter_id)
+        if self.keeps_records:
+            (lora,) = self._expanded([adapter_id])
+        return lora.with_meta(id=adapter_id, content_hash=content_hash)
+
+    def _file(self, adapter_id: str) -> tuple[Any, str]:
+        """(the loaded file of an entry, its content hash)."""
         row = self.manifest.entry_file(adapter_id)
         if row is None:
             raise InputError(f"no adapter {adapter_id!r} in store {self.path}; ids come from search() or entries()")
         file_name, content_hash = row
-        lora = self.adapters.load(self.path / ADAPTER_DIR / file_name, f"entry {adapter_id!r} of store {self.path}")
-        return lora.with_meta(id=adapter_id, content_hash=content_hash)
+        loader = None
+        if self.keeps_records:
+            from ..generators import load_record as loader
+        return self.adapters.load(self.path / ADAPTER_DIR / file_name, f"entry {adapter_id!r} of store {self.path}", loader), content_hash
+
+    def _expanded(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
+        """The one adapter of a set of records (`keeps_records`): the generator's write over all their keys, cached."""
+        records = []
+        for adapter_id in adapter_ids:
+            record, content_hash = self._file(adapter_id)
+            records.append(record.with_meta(id=f"{adapter_id}@{content_hash[:16]}@{self._tag}"))
+        return self.adapters.expanded(records, lambda: self.generator.expand, str(self.path / ADAPTER_DIR))
 
     def routed_adapters(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
         """The adapters of `adapter_ids`, ready to be switched in together.
@@ -363,6 +402,8 @@ class AdapterStore(WriteProtocol):
         up (rank concatenation).
         """
         ids = check_id_list(adapter_ids, "adapter_ids")
+        if self.keeps_records:
+            return self._expanded(ids)
         loras = []
         for adapter_id in ids:
             lora = self.adapter(adapter_id)
@@ -402,9 +443,14 @@ class AdapterStore(WriteProtocol):
             "unreadable_files": [],
         }
         if deep:
+            from ..generators import load_record
+
             for name in sorted(set(referenced) & present):
                 try:
-                    LoraWeights.load(self.path / ADAPTER_DIR / name)
+                    if self.keeps_records:
+                        load_record(self.path / ADAPTER_DIR / name)
+                    else:
+                        LoraWeights.load(self.path / ADAPTER_DIR / name)
                 except (CorruptFileError, InputError):
                     report["unreadable_files"].append(name)
         return report

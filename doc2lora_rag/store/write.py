@@ -213,10 +213,13 @@ class WriteProtocol:
             for part in batches(todo, GENERATE_BATCH):
                 t0 = time.perf_counter()
                 with self._model_lock(generator):
-                    loras = generator.generate([text_of[h] for h in part])
+                    loras = (generator.records if self.keeps_records else generator.generate)([text_of[h] for h in part])
                 report.generate_seconds += time.perf_counter() - t0
-                if len(loras) != len(part) or not all(isinstance(x, LoraWeights) for x in loras):
-                    raise StoreError(f"generator {type(generator).__name__}.generate returned {len(loras)} items for {len(part)} texts, not LoraWeights each")
+                kind = "record" if self.keeps_records else "LoraWeights"
+                ok = (callable(getattr(x, "float_tensors", None)) if self.keeps_records else isinstance(x, LoraWeights) for x in loras)
+                if len(loras) != len(part) or not all(ok):
+                    raise StoreError(f"generator {type(generator).__name__} returned {len(loras)} items for {len(part)} texts, "
+                                     f"not a {kind} each")
                 for h, lora in zip(part, loras, strict=True):
                     self._save_adapter(h, lora)
                     written.append(h)
@@ -242,10 +245,12 @@ class WriteProtocol:
         """Hashes some entry references (and whose file is present): their adapters are reused."""
         return {h for h in self.manifest.hashes_in_use(hashes) if (self.path / ADAPTER_DIR / f"{h}{SUFFIX}").is_file()}
 
-    def _save_adapter(self, content_hash: str, lora: LoraWeights) -> None:
+    def _save_adapter(self, content_hash: str, lora: Any) -> None:
+        """Write an adapter (or a generator's record of one, `keeps_records`) as `<content hash>.safetensors`."""
         lora = lora.with_meta(content_hash=content_hash)
         dtype = DTYPES[self.adapter_dtype]
-        if dtype == torch.float16 and not all(torch.isfinite(t.to(dtype)).all() for d in (lora.a, lora.b) for t in d.values()):
+        floats = lora.float_tensors().values() if self.keeps_records else [*lora.a.values(), *lora.b.values()]
+        if dtype == torch.float16 and not all(torch.isfinite(t.to(dtype)).all() for t in floats):
             dtype = torch.float32  # values beyond fp16 range: keep this one at full precision
         lora.save(self.path / ADAPTER_DIR / f"{content_hash}{SUFFIX}", dtype=dtype)
 

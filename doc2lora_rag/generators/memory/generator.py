@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 from ...base_model import BaseModel
-from ...encoder import Encoder
+from ...encoder import Encoder, target_inputs_from_parents
 from ...errors import ConfigError, InputError, ModelMismatchError
 from ...files import atomic_write
 from ...lora import LoraWeights
@@ -48,6 +48,7 @@ from .compact import unpack
 from .config import GENERATION_KEYS, TARGET, MemoryConfig, layout
 from .files import FORMAT, cache_path, load_fit_corpus, packaged_stats_dir, packaged_transforms_dir, read_folder, stats_folder
 from .fit import encode_batch, fit_statistics, scorer_features, with_bias
+from .records import MemoryRecord
 from .transforms import KVTransforms
 from .write import GRAM, associative_write, combine_adapters, regularised_c
 
@@ -84,7 +85,7 @@ class MemoryGenerator:
         self.transforms = transforms
         self._c_reg: torch.Tensor | None = None  # C per layer, derived from c_inv on the first `combine`
         self._factors: dict[str, torch.Tensor] | None = None  # the compact statistics' factors, when loaded from them
-        self.encoder = Encoder(base, self.layers[: self.n_read], capture_targets=[TARGET])
+        self.encoder = Encoder(base, self.layers[: self.n_read], capture_targets=[TARGET], capture_parents=True)
         self.max_chunk_tokens = config.max_chunk_tokens
         self.emb = base.model.get_input_embeddings().weight
 
@@ -227,19 +228,42 @@ class MemoryGenerator:
         above `last_read` predicted from the residual entering it), the ids of the tokens that follow
         them (n,) and the picked positions of each chunk (sorted).
         """
+        record, picks = self._read(chunks)
+        return self.keys(record), record.value_ids, picks
+
+    @torch.no_grad()
+    def _read(self, chunks: Sequence[Sequence[int]]) -> tuple[MemoryRecord, list[torch.Tensor]]:
+        """The record of a text's chunks (MLP inputs at the picked positions, next-token ids) and the picks per chunk."""
         acts = encode_batch(self.encoder, chunks)
-        keys, value_ids, picks = [], [], []
+        inputs, hidden_last, value_ids, picks = [], [], [], []
         for i, chunk in enumerate(chunks):
             n = len(chunk)
             hidden = acts.hidden[i, [self.score_index, -1], :n].float().cpu()  # (2, T, D): scorer layer, last read layer
             score = scorer_features(hidden[0], self.stats["mu"], self.stats["sd"]) @ self.stats["w"]
             top = score[:-1].topk(min(self.config.positions_per_chunk, n - 1)).indices.sort().values  # the last token has no successor here
-            read = acts.target_inputs[TARGET][i, :, top].float().cpu()  # (L_read, m, d_in)
-            predicted = torch.einsum("mi,lij->lmj", with_bias(hidden[-1, top]), self.stats["maps"])
-            keys.append(torch.cat([read, predicted]))
+            inputs.append(acts.parent_inputs[TARGET][i, :, top].float().cpu())  # (L_read, m, D)
+            hidden_last.append(hidden[-1, top])
             value_ids.append(torch.tensor(chunk)[top + 1])
             picks.append(top)
-        return torch.cat(keys, dim=1), torch.cat(value_ids), picks
+        predicted = self.n_read < len(self.layers)
+        record = MemoryRecord(torch.cat(inputs, dim=1), torch.cat(value_ids), self.layers, self.base.name,
+                              {"chunks": len(chunks), "generator": "memory"}, torch.cat(hidden_last) if predicted else None)
+        return record, picks
+
+    @torch.no_grad()
+    def keys(self, record: MemoryRecord) -> torch.Tensor:
+        """(L, n, d_in) down_proj inputs of a record's positions: the read layers' through the MLP from their inputs,
+        the layers above `last_read` predicted from the residual entering it."""
+        if record.layers != self.layers or record.inputs.shape[0] != self.n_read or record.inputs.shape[2] != self.emb.shape[1]:
+            raise ModelMismatchError(f"a memory record over layers {record.layers[:1]}..{record.layers[-1:]} reading "
+                                     f"{record.inputs.shape[0]} of them (width {record.inputs.shape[2]}) does not fit this generator "
+                                     f"({len(self.layers)} layers from {self.layers[0]}, {self.n_read} read, width {self.emb.shape[1]}); "
+                                     "open the store with the generator that built it")
+        read = target_inputs_from_parents(self.base, self.layers[: self.n_read], TARGET, record.inputs).float().cpu()
+        if record.hidden is None:
+            return read
+        predicted = torch.einsum("mi,lij->lmj", with_bias(record.hidden.float()), self.stats["maps"])
+        return torch.cat([read, predicted])
 
     @torch.no_grad()
     def write(self, keys: torch.Tensor, value_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -275,8 +299,33 @@ class MemoryGenerator:
             if not chunks:
                 raise InputError(f"texts[{i}] produced no tokens; pass real text")
             keys, value_ids, _ = self.read(chunks)
-            a, b, h = self.write(keys, value_ids)
-            out.append(LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,
-                                   {"chunks": len(chunks), "generator": "memory", "trained": self.transforms is not None},
-                                   {GRAM: h}))
+            out.append(self._adapter(keys, value_ids, {"chunks": len(chunks)}))
         return out
+
+    def records(self, texts: Sequence[Text]) -> list[MemoryRecord]:
+        """One record per text (`records.MemoryRecord`): what `generate` would write, before the write.
+        `expand([record])` gives the adapter `generate` gives (up to the record's fp16 rounding on disk)."""
+        out = []
+        for i, text in enumerate(check_texts(texts)):
+            chunks = token_pieces(self.tokenize, text, self.max_chunk_tokens)
+            if not chunks:
+                raise InputError(f"texts[{i}] produced no tokens; pass real text")
+            out.append(self._read(chunks)[0])
+        return out
+
+    @torch.no_grad()
+    def expand(self, records: Sequence[MemoryRecord]) -> LoraWeights:
+        """The adapter of one or several records: one write over all their keys (for several, the exact joint write)."""
+        if not records:
+            raise InputError("expand needs at least one memory record")
+        keys = torch.cat([self.keys(r) for r in records], dim=1)
+        value_ids = torch.cat([r.value_ids.long() for r in records])
+        meta = {"chunks": sum(int(r.meta.get("chunks", 0)) for r in records)}
+        if len(records) > 1:
+            meta.update(parts=[r.meta.get("id", "") for r in records], joint=True)
+        return self._adapter(keys, value_ids, meta)
+
+    def _adapter(self, keys: torch.Tensor, value_ids: torch.Tensor, meta: dict[str, Any]) -> LoraWeights:
+        a, b, h = self.write(keys, value_ids)
+        return LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,
+                           {**meta, "generator": "memory", "trained": self.transforms is not None}, {GRAM: h})

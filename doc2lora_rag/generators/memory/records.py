@@ -1,0 +1,118 @@
+"""Memory records: what fixes a memory adapter, kept instead of the adapter.
+
+A memory adapter is determined by the MLP inputs at its picked positions in every target layer
+(down_proj's inputs follow from them through the MLP's first half) and the ids of the tokens that
+follow those positions. A store of the memory generator keeps these records; `MemoryGenerator.expand`
+rebuilds A, B and the key Gram when a question routes to them, for several records by one exact
+joint write over all their keys.
+
+On SmolLM2-135M at 24 positions per 128-token chunk a record is 20 layers x 24 x 576 in fp16 = 553 KB
+per chunk; the adapter it replaces is A and B in fp16 plus the fp32 Gram, 2.1 MB per chunk.
+
+File: one safetensors file, tensors "inputs" (L_read, n, D) fp16, "value_ids" (n,) int32 and, when the
+generator predicts the keys of its upper layers, "hidden" (n, D) (the residual entering the last read
+layer); the header carries the format name and version, the layers, the base model and the metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...errors import CorruptFileError, InputError
+from ...files import atomic_write
+
+RECORD_FORMAT = "doc2lora-memory-record"
+RECORD_VERSION = 1
+
+
+@dataclass
+class MemoryRecord:
+    """The inputs of one memory adapter (module docstring); `n` positions over `layers`."""
+
+    inputs: torch.Tensor  # (L_read, n, D) MLP inputs of the read target layers at the picked positions
+    value_ids: torch.Tensor  # (n,) ids of the tokens that follow them
+    layers: tuple[int, ...]  # every target layer of the adapter it stands for
+    base_model: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    hidden: torch.Tensor | None = None  # (n, D) residual entering the last read layer, when keys above it are predicted
+
+    def __post_init__(self) -> None:
+        self.layers = tuple(int(x) for x in self.layers)
+        n = self.value_ids.shape[0] if self.value_ids.dim() == 1 else -1
+        if self.inputs.dim() != 3 or n < 0 or self.inputs.shape[1] != n or not 0 < self.inputs.shape[0] <= len(self.layers):
+            raise InputError(f"a memory record needs inputs (L_read, n, D) with L_read <= {len(self.layers)} and value_ids (n,), "
+                             f"got {tuple(self.inputs.shape)} and {tuple(self.value_ids.shape)}")
+        predicted = self.inputs.shape[0] < len(self.layers)
+        if predicted != (self.hidden is not None) or (self.hidden is not None and tuple(self.hidden.shape) != (n, self.inputs.shape[2])):
+            raise InputError(f"a memory record reading {self.inputs.shape[0]} of {len(self.layers)} layers needs hidden (n, D) exactly "
+                             "when some layers are predicted")
+
+    @property
+    def positions(self) -> int:
+        return int(self.value_ids.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        tensors = [self.inputs, self.value_ids] + ([self.hidden] if self.hidden is not None else [])
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def float_tensors(self) -> dict[str, torch.Tensor]:
+        return {"inputs": self.inputs} | ({"hidden": self.hidden} if self.hidden is not None else {})
+
+    def with_meta(self, **meta: Any) -> MemoryRecord:
+        return MemoryRecord(self.inputs, self.value_ids, self.layers, self.base_model, {**self.meta, **meta}, self.hidden)
+
+    def save(self, path: str | Path, dtype: torch.dtype | None = torch.float16) -> Path:
+        """Write the record (float tensors in `dtype`); atomic."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        floats = self.float_tensors()
+        tensors = {k: v.detach().to(dtype or v.dtype).contiguous().cpu() for k, v in floats.items()}
+        tensors["value_ids"] = self.value_ids.detach().to(torch.int32).contiguous().cpu()
+        header = {"format": RECORD_FORMAT, "format_version": str(RECORD_VERSION), "layers": json.dumps(list(self.layers)),
+                  "base_model": self.base_model, "meta": json.dumps(self.meta, ensure_ascii=False)}
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> MemoryRecord:
+        """Read a record; a truncated, foreign or newer file raises CorruptFileError naming it."""
+        from safetensors import safe_open
+
+        path = Path(path)
+        fix = "delete its entry and add the document again (the store's other entries are unaffected)"
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                header = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # safetensors raises its own error types for damaged files
+            raise CorruptFileError(f"{path} is not a readable memory record ({exc}); {fix}") from exc
+        if header.get("format") != RECORD_FORMAT:
+            raise CorruptFileError(f"{path} is not a memory record (format {header.get('format')!r}); {fix}")
+        if int(header.get("format_version", "0")) > RECORD_VERSION:
+            raise CorruptFileError(f"{path} has memory record version {header['format_version']}, newer than this library's "
+                                   f"{RECORD_VERSION}; upgrade doc2lora-rag")
+        try:
+            return cls(tensors["inputs"], tensors["value_ids"].long(), tuple(json.loads(header["layers"])), header.get("base_model", ""),
+                       json.loads(header.get("meta") or "{}"), tensors.get("hidden"))
+        except (KeyError, ValueError, InputError) as exc:
+            raise CorruptFileError(f"{path} holds an inconsistent memory record ({exc}); {fix}") from exc
+
+
+def is_record_file(path: str | Path) -> bool:
+    """True when `path` is a memory record (by its header), False for any other safetensors file."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return (fh.metadata() or {}).get("format") == RECORD_FORMAT
+    except Exception:  # not a safetensors file at all
+        return False
