@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--store", default=None, help="reuse/keep the store here (default: a temporary one)")
     p.add_argument("--transforms", default=None, help="memory transforms folder (default: the packaged ones)")
     p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4])
+    p.add_argument("--adapter-format", choices=["record", "lora"], default=None,
+                   help="what a new store's files hold (default: records for the memory generator)")
     p.add_argument("--hybrid-scales", type=float, nargs="*", default=[1.0])
     p.add_argument("--summed", action="store_true", help="also the routed adapters added up (rank concatenation)")
     p.add_argument("--hybrid-next", action="store_true",
@@ -88,14 +90,15 @@ def main(argv: list[str] | None = None) -> None:
             generator = MemoryGenerator.default(load_base(), args.transforms)
         else:
             generator = make_generator("memory")
-        store = AdapterStore(where, generator)
+        store = AdapterStore(where, generator, adapter_format=args.adapter_format)
         t0 = time.perf_counter()
         # ids from the file names: a reused --store is updated in place, not given a second copy of every document
         loaded = load_paths([docs])
         store.add_documents(loaded, ids=[f"{d.metadata['file_name']}:p{d.metadata.get('page', 0)}" for d in loaded], progress=True)
         r = store.last_ingest
         ingest = {"documents": len(store), "entries": len(store.entries()), "generated": r.generated,
-                  "seconds": round(time.perf_counter() - t0, 1), "generate_s_per_group": round(r.generate_seconds / max(r.generated, 1), 3)}
+                  "seconds": round(time.perf_counter() - t0, 1), "generate_s_per_group": round(r.generate_seconds / max(r.generated, 1), 3),
+                  "adapter_format": store.meta.get("adapter_format"), **disk_use(store)}
         print(json.dumps({"ingest": ingest}), flush=True)
         qa = StoreQA(store)
         for n, item in enumerate(items):
@@ -142,6 +145,17 @@ def main(argv: list[str] | None = None) -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"set": root.name, "part": args.part or "all", "ingest": ingest, "transforms": args.transforms,
                                               "rows": rows, "predictions": records}, indent=1))
+
+
+def disk_use(store) -> dict:
+    """Bytes of the store's files per chunk group and per token of its text, and the text's own bytes."""
+    files = [f for f in (store.path / "adapters").iterdir() if f.suffix == ".safetensors"]
+    size = sum(f.stat().st_size for f in files)
+    tokenizer = store.generator.base.tokenizer
+    groups = store.entries()
+    tokens = sum(len(tokenizer(e.text, add_special_tokens=False)["input_ids"]) for e in groups)
+    return {"adapter_bytes": size, "bytes_per_group": round(size / max(len(files), 1)), "bytes_per_token": round(size / max(tokens, 1)),
+            "text_bytes": sum(len(e.text.encode()) for e in groups)}
 
 
 def load_base():

@@ -337,3 +337,14 @@ def test_exporting_a_record_file_says_to_export_through_the_store(saved, tmp_pat
     record = next((tmp_path / "s" / "adapters").glob("*.safetensors"))
     assert main(["export", str(record), str(tmp_path / "peft")]) != 0
     assert "export --store" in capsys.readouterr().err and not (tmp_path / "peft").exists()
+
+
+def test_scale_bench_builds_measures_and_removes_its_stores(saved, tmp_path) -> None:
+    from doc2lora_rag.bench.scale import ScaleConfig, format_table, run_scale_bench
+
+    cfg = ScaleConfig(out=str(tmp_path / "scale"), sizes=(12,), ks=(1, 3), group_tokens=24, queries=5, joint_trials=2)
+    result = run_scale_bench(cfg, progress=False, generator=saved, embedder=HashEmbedder())
+    (row,) = result["rows"]
+    assert row["groups"] == 12 and row["bytes_per_group"] > 0 and row["route_p95_ms"] >= row["route_p50_ms"] > 0
+    assert set(row["joint_write_p50_ms"]) == {1, 3} and not (tmp_path / "scale" / "store-12").exists()
+    assert "| 12 |" in format_table(result["rows"]) and (tmp_path / "scale" / "scale.md").is_file()

@@ -46,8 +46,22 @@ def _bench_rag(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_scale(args: argparse.Namespace) -> int:
+    from .scale import ScaleConfig, format_table, run_scale_bench
+
+    if any(n < 10 for n in args.sizes) or any(k < 1 for k in args.ks):
+        raise InputError(f"--sizes must be >= 10 groups and --ks >= 1, got {args.sizes} and {args.ks}")
+    if any(k > min(args.sizes) for k in args.ks):
+        raise InputError(f"--ks {args.ks} asks for more groups than the smallest store ({min(args.sizes)}) holds")
+    cfg = ScaleConfig(out=args.out, sizes=tuple(args.sizes), ks=tuple(args.ks), queries=args.queries, keep=args.keep)
+    r = run_scale_bench(cfg)
+    print(format_table(r["rows"]))
+    print(f"written to {Path(args.out) / 'scale.json'} and scale.md")
+    return 0
+
+
 def add_bench(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("bench", help="benchmarks (bench rag: classic RAG vs the adapter store)")
+    p = subparsers.add_parser("bench", help="benchmarks (bench rag: classic RAG vs the adapter store; bench scale: store costs as it grows)")
     sub = p.add_subparsers(dest="bench_command", metavar="BENCH")
 
     def no_benchmark(args: argparse.Namespace) -> int:
@@ -67,4 +81,11 @@ def add_bench(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--distill-docs", type=int, default=None, metavar="N", help="documents for the distillation run (default 1; 0 with --quick)")
     r.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     r.set_defaults(handler=_bench_rag)
+    s = sub.add_parser("scale", help="stores of 1k, 10k, ... chunk groups: disk, open time, routing and joint-write latency, memory")
+    s.add_argument("--out", required=True, metavar="DIR", help="scale.json and scale.md go here (stores are built here and deleted)")
+    s.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], metavar="N")
+    s.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8], metavar="K", help="routed groups per joint write")
+    s.add_argument("--queries", type=int, default=200, help="routing queries timed per store")
+    s.add_argument("--keep", action="store_true", help="keep the stores (GBs) instead of deleting each after measuring")
+    s.set_defaults(handler=_bench_scale)
     return p
