@@ -38,6 +38,7 @@ Package layout:
     layout.py    the directory layout and format constants; id and argument checks
     manifest.py  the SQLite manifest (documents, entries, routing keys, meta)
     write.py     the write protocol above (`WriteProtocol`, mixed into the facade)
+    read.py      adapters by entry id: files, the routed set as one adapter, verification (`AdapterReads`)
     facade.py    `AdapterStore`: open, lock, recovery, router, the generator that built it, reads
 
 Adapters in memory (loaded files, joint adapters, slot placement) belong to the process's

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import json
 import logging
 import os
@@ -18,11 +16,10 @@ import numpy as np
 
 from ..documents import Document
 from ..errors import CorruptFileError, InputError, ModelMismatchError, StoreError
-from ..lora import LoraWeights
-from ..lora.manager import AdapterManager, adapter_manager
 from ..routing import MiniLMEmbedder, Router
 from .layout import ADAPTER_DIR, ADAPTER_FORMATS, DTYPES, FORMAT_VERSION, LOCK_FILE, MANIFEST, SUFFIX, canonical, check_id_list, check_int, new_chunking
 from .manifest import Manifest, StoreEntry
+from .read import AdapterReads
 from .write import IngestReport, WriteProtocol
 
 try:  # POSIX advisory locks; elsewhere writers in different processes are not serialised
@@ -33,7 +30,7 @@ except ImportError:  # pragma: no cover - Windows
 logger = logging.getLogger(__name__)
 
 
-class AdapterStore(WriteProtocol):
+class AdapterStore(AdapterReads, WriteProtocol):
     """A directory of generated adapters with a manifest and a router (see the module docstring).
 
     Args:
@@ -363,97 +360,6 @@ class AdapterStore(WriteProtocol):
             metadata = {**e.metadata, "adapter_id": entry_id, "doc_id": e.doc_id, "group_index": e.group_index, "score": float(score)}
             out.append((Document(text=e.text, metadata=metadata, id=entry_id), float(score)))
         return out
-
-    def adapter(self, adapter_id: str) -> LoraWeights:
-        """The adapter of an entry, meta["id"] = adapter_id (LRU-cached; treat its tensors as read-only)."""
-        if not isinstance(adapter_id, str) or not adapter_id:
-            raise InputError(f"adapter_id must be a non-empty str, got {adapter_id!r:.80}")
-        lora, content_hash = self._file(adapter_id)
-        if self.keeps_records:
-            (lora,) = self._expanded([adapter_id])
-        return lora.with_meta(id=adapter_id, content_hash=content_hash)
-
-    def _file(self, adapter_id: str) -> tuple[Any, str]:
-        """(the loaded file of an entry, its content hash)."""
-        row = self.manifest.entry_file(adapter_id)
-        if row is None:
-            raise InputError(f"no adapter {adapter_id!r} in store {self.path}; ids come from search() or entries()")
-        file_name, content_hash = row
-        loader = None
-        if self.keeps_records:
-            from ..generators import load_record as loader
-        return self.adapters.load(self.path / ADAPTER_DIR / file_name, f"entry {adapter_id!r} of store {self.path}", loader), content_hash
-
-    def _expanded(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
-        """The one adapter of a set of records (`keeps_records`): the generator's write over all their keys, cached."""
-        records = []
-        for adapter_id in adapter_ids:
-            record, content_hash = self._file(adapter_id)
-            records.append(record.with_meta(id=f"{adapter_id}@{content_hash[:16]}@{self._tag}"))
-        return self.adapters.expanded(records, lambda: self.generator.expand, str(self.path / ADAPTER_DIR))
-
-    def routed_adapters(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
-        """The adapters of `adapter_ids`, ready to be switched in together.
-
-        Each has meta["id"] = "<id>@<content hash>@<store>", the slot key (a re-added id, or the same
-        id in another store, never serves stale weights). Memory adapters (from `MemoryGenerator`) come back as one adapter
-        written jointly over all their keys (with the recorded statistics, read from disk: the
-        generator is loaded only when they are missing); others as the list, which the engine adds
-        up (rank concatenation).
-        """
-        ids = check_id_list(adapter_ids, "adapter_ids")
-        if self.keeps_records:
-            return self._expanded(ids)
-        loras = []
-        for adapter_id in ids:
-            lora = self.adapter(adapter_id)
-            loras.append(lora.with_meta(id=f"{adapter_id}@{str(lora.meta.get('content_hash', ''))[:16]}@{self._tag}"))
-        return self.adapters.combined(loras, self._combiner, str(self.path / ADAPTER_DIR))
-
-    @property
-    def adapters(self) -> AdapterManager:
-        """The process's adapter manager for this store's base model (loaded files, joint adapters, slots)."""
-        name = str((self._meta.get("base_model") or {}).get("name") or "")
-        return adapter_manager(name, self.cache_size)
-
-    @functools.cached_property
-    def _tag(self) -> str:
-        """A short name of this store's folder in slot keys."""
-        return hashlib.sha256(str(self.path).encode()).hexdigest()[:8]
-
-    def _combiner(self) -> Any:
-        """What joins routed adapters: the loaded generator's `combine`, else one found from the store's records
-        without loading the generator (`generators.combiner`), else the generator's, loaded for it."""
-        from ..generators import combiner
-
-        if self._generator is None and self._stored_combiner is None:
-            self._stored_combiner = combiner(self._meta.get("generator") or {}, self._meta.get("base_model") or {})
-        if self._generator is None and self._stored_combiner is not None:
-            return self._stored_combiner
-        return getattr(self.generator, "combine", None)
-
-    def verify(self, deep: bool = False) -> dict[str, list[str]]:
-        """Consistency report: entries with missing files, unreferenced/temporary files, unreadable files (deep)."""
-        referenced = self.manifest.referenced_files()
-        present = {p.name for p in (self.path / ADAPTER_DIR).iterdir()}
-        report = {
-            "missing_files": sorted(e for name, ids in referenced.items() if name not in present for e in ids),
-            "orphan_files": sorted(n for n in present if n.endswith(SUFFIX) and n not in referenced),
-            "temp_files": sorted(n for n in present if n.startswith(".")),
-            "unreadable_files": [],
-        }
-        if deep:
-            from ..generators import load_record
-
-            for name in sorted(set(referenced) & present):
-                try:
-                    if self.keeps_records:
-                        load_record(self.path / ADAPTER_DIR / name)
-                    else:
-                        LoraWeights.load(self.path / ADAPTER_DIR / name)
-                except (CorruptFileError, InputError):
-                    report["unreadable_files"].append(name)
-        return report
 
     def close(self) -> None:
         """Close every SQLite connection of this store (any thread's)."""

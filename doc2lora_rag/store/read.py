@@ -1,0 +1,112 @@
+"""Reading adapters: an entry's file, the routed set as the one adapter the engine switches in, verification.
+
+`AdapterReads` is the adapter-reading half of `AdapterStore` (mixed in like `write.WriteProtocol`); it
+uses the facade's manifest, meta, generator and the process's `lora.manager.AdapterManager`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import CorruptFileError, InputError
+from ..lora import LoraWeights
+from ..lora.manager import AdapterManager, adapter_manager
+from .layout import ADAPTER_DIR, SUFFIX, check_id_list
+
+
+class AdapterReads:
+    """Adapters by entry id (mixed into `AdapterStore`)."""
+
+    def adapter(self, adapter_id: str) -> LoraWeights:
+        """The adapter of an entry, meta["id"] = adapter_id (LRU-cached; treat its tensors as read-only)."""
+        if not isinstance(adapter_id, str) or not adapter_id:
+            raise InputError(f"adapter_id must be a non-empty str, got {adapter_id!r:.80}")
+        lora, content_hash = self._file(adapter_id)
+        if self.keeps_records:
+            (lora,) = self._expanded([adapter_id])
+        return lora.with_meta(id=adapter_id, content_hash=content_hash)
+
+    def _file(self, adapter_id: str) -> tuple[Any, str]:
+        """(the loaded file of an entry, its content hash)."""
+        row = self.manifest.entry_file(adapter_id)
+        if row is None:
+            raise InputError(f"no adapter {adapter_id!r} in store {self.path}; ids come from search() or entries()")
+        file_name, content_hash = row
+        loader = None
+        if self.keeps_records:
+            from ..generators import load_record as loader
+        return self.adapters.load(self.path / ADAPTER_DIR / file_name, f"entry {adapter_id!r} of store {self.path}", loader), content_hash
+
+    def _expanded(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
+        """The one adapter of a set of records (`keeps_records`): the generator's write over all their keys, cached."""
+        records = []
+        for adapter_id in adapter_ids:
+            record, content_hash = self._file(adapter_id)
+            records.append(record.with_meta(id=f"{adapter_id}@{content_hash[:16]}@{self._tag}"))
+        return self.adapters.expanded(records, lambda: self.generator.expand, str(self.path / ADAPTER_DIR))
+
+    def routed_adapters(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
+        """The adapters of `adapter_ids`, ready to be switched in together.
+
+        Each has meta["id"] = "<id>@<content hash>@<store>", the slot key (a re-added id, or the same
+        id in another store, never serves stale weights). Memory adapters (from `MemoryGenerator`) come back as one adapter
+        written jointly over all their keys (with the recorded statistics, read from disk: the
+        generator is loaded only when they are missing); others as the list, which the engine adds
+        up (rank concatenation).
+        """
+        ids = check_id_list(adapter_ids, "adapter_ids")
+        if self.keeps_records:
+            return self._expanded(ids)
+        loras = []
+        for adapter_id in ids:
+            lora = self.adapter(adapter_id)
+            loras.append(lora.with_meta(id=f"{adapter_id}@{str(lora.meta.get('content_hash', ''))[:16]}@{self._tag}"))
+        return self.adapters.combined(loras, self._combiner, str(self.path / ADAPTER_DIR))
+
+    @property
+    def adapters(self) -> AdapterManager:
+        """The process's adapter manager for this store's base model (loaded files, joint adapters, slots)."""
+        name = str((self._meta.get("base_model") or {}).get("name") or "")
+        return adapter_manager(name, self.cache_size)
+
+    @functools.cached_property
+    def _tag(self) -> str:
+        """A short name of this store's folder in slot keys."""
+        return hashlib.sha256(str(self.path).encode()).hexdigest()[:8]
+
+    def _combiner(self) -> Any:
+        """What joins routed adapters: the loaded generator's `combine`, else one found from the store's records
+        without loading the generator (`generators.combiner`), else the generator's, loaded for it."""
+        from ..generators import combiner
+
+        if self._generator is None and self._stored_combiner is None:
+            self._stored_combiner = combiner(self._meta.get("generator") or {}, self._meta.get("base_model") or {})
+        if self._generator is None and self._stored_combiner is not None:
+            return self._stored_combiner
+        return getattr(self.generator, "combine", None)
+
+    def verify(self, deep: bool = False) -> dict[str, list[str]]:
+        """Consistency report: entries with missing files, unreferenced/temporary files, unreadable files (deep)."""
+        referenced = self.manifest.referenced_files()
+        present = {p.name for p in (self.path / ADAPTER_DIR).iterdir()}
+        report = {
+            "missing_files": sorted(e for name, ids in referenced.items() if name not in present for e in ids),
+            "orphan_files": sorted(n for n in present if n.endswith(SUFFIX) and n not in referenced),
+            "temp_files": sorted(n for n in present if n.startswith(".")),
+            "unreadable_files": [],
+        }
+        if deep:
+            from ..generators import load_record
+
+            for name in sorted(set(referenced) & present):
+                try:
+                    if self.keeps_records:
+                        load_record(self.path / ADAPTER_DIR / name)
+                    else:
+                        LoraWeights.load(self.path / ADAPTER_DIR / name)
+                except (CorruptFileError, InputError):
+                    report["unreadable_files"].append(name)
+        return report
