@@ -80,6 +80,25 @@ def small_generator(base, seed: int = 0, **config) -> AdapterGenerator:
     return gen
 
 
+def small_memory_generator(base, seed: int = 0):
+    """The default kind on the tiny model: memory statistics fitted on DOCS, random non-zero transforms (records stores)."""
+    from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator
+
+    texts = list(DOCS.values())
+    answers = [[" ".join(t.split()[2:4])] for t in texts]
+    config = MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16)
+    fitted = MemoryGenerator.fit(base, texts, answers, config)
+    t = KVTransforms(len(fitted.layers), fitted.stats["c_inv"].shape[1], base.config.hidden_size, 4, seed=seed)
+    with torch.no_grad():
+        for p in (t.P, t.U):
+            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(seed + 3)) * 0.05)
+        t.log_gain.fill_(4.0)  # strong enough to change the tiny random model's answers
+    return MemoryGenerator(base, fitted.stats, config, t)
+
+
+GENERATOR_KINDS = {"hypernet": small_generator, "memory": small_memory_generator}
+
+
 class CountingGenerator:
     """Any object with generate/identity/base works as a store generator; this one counts texts."""
 

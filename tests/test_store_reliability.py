@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
-from test_store import DOCS, HashEmbedder, add_docs, open_store, small_generator, snapshot
+from test_store import DOCS, GENERATOR_KINDS, HashEmbedder, add_docs, open_store, small_generator, snapshot
 
 from doc2lora_rag.chunking import chunk_text, group_chunks
 from doc2lora_rag.documents import Document
@@ -70,20 +70,21 @@ def committed_docs(path: Path) -> int:
         return 0
 
 
-def check_reopened(path: Path, tiny_base, expected_docs: dict[str, str]) -> AdapterStore:
-    """Reopen after a crash: no orphans, every entry's adapter loads and equals a fresh generation."""
-    gen = small_generator(tiny_base)
+def check_reopened(path: Path, tiny_base, expected_docs: dict[str, str], kind: str = "hypernet") -> AdapterStore:
+    """Reopen after a crash: no orphans, every entry's adapter loads and equals the one a fresh store ingests."""
+    gen = GENERATOR_KINDS[kind](tiny_base)
     store = open_store(path, gen)
     assert store.verify(deep=True) == CLEAN
     assert set(store.doc_ids()) == set(expected_docs)
+    fresh = open_store(path.parent / f"{path.name}-fresh", gen, **CHUNKING)
+    fresh.add_texts(list(expected_docs.values()), ids=list(expected_docs))
     for doc_id, text in expected_docs.items():
         assert store.get_by_ids([doc_id])[0].text == text
         groups = group_chunks(chunk_text(text, tiny_base.tokenizer, 8, 1), 2)
         entries = store.entries(doc_id)
         assert len(entries) == len(groups), f"{doc_id}: a document is committed whole or not at all"
-        fresh = gen.generate([e.text for e in entries])
-        for e, want in zip(entries, fresh):
-            got = store.adapter(e.id)
+        for e in entries:
+            got, want = store.adapter(e.id), fresh.adapter(e.id)
             torch.testing.assert_close(got.a["down_proj"], want.a["down_proj"], atol=2e-3, rtol=2e-3)
             torch.testing.assert_close(got.b["down_proj"], want.b["down_proj"], atol=2e-3, rtol=2e-3)
     return store
@@ -127,9 +128,11 @@ def _copy_at(store: AdapterStore, dst: Path) -> None:
     shutil.copytree(store.path, dst)
 
 
+@pytest.mark.parametrize("kind", sorted(GENERATOR_KINDS))
 @pytest.mark.parametrize("point", ["temp_file", "files_written", "inside_transaction", "after_commit"])
-def test_crash_at_each_step_of_a_write(tmp_path: Path, tiny_base, monkeypatch: pytest.MonkeyPatch, point: str) -> None:
-    store = open_store(tmp_path / "store", small_generator(tiny_base), **CHUNKING)
+def test_crash_at_each_step_of_a_write(tmp_path: Path, tiny_base, monkeypatch: pytest.MonkeyPatch, point: str, kind: str) -> None:
+    store = open_store(tmp_path / "store", GENERATOR_KINDS[kind](tiny_base), **CHUNKING)
+    assert store.keeps_records == (kind == "memory")
     add_docs(store)
     before = dict(DOCS)
     new_ship = "The ship Kestrel Mora was refitted in 2020 and now carries the submersible Pippin."
@@ -162,7 +165,7 @@ def test_crash_at_each_step_of_a_write(tmp_path: Path, tiny_base, monkeypatch: p
     assert crash.exists(), "the crash point was reached"
     assert store.verify() == CLEAN and set(store.doc_ids()) == set(after)
     leftovers = os.listdir(crash / ADAPTER_DIR)
-    with check_reopened(crash, tiny_base, expected) as reopened:
+    with check_reopened(crash, tiny_base, expected, kind) as reopened:
         removed = reopened.recovered
         assert sum(removed.values()) > 0, f"the copy at {point} had files to clean up: {leftovers}"
         assert removed["temp_files"] == (1 if point == "temp_file" else 0)
@@ -172,13 +175,15 @@ def test_crash_at_each_step_of_a_write(tmp_path: Path, tiny_base, monkeypatch: p
 # -- failures: the store is unchanged ---------------------------------------------------------------
 
 
-def test_generation_failure_midway_leaves_the_store_unchanged(tmp_path: Path, tiny_base, monkeypatch: pytest.MonkeyPatch) -> None:
-    gen = small_generator(tiny_base)
+@pytest.mark.parametrize("kind", sorted(GENERATOR_KINDS))
+def test_generation_failure_midway_leaves_the_store_unchanged(tmp_path: Path, tiny_base, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    gen = GENERATOR_KINDS[kind](tiny_base)
     store = open_store(tmp_path / "store", gen, **CHUNKING)
     add_docs(store)
     before = snapshot(store.path)
     calls = []
-    real = gen.generate
+    method = "records" if store.keeps_records else "generate"  # what the store calls to write its files
+    real = getattr(gen, method)
 
     def flaky(texts):
         calls.append(len(texts))
@@ -186,7 +191,7 @@ def test_generation_failure_midway_leaves_the_store_unchanged(tmp_path: Path, ti
             raise RuntimeError("out of memory (simulated)")
         return real(texts)
 
-    monkeypatch.setattr(gen, "generate", flaky)
+    monkeypatch.setattr(gen, method, flaky)
     monkeypatch.setattr("doc2lora_rag.store.write.GENERATE_BATCH", 1)  # one text per call: the 1st adapter is on disk
     texts = [f"Fresh record {i} about the salt crates and the harbour crane." for i in range(3)]
     with pytest.raises(RuntimeError, match="simulated"):
@@ -241,9 +246,10 @@ def _filler_words(n: int) -> list[str]:
     return out
 
 
-def test_concurrent_answers_while_ingesting(tmp_path: Path, make_tiny_base) -> None:
+@pytest.mark.parametrize("kind", sorted(GENERATOR_KINDS))
+def test_concurrent_answers_while_ingesting(tmp_path: Path, make_tiny_base, kind: str) -> None:
     base = make_tiny_base()
-    store = open_store(tmp_path / "store", small_generator(base), **CHUNKING)
+    store = open_store(tmp_path / "store", GENERATOR_KINDS[kind](base), **CHUNKING)
     add_docs(store)
     qa = StoreQA(store)
     modes = ("adapter", "rag", "hybrid")
