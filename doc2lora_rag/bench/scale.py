@@ -133,11 +133,9 @@ def run_scale_bench(cfg: ScaleConfig, progress: bool = True, generator: Any = No
         tokens = sum(len(base.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts[:200]) / min(200, size)
         del texts
         gc.collect()
-        rss0 = _rss_mb()
         t0 = time.perf_counter()
         store = AdapterStore(path, generator, router=embedder)
         open_s = time.perf_counter() - t0
-        rss_open = _rss_mb() - rss0
         queries = [" ".join(rng.choice(["how", "what", "when", "who"]) for _ in range(2)) + f" item {i}" for i in range(cfg.queries)]
         store.search(queries[0], 4)  # warm
         lat = []
@@ -158,7 +156,7 @@ def run_scale_bench(cfg: ScaleConfig, progress: bool = True, generator: Any = No
         row = {
             "groups": entries, "tokens_per_group": round(tokens, 1), "ingest_s": round(ingest_s, 1),
             "disk_bytes": disk, "bytes_per_group": round(disk / max(len(files), 1)), "bytes_per_token": round(disk / max(entries * tokens, 1)),
-            "manifest_bytes": manifest, "open_s": round(open_s, 3), "open_rss_mb": round(rss_open, 1),
+            "manifest_bytes": manifest, "open_s": round(open_s, 3),
             "route_p50_ms": round(_pct(lat, 0.5) * 1000, 2), "route_p95_ms": round(_pct(lat, 0.95) * 1000, 2),
             "joint_write_p50_ms": joint, "rss_mb": round(_rss_mb(), 1),
         }
