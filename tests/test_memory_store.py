@@ -348,3 +348,24 @@ def test_scale_bench_builds_measures_and_removes_its_stores(saved, tmp_path) -> 
     assert row["groups"] == 12 and row["bytes_per_group"] > 0 and row["route_p95_ms"] >= row["route_p50_ms"] > 0
     assert set(row["joint_write_p50_ms"]) == {1, 3} and not (tmp_path / "scale" / "store-12").exists()
     assert "| 12 |" in format_table(result["rows"]) and (tmp_path / "scale" / "scale.md").is_file()
+
+
+def test_a_store_written_before_records_keeps_its_adapters(saved, tmp_path) -> None:
+    import sqlite3
+
+    from doc2lora_rag.generators.memory import is_record_file
+
+    gen = saved
+    kw = dict(router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
+    store = AdapterStore(tmp_path / "old", gen, adapter_format="lora", **kw)
+    store.add_texts(TEXTS[:2], ids=["merros", "balrodun"])
+    store.close()
+    with sqlite3.connect(tmp_path / "old" / "manifest.sqlite") as conn:  # as a store of the previous version left it
+        conn.execute("DELETE FROM meta WHERE key = 'adapter_format'")
+    reopened = AdapterStore(tmp_path / "old", gen, router=HashEmbedder())
+    assert not reopened.keeps_records
+    reopened.add_texts(TEXTS[2:], ids=["pramund"])  # new documents keep the store's format
+    files = list((tmp_path / "old" / "adapters").glob("*.safetensors"))
+    assert files and not any(is_record_file(f) for f in files)
+    ids = [e.id for e in reopened.entries()][:2]
+    assert reopened.routed_adapters(ids)[0].rank == sum(reopened.adapter(i).rank for i in ids)
