@@ -24,11 +24,11 @@ from typing import Any
 import torch
 
 from ..base_model import load_base_model
-from ..chunking import split_equal
 from ..errors import ConfigError
 from ..files import atomic_write as _atomic_write
 from ..generators.memory import TARGET, KVTransforms, MemoryGenerator, factored_write
 from ..generators.memory.transforms import SCORER_KEYS
+from ..generators.memory.write import half_or_float
 from ..objective import answer_logprobs
 from .common import answer_ids as _answer_ids
 from .common import config_from_file, run_steps
@@ -39,12 +39,6 @@ from .student import answer_losses, build_student_batch, per_doc_mean
 logger = logging.getLogger(__name__)
 
 Record = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # keys (L, n, d_in), C^-1 keys (L, n, d_in), value ids (n,)
-
-
-def _compact(x: torch.Tensor) -> torch.Tensor:
-    """fp16 where it holds x (|C^-1 k| stays near 2e3 on SmolLM2; write error 4e-4 relative), else fp32."""
-    half = x.half()
-    return half if bool(torch.isfinite(half).all()) else x.float()
 
 
 @dataclass
@@ -119,9 +113,10 @@ def _records(gen: MemoryGenerator, docs: list[Any], progress: bool) -> list[Reco
 
     out = []
     for doc in tqdm(docs, disable=not progress, desc="reading training documents"):
-        keys, value_ids, _ = gen.read(split_equal(gen.tokenize(doc.text), gen.max_chunk_tokens))
+        (record,) = gen.records([doc.text])
+        keys = gen.keys(record)  # untransformed: the step applies the transforms being trained
         c_keys = keys @ gen.stats["c_inv"]  # (L, n, d_in); C^-1 symmetric
-        out.append((_compact(keys), _compact(c_keys), value_ids))
+        out.append((half_or_float(keys), half_or_float(c_keys), record.value_ids))
     return out
 
 

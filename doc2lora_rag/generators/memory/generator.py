@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -50,7 +52,9 @@ from .files import FORMAT, cache_path, load_fit_corpus, packaged_stats_dir, pack
 from .fit import encode_batch, fit_statistics, scorer_features, with_bias
 from .records import MemoryRecord
 from .transforms import KVTransforms
-from .write import GRAM, associative_write, combine_adapters, regularised_c
+from .write import GRAM, associative_write, combine_adapters, half_or_float, regularised_c, solve_factored, transform_keys, transform_values
+
+PREPARED = 32  # records whose keys `expand` keeps ready (~5.9 MB each on SmolLM2: 20 layers x 48 positions x 1536 x 2, fp16)
 
 
 class MemoryGenerator:
@@ -85,6 +89,9 @@ class MemoryGenerator:
         self.transforms = transforms
         self._c_reg: torch.Tensor | None = None  # C per layer, derived from c_inv on the first `combine`
         self._factors: dict[str, torch.Tensor] | None = None  # the compact statistics' factors, when loaded from them
+        self._c_inv_p: torch.Tensor | None = None  # C^-1 P, once, for `expand`
+        self._prep: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()  # `prepared`, by record id
+        self._prep_lock = threading.Lock()
         self.encoder = Encoder(base, self.layers[: self.n_read], capture_targets=[TARGET], capture_parents=True)
         self.max_chunk_tokens = config.max_chunk_tokens
         self.emb = base.model.get_input_embeddings().weight
@@ -315,15 +322,46 @@ class MemoryGenerator:
 
     @torch.no_grad()
     def expand(self, records: Sequence[MemoryRecord]) -> LoraWeights:
-        """The adapter of one or several records: one write over all their keys (for several, the exact joint write)."""
+        """The adapter of one or several records: one write over all their keys (for several, the exact joint write).
+
+        Returned in the factored form of `write.factored_write` (A' = (C^-1 K')^T, B' = gain V'^T H^-1: the same
+        B'A' = BA): each record's keys and whitened keys are computed once and kept (`prepared`, LRU), so a new
+        combination of records seen before costs only the Gram matrix and a solve against the value columns.
+        """
         if not records:
             raise InputError("expand needs at least one memory record")
-        keys = torch.cat([self.keys(r) for r in records], dim=1)
+        parts = [self.prepared(r) for r in records]
+        keys, c_keys = (torch.cat([x[i] for x in parts], dim=1).float() for i in (0, 1))
         value_ids = torch.cat([r.value_ids.long() for r in records])
-        meta = {"chunks": sum(int(r.meta.get("chunks", 0)) for r in records)}
+        v, gain = transform_values(self.values(value_ids), self.value_gain(), len(self.layers), self.transforms)
+        a, b = solve_factored(keys, c_keys, v, gain)
+        meta = {"chunks": sum(int(r.meta.get("chunks", 0)) for r in records), "factored": True}
         if len(records) > 1:
             meta.update(parts=[r.meta.get("id", "") for r in records], joint=True)
-        return self._adapter(keys, value_ids, meta)
+        return LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,
+                           {**meta, "generator": "memory", "trained": self.transforms is not None})
+
+    def prepared(self, record: MemoryRecord) -> tuple[torch.Tensor, torch.Tensor]:
+        """(K', C^-1 K'), each (L, n, d_in) fp16: a record's keys through the key transform, and whitened (what
+        `expand` writes from; a key's transform does not depend on the keys written with it). Kept for the last
+        PREPARED records that carry an id."""
+        key = record.meta.get("id")
+        with self._prep_lock:
+            hit = self._prep.get(key) if key else None
+            if hit is not None:
+                self._prep.move_to_end(key)
+                return hit
+        k = self.keys(record).transpose(1, 2)  # (L, d_in, n)
+        if self.transforms is not None and self._c_inv_p is None:
+            self._c_inv_p = self.stats["c_inv"] @ self.transforms.P
+        k, ck = transform_keys(k, self.stats["c_inv"] @ k, self.transforms, self._c_inv_p)
+        out = (half_or_float(k.transpose(1, 2)), half_or_float(ck.transpose(1, 2)))
+        if key:
+            with self._prep_lock:
+                self._prep[key] = out
+                while len(self._prep) > PREPARED:
+                    self._prep.popitem(last=False)
+        return out
 
     def _adapter(self, keys: torch.Tensor, value_ids: torch.Tensor, meta: dict[str, Any]) -> LoraWeights:
         a, b, h = self.write(keys, value_ids)
