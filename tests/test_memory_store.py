@@ -378,3 +378,29 @@ def test_a_store_written_before_records_keeps_its_adapters(saved, tmp_path) -> N
     assert files and not any(is_record_file(f) for f in files)
     ids = [e.id for e in reopened.entries()][:2]
     assert reopened.routed_adapters(ids)[0].rank == sum(reopened.adapter(i).rank for i in ids)
+
+
+def test_a_routed_sets_adapter_exported_to_peft_gives_the_engines_logits(saved, tmp_path) -> None:
+    """What `doc2lora export --store --ids` writes: the joint adapter of routed records, as a PEFT folder."""
+    import copy
+
+    from peft import PeftModel
+
+    gen = saved
+    store = AdapterStore(tmp_path / "s", gen, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
+    store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
+    ids = [e.id for e in store.entries()][:3]
+    joint = LoraWeights.concat(store.routed_adapters(ids))
+    out = joint.to_peft(tmp_path / "peft")
+    peft_model = PeftModel.from_pretrained(copy.deepcopy(gen.base.model), str(out)).eval()
+    tokens = torch.tensor([gen.base.tokenizer("Who founded Merros Holdings?")["input_ids"]])
+    engine = AnswerEngine(gen.base, num_slots=1, max_rank=4)
+    with torch.no_grad(), engine.slots.use(engine.adapters.activate(engine.slots, [joint], "export-test")):
+        want = gen.base.model(input_ids=tokens).logits
+    with torch.no_grad():
+        got = peft_model(input_ids=tokens).logits
+        bare = copy.deepcopy(peft_model)
+        with bare.disable_adapter():
+            plain = bare(input_ids=tokens).logits
+    assert (got - want).abs().max() <= 1e-4 * want.abs().max()
+    assert (got - plain).abs().max() > 1e-3  # the adapter changes the logits
