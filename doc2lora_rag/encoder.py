@@ -34,11 +34,14 @@ class Activations:
 class Encoder:
     """Reads per-layer activations of the frozen base model (no gradients)."""
 
-    def __init__(self, base: BaseModel, layers: Sequence[int], capture_targets: Sequence[str] = (), capture_parents: bool = False) -> None:
+    def __init__(self, base: BaseModel, layers: Sequence[int], capture_targets: Sequence[str] = (),
+                 capture_parents: Sequence[str] = ()) -> None:
+        """`capture_targets`: targets whose Linear inputs are returned; `capture_parents`: targets whose holding
+        module's inputs are returned (for down_proj, the MLP's input)."""
         self.base = base
         self.layers = tuple(int(x) for x in layers)
         self.capture_targets = tuple(capture_targets)
-        self.capture_parents = bool(capture_parents) and bool(self.capture_targets)
+        self.capture_parents = tuple(capture_parents)
 
     @torch.no_grad()
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Activations:
@@ -65,6 +68,8 @@ class Encoder:
         def keep_parent_input(target: str, layer: int):
             def hook(_module, args, kwargs):
                 parents[(target, layer)] = (args[0] if args else next(iter(kwargs.values()))).detach()
+                if not self.capture_targets and layer == last and target == self.capture_parents[-1]:
+                    raise _EarlyExit  # nothing else to read in this layer
             return hook
 
         def stop(_module, _args, _output):
@@ -77,9 +82,9 @@ class Encoder:
                 hooks.append(model_layers[layer].register_forward_pre_hook(keep_hidden(layer), with_kwargs=True))
                 for t in self.capture_targets:
                     hooks.append(base.target_module(layer, t).register_forward_pre_hook(keep_input(t, layer)))
-                    if self.capture_parents:
-                        hooks.append(base.target_parent(layer, t).register_forward_pre_hook(keep_parent_input(t, layer), with_kwargs=True))
-            if not self.capture_targets:
+                for t in self.capture_parents:
+                    hooks.append(base.target_parent(layer, t).register_forward_pre_hook(keep_parent_input(t, layer), with_kwargs=True))
+            if not self.capture_targets and not self.capture_parents:
                 hooks.append(model_layers[last].register_forward_hook(stop))
             try:
                 with slots.use(None) if slots is not None else contextlib.nullcontext():
@@ -96,7 +101,7 @@ class Encoder:
             hidden=torch.stack([hidden[i] for i in self.layers], dim=1),
             mask=attention_mask,
             target_inputs={t: torch.stack([captured[(t, i)] for i in self.layers], dim=1) for t in self.capture_targets},
-            parent_inputs={t: torch.stack([parents[(t, i)] for i in self.layers], dim=1) for t in self.capture_targets if self.capture_parents},
+            parent_inputs={t: torch.stack([parents[(t, i)] for i in self.layers], dim=1) for t in self.capture_parents},
             next_embeddings=next_emb,
         )
 

@@ -3,7 +3,7 @@
 One manager per base model name in a process (`adapter_manager(name)`), shared by every store and
 answer engine on that model:
 
-- files: adapters (or a generator's records of them) loaded from a store's folder once, LRU by file path;
+- files: adapters (or a generator's records of them) read from a store's folder once, LRU by file path;
 - joint adapters: routed sets combined by their generator's `combine` (one joint write), or built from
   their records by its `expand`, LRU by the store and the ids+content of the set, so a re-added id
   never reuses a stale combination;
@@ -18,8 +18,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from ..errors import CorruptFileError, InputError
 from .slots import LoraSlots
@@ -89,9 +87,9 @@ class AdapterManager:
 
     # -- files ---------------------------------------------------------------------------------
 
-    def load(self, path: Path, what: str, loader: Callable[[Path], Any] | None = None) -> Any:
-        """The adapter in file `path` (float32, cached; treat its tensors as read-only), or what `loader` reads from
-        it (a generator's record); `what` names it in errors."""
+    def load(self, path: Path, what: str, loader: Callable[[Path], Any]) -> Any:
+        """What `loader` reads from file `path` (an adapter, or a generator's record of one), cached (treat its tensors
+        as read-only); `what` names it in errors."""
         key = str(path)
         with self._lock:
             lora = self._files.get(key)
@@ -102,7 +100,7 @@ class AdapterManager:
                 f"{what} names the missing adapter file {path.name}; "
                 "the folder was changed outside doc2lora: delete the entry and add its document again"
             )
-        lora = loader(path) if loader is not None else LoraWeights.load(path, dtype=torch.float32)
+        lora = loader(path)
         with self._lock:
             self._files.put(key, lora)
         return lora
@@ -121,32 +119,33 @@ class AdapterManager:
         they are. `scope` (the store folder) and the adapters' meta["id"] (id@content) key the cache."""
         if len(loras) < 2 or not all(COMBINED_EXTRA in x.extras for x in loras):
             return list(loras)
-        ids = "|".join(x.meta["id"] for x in loras)
-        key = f"{scope}|{ids}"
-        with self._lock:
-            joint = self._joint.get(key)
-        if joint is not None:
-            return [joint]
-        combiner = combine()
-        if combiner is None:
-            return list(loras)
-        joint = combiner(loras).with_meta(id="joint:" + ids)
-        with self._lock:
-            self._joint.put(key, joint)
-        return [joint]
+        def build() -> LoraWeights | None:
+            combiner = combine()
+            return None if combiner is None else combiner(loras)
+
+        joint = self._joint_cached(loras, build, scope)
+        return list(loras) if joint is None else [joint]
 
     def expanded(self, records: Sequence[Any], expand: Callable[[], Callable[[Sequence[Any]], LoraWeights]], scope: str) -> list[LoraWeights]:
         """[the one adapter a set of records stands for], built by `expand()(records)` (the generator's write over all
         their keys) and cached like joint adapters; `scope` and the records' meta["id"] key it."""
-        ids = "|".join(r.meta["id"] for r in records)
+        return [self._joint_cached(records, lambda: expand()(records), scope)]
+
+    def _joint_cached(self, parts: Sequence[Any], build: Callable[[], LoraWeights | None], scope: str) -> LoraWeights | None:
+        """The joint adapter of `parts` (their meta["id"]s and `scope` key it) from the cache, else `build()` and
+        keep it (None: nothing to keep). Its meta["id"] is "joint:<ids>" (a single part keeps its own id)."""
+        ids = "|".join(x.meta["id"] for x in parts)
         key = f"{scope}|{ids}"
         with self._lock:
             joint = self._joint.get(key)
         if joint is None:
-            joint = expand()(records).with_meta(id=("joint:" + ids) if len(records) > 1 else ids)
+            joint = build()
+            if joint is None:
+                return None
+            joint = joint.with_meta(id=("joint:" + ids) if len(parts) > 1 else ids)
             with self._lock:
                 self._joint.put(key, joint)
-        return [joint]
+        return joint
 
     # -- slots ---------------------------------------------------------------------------------
 

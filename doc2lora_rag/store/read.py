@@ -11,6 +11,8 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+
 from ..errors import CorruptFileError, InputError
 from ..lora import LoraWeights
 from ..lora.manager import AdapterManager, adapter_manager
@@ -26,7 +28,7 @@ class AdapterReads:
             raise InputError(f"adapter_id must be a non-empty str, got {adapter_id!r:.80}")
         lora, content_hash = self._file(adapter_id)
         if self.keeps_records:
-            (lora,) = self._expanded([adapter_id])
+            (lora,) = self._expanded([(adapter_id, lora, content_hash)])
         return lora.with_meta(id=adapter_id, content_hash=content_hash)
 
     def _file(self, adapter_id: str) -> tuple[Any, str]:
@@ -35,17 +37,20 @@ class AdapterReads:
         if row is None:
             raise InputError(f"no adapter {adapter_id!r} in store {self.path}; ids come from search() or entries()")
         file_name, content_hash = row
-        loader = None
-        if self.keeps_records:
-            from ..generators import load_record as loader
-        return self.adapters.load(self.path / ADAPTER_DIR / file_name, f"entry {adapter_id!r} of store {self.path}", loader), content_hash
+        return self.adapters.load(self.path / ADAPTER_DIR / file_name, f"entry {adapter_id!r} of store {self.path}", self._read_file), content_hash
 
-    def _expanded(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
-        """The one adapter of a set of records (`keeps_records`): the generator's write over all their keys, cached."""
-        records = []
-        for adapter_id in adapter_ids:
-            record, content_hash = self._file(adapter_id)
-            records.append(record.with_meta(id=f"{adapter_id}@{content_hash[:16]}@{self._tag}"))
+    def _read_file(self, path: Any) -> Any:
+        """What one of this store's files holds: a generator's record (`keeps_records`) or an adapter (float32)."""
+        if self.keeps_records:
+            from ..generators import load_record
+
+            return load_record(path)
+        return LoraWeights.load(path, dtype=torch.float32)
+
+    def _expanded(self, files: Sequence[tuple[str, Any, str]]) -> list[LoraWeights]:
+        """The one adapter of loaded records (entry id, record, content hash): the generator's write over all their
+        keys, cached."""
+        records = [record.with_meta(id=f"{adapter_id}@{content_hash[:16]}@{self._tag}") for adapter_id, record, content_hash in files]
         return self.adapters.expanded(records, lambda: self.generator.expand, str(self.path / ADAPTER_DIR))
 
     def routed_adapters(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
@@ -59,7 +64,7 @@ class AdapterReads:
         """
         ids = check_id_list(adapter_ids, "adapter_ids")
         if self.keeps_records:
-            return self._expanded(ids)
+            return self._expanded([(adapter_id, *self._file(adapter_id)) for adapter_id in ids])
         loras = []
         for adapter_id in ids:
             lora = self.adapter(adapter_id)
@@ -99,14 +104,9 @@ class AdapterReads:
             "unreadable_files": [],
         }
         if deep:
-            from ..generators import load_record
-
             for name in sorted(set(referenced) & present):
                 try:
-                    if self.keeps_records:
-                        load_record(self.path / ADAPTER_DIR / name)
-                    else:
-                        LoraWeights.load(self.path / ADAPTER_DIR / name)
+                    self._read_file(self.path / ADAPTER_DIR / name)
                 except (CorruptFileError, InputError):
                     report["unreadable_files"].append(name)
         return report

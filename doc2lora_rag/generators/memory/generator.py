@@ -92,7 +92,8 @@ class MemoryGenerator:
         self._c_inv_p: torch.Tensor | None = None  # C^-1 P, once, for `expand`
         self._prep: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()  # `prepared`, by record id
         self._prep_lock = threading.Lock()
-        self.encoder = Encoder(base, self.layers[: self.n_read], capture_targets=[TARGET], capture_parents=True)
+        # the MLP inputs only: down_proj's inputs are rebuilt from them at the picked positions (`keys`)
+        self.encoder = Encoder(base, self.layers[: self.n_read], capture_parents=[TARGET])
         self.max_chunk_tokens = config.max_chunk_tokens
         self.emb = base.model.get_input_embeddings().weight
 
@@ -306,7 +307,8 @@ class MemoryGenerator:
             if not chunks:
                 raise InputError(f"texts[{i}] produced no tokens; pass real text")
             keys, value_ids, _ = self.read(chunks)
-            out.append(self._adapter(keys, value_ids, {"chunks": len(chunks)}))
+            a, b, h = self.write(keys, value_ids)
+            out.append(self._lora(a, b, {"chunks": len(chunks)}, {GRAM: h}))
         return out
 
     def records(self, texts: Sequence[Text]) -> list[MemoryRecord]:
@@ -338,8 +340,7 @@ class MemoryGenerator:
         meta = {"chunks": sum(int(r.meta.get("chunks", 0)) for r in records), "factored": True}
         if len(records) > 1:
             meta.update(parts=[r.meta.get("id", "") for r in records], joint=True)
-        return LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,
-                           {**meta, "generator": "memory", "trained": self.transforms is not None})
+        return self._lora(a, b, meta)
 
     def prepared(self, record: MemoryRecord) -> tuple[torch.Tensor, torch.Tensor]:
         """(K', C^-1 K'), each (L, n, d_in) fp16: a record's keys through the key transform, and whitened (what
@@ -363,7 +364,7 @@ class MemoryGenerator:
                     self._prep.popitem(last=False)
         return out
 
-    def _adapter(self, keys: torch.Tensor, value_ids: torch.Tensor, meta: dict[str, Any]) -> LoraWeights:
-        a, b, h = self.write(keys, value_ids)
+    def _lora(self, a: torch.Tensor, b: torch.Tensor, meta: dict[str, Any], extras: dict[str, torch.Tensor] | None = None) -> LoraWeights:
+        """A and B of this generator's target layers as `LoraWeights` with its metadata."""
         return LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,
-                           {**meta, "generator": "memory", "trained": self.transforms is not None}, {GRAM: h})
+                           {**meta, "generator": "memory", "trained": self.transforms is not None}, extras or {})
