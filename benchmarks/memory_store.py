@@ -47,10 +47,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--adapter-format", choices=["record", "lora"], default=None,
                    help="what a new store's files hold (default: records for the memory generator)")
+    p.add_argument("--base-variants", nargs="*", choices=["adapter", "rag"], default=["adapter", "rag"],
+                   help="the plain variants to run (default both)")
     p.add_argument("--hybrid-scales", type=float, nargs="*", default=[1.0])
     p.add_argument("--summed", action="store_true", help="also the routed adapters added up (rank concatenation)")
     p.add_argument("--hybrid-next", action="store_true",
                    help="also hybrid with the adapters of the k groups routed after the k in the prompt (StoreQA hybrid_adapters='next')")
+    p.add_argument("--hybrid-defer", type=float, nargs="*", default=[],
+                   help="also hybrid in which the text decides each token its text-only reading gives this probability (StoreQA hybrid_defer)")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -106,9 +110,10 @@ def main(argv: list[str] | None = None) -> None:
                 hits = store.search(item.question, k)
                 ids = [d.id for d, _ in hits]
                 hit = item.doc in [d.metadata.get("file_name") for d, _ in hits]
-                variants = [("adapter", 1.0), ("rag", 1.0)] + [("hybrid", s) for s in args.hybrid_scales]
+                variants = [(v, 1.0) for v in args.base_variants] + [("hybrid", s) for s in args.hybrid_scales]
                 if args.hybrid_next:
                     variants.append(("hybrid next", 1.0))
+                variants += [("hybrid defer", t) for t in args.hybrid_defer]
                 if args.summed and k > 1:
                     variants.append(("summed", 1.0))
                 for mode, scale in variants:
@@ -116,9 +121,10 @@ def main(argv: list[str] | None = None) -> None:
                     if mode == "summed":
                         pred = qa.engine.answer(item.question, [store.adapter(i) for i in ids], max_new_tokens=args.max_new_tokens).text
                     else:
-                        qa.hybrid_scale, qa.hybrid_adapters = scale, "next" if mode == "hybrid next" else "same"
+                        qa.hybrid_scale, qa.hybrid_adapters = (1.0 if mode == "hybrid defer" else scale), "next" if mode == "hybrid next" else "same"
+                        qa.hybrid_defer = scale if mode == "hybrid defer" else None
                         pred = qa.answer(item.question, mode=mode.split()[0], k=k, max_new_tokens=args.max_new_tokens).answer
-                    name = f"{mode}{'' if mode != 'hybrid' or len(args.hybrid_scales) == 1 else f' x{scale:g}'} k={k}"
+                    name = f"{mode}{'' if mode != 'hybrid' or len(args.hybrid_scales) == 1 else f' x{scale:g}'}{f' {scale:g}' if mode == 'hybrid defer' else ''} k={k}"
                     records.append({"variant": name, "k": k, "doc": item.doc, "question": item.question, "answers": list(item.answers),
                                     "prediction": pred, "correct": is_correct(pred, item.answers), "f1": token_f1(pred, item.answers),
                                     "hit": hit, "seconds": time.perf_counter() - s})

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from .base_model import BaseModel
 from .errors import InputError
@@ -138,6 +139,40 @@ class AnswerEngine:
         if errors:
             raise errors[0]
 
+    def answer_deferring(
+        self,
+        question: str,
+        adapters: Sequence[LoraWeights] | LoraWeights,
+        context: str,
+        *,
+        threshold: float,
+        max_new_tokens: int = 48,
+    ) -> Answer:
+        """Hybrid answer in which the text in the prompt wins where it holds the answer.
+
+        Two rows decode in step with the same prompt (question and `context`): one without adapters,
+        one with them. At each step both take the text-only row's greedy token when that row gives it
+        probability >= `threshold`, else the adapter row's. threshold 0 is classic RAG, above 1 plain
+        hybrid. Twice the compute of one row (one batch of two).
+        """
+        adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
+        if not adapters:
+            raise InputError("answer_deferring needs adapters; without them use answer(question, context=...)")
+        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or threshold < 0:
+            raise InputError(f"threshold must be a number >= 0, got {threshold!r}")
+        kwargs = self._generate_kwargs(ids, max_new_tokens, 0.0)
+        kwargs["input_ids"] = kwargs["input_ids"].expand(2, -1)
+        kwargs["attention_mask"] = kwargs["attention_mask"].expand(2, -1)
+        gate = _DeferToText(float(threshold))
+        t0 = time.perf_counter()
+        with self.slots.lock, torch.no_grad():
+            slot = self.adapters.activate(self.slots, adapters, key, self.grow)
+            with self.slots.use_rows([None, slot]):
+                out = self.base.model.generate(**kwargs, logits_processor=LogitsProcessorList([gate]))
+        new = out[0, len(ids) :]
+        text = self.base.tokenizer.decode(new, skip_special_tokens=True).strip()
+        return Answer(text, len(ids), int(new.numel()), time.perf_counter() - t0, [a.meta.get("id", "") for a in adapters])
+
     def answer_batch(
         self,
         questions: Sequence[str],
@@ -184,6 +219,26 @@ class AnswerEngine:
             ad = adapters[i]
             answers.append(Answer(text, len(r), int(keep.numel()), seconds, [ad.meta.get("id", "")] if ad is not None else []))
         return answers
+
+
+class _DeferToText(LogitsProcessor):
+    """Row 0 (text only) and row 1 (text and adapters) take one shared token per step: row 0's greedy
+    token when its probability reaches `threshold`, else row 1's. `steps`/`deferred` count the steps
+    and those decided by the text."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.steps = self.deferred = 0
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        text_row = scores[0].float().softmax(-1)
+        confident = bool(text_row.max() >= self.threshold)
+        token = int(text_row.argmax()) if confident else int(scores[1].argmax())
+        self.steps += 1
+        self.deferred += confident
+        forced = torch.full_like(scores, float("-inf"))
+        forced[:, token] = 0.0
+        return forced
 
 
 def stack_rows(adapters: Sequence[LoraWeights | None], like: LoraWeights):

@@ -360,17 +360,17 @@ def test_scale_bench_builds_measures_and_removes_its_stores(saved, tmp_path) -> 
 
 
 def test_a_store_written_before_records_keeps_its_adapters(saved, tmp_path) -> None:
-    import sqlite3
-
     from doc2lora_rag.generators.memory import is_record_file
+    from doc2lora_rag.store import sqlite
 
     gen = saved
     kw = dict(router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
     store = AdapterStore(tmp_path / "old", gen, adapter_format="lora", **kw)
     store.add_texts(TEXTS[:2], ids=["merros", "balrodun"])
     store.close()
-    with sqlite3.connect(tmp_path / "old" / "manifest.sqlite") as conn:  # as a store of the previous version left it
-        conn.execute("DELETE FROM meta WHERE key = 'adapter_format'")
+    conn = sqlite.connect(str(tmp_path / "old" / "manifest.sqlite"))  # as a store of the previous version left it
+    conn.execute("DELETE FROM meta WHERE key = 'adapter_format'")
+    conn.close()
     reopened = AdapterStore(tmp_path / "old", gen, router=HashEmbedder())
     assert not reopened.keeps_records
     reopened.add_texts(TEXTS[2:], ids=["pramund"])  # new documents keep the store's format

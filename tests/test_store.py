@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import sqlite3
 import time
 import zlib
 from pathlib import Path
@@ -27,7 +26,7 @@ from doc2lora_rag.chunking import chunk_text
 from doc2lora_rag.documents import Document
 from doc2lora_rag.errors import LoaderError, StoreError
 from doc2lora_rag.routing import Router
-from doc2lora_rag.store import ADAPTER_DIR, MANIFEST, AdapterStore
+from doc2lora_rag.store import ADAPTER_DIR, MANIFEST, AdapterStore, sqlite
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -117,7 +116,7 @@ class CountingGenerator:
 
 def snapshot(path: Path) -> tuple:
     """Every manifest row (all tables) and the adapter folder listing: equal snapshots = unchanged store."""
-    conn = sqlite3.connect(f"file:{path / MANIFEST}?mode=ro", uri=True)
+    conn = sqlite.connect(f"file:{path / MANIFEST}?mode=ro", uri=True)
     try:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
         rows = {t: sorted(map(repr, conn.execute(f"SELECT * FROM {t}"))) for t in tables}
@@ -452,7 +451,7 @@ def test_bm25_store_backfills_dense_keys_once(tmp_path: Path, tiny_base) -> None
     with AdapterStore(tmp_path / "s", gen, router="bm25", chunk_tokens=8, overlap_tokens=1) as store:
         add_docs(store)
         assert store.search("rye bread", k=1)[0][0].metadata["doc_id"] == "bakery"
-        conn = sqlite3.connect(store.path / MANIFEST)
+        conn = sqlite.connect(str(store.path / MANIFEST))
         assert conn.execute("SELECT COUNT(*) FROM entries WHERE routing_key IS NOT NULL").fetchone()[0] == 0
         conn.close()
     emb = HashEmbedder()

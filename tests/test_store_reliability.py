@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from doc2lora_rag.chunking import chunk_text, group_chunks
 from doc2lora_rag.documents import Document
 from doc2lora_rag.errors import StoreError
 from doc2lora_rag.rag import StoreQA
-from doc2lora_rag.store import ADAPTER_DIR, MANIFEST, AdapterStore
+from doc2lora_rag.store import ADAPTER_DIR, MANIFEST, AdapterStore, sqlite
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -61,12 +60,12 @@ print("done", flush=True)
 
 def committed_docs(path: Path) -> int:
     try:
-        conn = sqlite3.connect(f"file:{path / MANIFEST}?mode=ro", uri=True, timeout=1)
+        conn = sqlite.connect(f"file:{path / MANIFEST}?mode=ro", uri=True)
         try:
             return conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         finally:
             conn.close()
-    except sqlite3.Error:  # not created yet
+    except sqlite.error():  # not created yet
         return 0
 
 

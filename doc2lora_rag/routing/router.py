@@ -13,6 +13,7 @@ from .checks import as_matrix, check_ids, check_ids_loose, check_k, check_texts,
 from .dense import EmbeddingIndex
 from .embedders import MiniLMEmbedder
 from .lexical import BM25Index
+from .sqlite_index import SqliteIndex
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,21 @@ class Router:
         self._texts: dict[str, str] = {}
         self._dense = EmbeddingIndex()
         self._bm25 = BM25Index()
+        self.index: SqliteIndex | None = None  # set by `attach`: routing runs in the store's SQLite file
+
+    def attach(self, index: SqliteIndex) -> None:
+        """Route through a store's SQLite tables from now on (`sqlite_index`): the entries live there, so
+        `add` only embeds, `load` and `remove` leave the data to the store's transactions, and every query
+        sees what any process has committed."""
+        if len(self._texts):
+            raise InputError(f"attach an index to a fresh Router (this one holds {len(self._texts)} entries)")
+        self.index = index
 
     def __len__(self) -> int:
-        return len(self._texts)
+        return len(self.index) if self.index is not None else len(self._texts)
 
     def __contains__(self, item: object) -> bool:
-        return item in self._texts
+        return item in self.index if self.index is not None else item in self._texts
 
     def __repr__(self) -> str:
         return f"Router(mode={self.mode!r}, embedder={self.embedder_name!r}, n={len(self)})"
@@ -72,13 +82,14 @@ class Router:
     @property
     def ids(self) -> list[str]:
         """Routed ids in insertion order (a copy)."""
-        return list(self._texts)
+        return self.index.ids if self.index is not None else list(self._texts)
 
     def text(self, id: str) -> str:
         """The routing text of ``id``."""
-        if id not in self._texts:
+        text = self.index.text(id) if self.index is not None else self._texts.get(id)
+        if text is None:
             raise InputError(f"id {id!r:.80} is not routed; add it first.")
-        return self._texts[id]
+        return text
 
     def add(self, ids: Sequence[str], texts: Sequence[str]) -> dict[str, list[float]]:
         """Add (or replace) entries; returns ``{id: key}`` to persist (empty in ``"bm25"`` mode).
@@ -90,6 +101,8 @@ class Router:
         if not id_list:
             return {}
         keys: dict[str, list[float]] = {}
+        if self.index is not None:
+            raise InputError("this router routes through a store's SQLite tables; add documents to the store instead")
         if self.uses_keys:
             vectors = self.embedder.embed_documents(text_list)
             matrix = as_matrix(vectors, len(id_list), self._dense.dim)
@@ -114,6 +127,8 @@ class Router:
         """
         id_list = check_ids(ids)
         text_list = check_texts(texts, len(id_list))
+        if self.index is not None:
+            return
         if self.uses_keys:
             if key_model is not None and key_model != self.embedder_name:
                 raise ModelMismatchError(
@@ -148,6 +163,8 @@ class Router:
     def remove(self, ids: Sequence[str]) -> int:
         """Remove entries; ids that are not present are ignored. Returns how many were removed."""
         id_list = check_ids_loose(ids)
+        if self.index is not None:
+            return 0
         self._dense.remove(id_list)
         self._bm25.remove(id_list)
         removed = 0
@@ -161,6 +178,8 @@ class Router:
         k = check_k(k)
         if not isinstance(query, str) or not query.strip():
             raise InputError(f"query must be a non-empty str, got {query!r:.80}; pass the question text.")
+        if self.index is not None:
+            return self._search_index(query, k)
         if not self._texts:
             return []
         if self.mode == "bm25":
@@ -173,6 +192,30 @@ class Router:
         lexical_by_id = self._bm25.scores(query)
         lexical = _min_max(np.array([lexical_by_id.get(item, 0.0) for item in ids], dtype=np.float64))
         return top_k(ids, self.alpha * dense + (1.0 - self.alpha) * lexical, k)
+
+
+    def _search_index(self, query: str, k: int) -> list[tuple[str, float]]:
+        """`search` through the attached SQLite index. Hybrid fuses over the union of each side's best
+        `FUSION_POOL` (or k) candidates, each candidate scored exactly on both sides, min-max within the pool."""
+        index = self.index
+        if self.mode == "bm25":
+            return index.lexical(query, k)
+        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        norm = float(np.linalg.norm(vector))
+        if not np.isfinite(norm) or norm == 0:
+            raise InputError(f"embedder {self.embedder_name!r} returned a zero or non-finite query vector")
+        vector = vector / norm
+        if self.mode == "dense":
+            return index.dense(vector, k)
+        pool = max(k, FUSION_POOL)
+        ids = list(dict.fromkeys([i for i, _ in index.dense(vector, pool)] + [i for i, _ in index.lexical(query, pool)]))
+        cosine, lexical = index.cosines(vector, ids), index.bm25(query, ids)
+        dense = _min_max(np.array([cosine.get(i, -1.0) for i in ids], dtype=np.float64))
+        words = _min_max(np.array([lexical.get(i, 0.0) for i in ids], dtype=np.float64))
+        return top_k(ids, self.alpha * dense + (1.0 - self.alpha) * words, k)
+
+
+FUSION_POOL = 64  # hybrid routing through SQLite: candidates taken from each side before fusing
 
 
 def _min_max(values: np.ndarray) -> np.ndarray:

@@ -17,6 +17,8 @@ import numpy as np
 from ..documents import Document
 from ..errors import CorruptFileError, InputError, ModelMismatchError, StoreError
 from ..routing import MiniLMEmbedder, Router
+from ..routing.sqlite_index import SqliteIndex
+from . import sqlite
 from .layout import ADAPTER_DIR, ADAPTER_FORMATS, DTYPES, FORMAT_VERSION, LOCK_FILE, MANIFEST, SUFFIX, canonical, check_id_list, check_int, new_chunking
 from .manifest import Manifest, StoreEntry
 from .read import AdapterReads
@@ -169,14 +171,20 @@ class AdapterStore(AdapterReads, WriteProtocol):
 
     def _sync(self) -> None:
         """Catch up with changes committed by another store object or process since this one last looked
-        (caller holds `_state_lock`): one small read of the manifest, a full router reload only on change."""
-        if self.manifest.revision() != self._revision:
+        (caller holds `_state_lock`): nothing to do when routing runs in SQLite; else one small read of the
+        manifest, a full router reload only on change."""
+        if self.router.index is None and self.manifest.revision() != self._revision:
             self.router.remove(self.router.ids)
             self._load_router()
 
     def _load_router(self) -> None:
         """Load every entry's routing text (and key) into the router; embeds only keys that are missing."""
         self._revision = self.manifest.revision()  # read first: a change after it is caught by the next `_sync`
+        if self.router.index is None and self.manifest.ensure_routing() and not (self.read_only and self.router.uses_keys and self.manifest.unkeyed_rows()):
+            self.router.attach(SqliteIndex(self.manifest.conn, sqlite.has_vec()))
+        if self.router.index is not None:
+            self._check_keys()
+            return
         rows = self.manifest.routing_rows()
         ids, texts = [r[0] for r in rows], [r[1] for r in rows]
         if not self.router.uses_keys:
@@ -208,6 +216,26 @@ class AdapterStore(AdapterReads, WriteProtocol):
         except ValueError as exc:
             raise CorruptFileError(f"{self.manifest.path}: routing keys have different lengths ({exc}); re-ingest the store") from exc
         self.router.load(ids, texts, matrix)
+
+    def _check_keys(self) -> None:
+        """Routing in SQLite: the keys were made by this router's embedder; keys missing (a store built in bm25
+        mode, opened with a dense router) are embedded once and kept."""
+        if not self.router.uses_keys:
+            return
+        stored_name = (self._meta.get("router") or {}).get("embedder")
+        if self.manifest.has_keys() and stored_name != self.router.embedder_name:
+            raise ModelMismatchError(
+                f"store {self.path} holds routing keys made by embedder {stored_name!r}, but the router embeds with "
+                f"{self.router.embedder_name!r}; open it with router=Router(<{stored_name}>) or ingest into a new store"
+            )
+        missing = self.manifest.unkeyed_rows()
+        if missing:
+            logger.info("embedding %d routing keys missing from %s", len(missing), self.path)
+            fresh = self._embed([text for _, text in missing])
+            router_meta = {**(self._meta.get("router") or {}), "embedder": self.router.embedder_name}
+            with self._write_lock:
+                self.manifest.set_keys({entry_id: fresh[j].tobytes() for j, (entry_id, _) in enumerate(missing)}, {"router": router_meta})
+            self._meta["router"] = router_meta
 
     def _recover(self) -> None:
         """Remove temporary files and adapter files no entry references (left by a crash)."""

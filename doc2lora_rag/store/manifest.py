@@ -2,7 +2,9 @@
 
 Tables (see `SCHEMA`): `meta` (key -> JSON value: format_version, created, chunking, adapter_dtype,
 router, generator, base_model), `documents` (one row per document, with its full text) and
-`entries` (one row per chunk group: its text, the adapter file it names, its routing key).
+`entries` (one row per chunk group: its text, the adapter file it names, its routing key), and the
+routing tables that triggers keep in step with `entries` (`routing.sqlite_index`: FTS5 text, sign
+bits of the keys for `sqlite-vec`).
 The manifest runs in WAL mode with `synchronous=FULL`, so a committed transaction survives a
 power loss before the store deletes the files it no longer references. No file I/O beyond SQLite.
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptFileError, StoreError
+from ..routing.sqlite_index import ensure_bits_index, ensure_text_index, has_table
+from . import sqlite
 
 __all__ = ["SCHEMA", "Manifest", "StoreEntry"]
 
@@ -86,19 +89,19 @@ class Manifest:
         self.path = path
         self.read_only = read_only
         self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: list[Any] = []
         self._lock = threading.Lock()
         self._closed = False
 
-    def conn(self) -> sqlite3.Connection:
+    def conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:
                 raise StoreError(f"the store at {self.path.parent} is closed; open it again")
             if self.read_only:
-                conn = sqlite3.connect(self.path.as_uri() + "?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+                conn = sqlite.connect(self.path.as_uri() + "?mode=ro", uri=True)
             else:
-                conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+                conn = sqlite.connect(str(self.path))
                 conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
@@ -107,7 +110,7 @@ class Manifest:
         return conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Any]:
         conn = self.conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -121,7 +124,7 @@ class Manifest:
         self._closed = True
         with self._lock:
             for conn in self._conns:
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(sqlite.error()):
                     conn.close()
             self._conns.clear()
         self._local = threading.local()
@@ -136,26 +139,55 @@ class Manifest:
                     c.execute(statement)
             for key, value in meta.items():
                 self.set_meta(c, key, value)
+            ensure_text_index(c)
+
+    def ensure_routing(self) -> bool:
+        """Make the routing tables current (a store written before them, or a VACUUM that renumbered rows) and
+        say whether routing can run in SQLite: False for a read-only store without them (the caller loads the
+        entries into memory instead). A store whose key table needs `sqlite-vec` is refused for writing without it."""
+        conn = self.conn()
+        if has_table(conn, "routing_bits") and not sqlite.has_vec():
+            if not self.read_only:
+                raise StoreError(f"{self.path} keeps its routing keys in a sqlite-vec table, which this Python cannot load; "
+                                 "pip install sqlite-vec pysqlite3-binary, or open the store with read_only=True")
+        if self.read_only:
+            return has_table(conn, "routing_text")
+        with self.transaction() as c:
+            ensure_text_index(c)
+            self._ensure_bits(c)
+        return True
+
+    def _ensure_bits(self, conn: Any) -> None:
+        """The sign-bit table of the keys once there are keys, when `sqlite-vec` is loaded (caller's transaction)."""
+        if not sqlite.has_vec():
+            return
+        row = conn.execute("SELECT LENGTH(routing_key) FROM entries WHERE routing_key IS NOT NULL LIMIT 1").fetchone()
+        if row is not None:
+            ensure_bits_index(conn, row[0] // 4)
+
+    @staticmethod
+    def uses_bits(conn: Any) -> bool:
+        return sqlite.has_vec() and has_table(conn, "routing_bits")
 
     def read_meta(self) -> dict[str, Any]:
         try:
             meta = {k: json.loads(v) for k, v in self.conn().execute("SELECT key, value FROM meta")}
-        except (sqlite3.DatabaseError, json.JSONDecodeError) as exc:
+        except (sqlite.database_error(), json.JSONDecodeError) as exc:
             raise CorruptFileError(f"{self.path} is not a readable store manifest ({exc}); restore it from a backup") from exc
         if "chunking" not in meta:
             raise CorruptFileError(f"{self.path} has no chunking settings in its meta table; the store is damaged")
         return meta
 
     @staticmethod
-    def set_meta(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    def set_meta(conn: Any, key: str, value: Any) -> None:
         conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
-    def revision(self, conn: sqlite3.Connection | None = None) -> int:
+    def revision(self, conn: Any = None) -> int:
         """How many committed changes the entries have seen (0 for a store written before revisions were kept)."""
         row = (conn or self.conn()).execute("SELECT value FROM meta WHERE key = ?", (REVISION,)).fetchone()
         return int(json.loads(row[0])) if row else 0
 
-    def _bump(self, conn: sqlite3.Connection) -> int:
+    def _bump(self, conn: Any) -> int:
         """Count one more change, inside the caller's (immediate) transaction; returns the new revision."""
         rev = self.revision(conn) + 1
         self.set_meta(conn, REVISION, rev)
@@ -200,6 +232,13 @@ class Manifest:
         """(entry id, text, routing key bytes or None) for every entry, in write order."""
         return self.conn().execute("SELECT id, text, routing_key FROM entries ORDER BY rowid").fetchall()
 
+    def has_keys(self) -> bool:
+        return self.conn().execute("SELECT 1 FROM entries WHERE routing_key IS NOT NULL LIMIT 1").fetchone() is not None
+
+    def unkeyed_rows(self) -> list[tuple[str, str]]:
+        """(entry id, text) of the entries without a routing key, in write order."""
+        return self.conn().execute("SELECT id, text FROM entries WHERE routing_key IS NULL ORDER BY rowid").fetchall()
+
     def referenced_files(self) -> dict[str, list[str]]:
         """adapter file name -> the entry ids naming it."""
         out: dict[str, list[str]] = {}
@@ -242,6 +281,10 @@ class Manifest:
             c.executemany("DELETE FROM entries WHERE doc_id = ?", [(d,) for d in doc_ids])
             c.executemany("DELETE FROM documents WHERE id = ?", [(d,) for d in doc_ids])
             c.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?)", documents)
+            if any(e[9] is not None for e in entries) and not has_table(c, "routing_bits"):
+                c.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entries[:1])
+                self._ensure_bits(c)  # created with the first key (its width), then kept by triggers
+                entries = entries[1:]
             c.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entries)
             for key, value in meta.items():
                 self.set_meta(c, key, value)
@@ -274,5 +317,6 @@ class Manifest:
         no new revision)."""
         with self.transaction() as c:
             c.executemany("UPDATE entries SET routing_key = ? WHERE id = ?", [(key, entry_id) for entry_id, key in keys.items()])
+            self._ensure_bits(c)
             for k, v in meta.items():
                 self.set_meta(c, k, v)

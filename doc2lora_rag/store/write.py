@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from ..documents import Document
 from ..errors import InputError, StoreError
 from ..files import fsync_dir
 from ..lora import LoraWeights
+from . import sqlite
 from .layout import ADAPTER_DIR, DTYPES, SUFFIX, batches, canonical, check_id_list, check_int, sha256
 
 logger = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ class WriteProtocol:
             meta["router"] = {**(self._meta.get("router") or {}), "embedder": self.router.embedder_name}
         try:
             old = self.manifest.replace_documents(documents, entries, meta)
-        except sqlite3.Error as exc:
+        except sqlite.error() as exc:
             raise StoreError(f"writing the manifest of {self.path} failed ({exc}); the store is unchanged") from exc
         self._meta.update(canonical(meta))
         return old

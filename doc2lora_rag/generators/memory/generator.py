@@ -323,7 +323,7 @@ class MemoryGenerator:
         return out
 
     @torch.no_grad()
-    def expand(self, records: Sequence[MemoryRecord]) -> LoraWeights:
+    def expand(self, records: Sequence[MemoryRecord], weights: Sequence[float] | None = None) -> LoraWeights:
         """The adapter of one or several records: one write over all their keys (for several, the exact joint write).
 
         Returned in the factored form of `write.factored_write` (A' = (C^-1 K')^T, B' = gain V'^T H^-1: the same
@@ -336,6 +336,11 @@ class MemoryGenerator:
         keys, c_keys = (torch.cat([x[i] for x in parts], dim=1).float() for i in (0, 1))
         value_ids = torch.cat([r.value_ids.long() for r in records])
         v, gain = transform_values(self.values(value_ids), self.value_gain(), len(self.layers), self.transforms)
+        if weights is not None:  # each record's values scaled by its weight (e.g. by routing rank)
+            if len(weights) != len(records):
+                raise InputError(f"expand got {len(weights)} weights for {len(records)} records; pass one per record")
+            w = torch.cat([torch.full((len(r.value_ids),), float(x)) for r, x in zip(records, weights)])
+            v = v * w[None, :, None]
         a, b = solve_factored(keys, c_keys, v, gain)
         meta = {"chunks": sum(int(r.meta.get("chunks", 0)) for r in records), "factored": True}
         if len(records) > 1:

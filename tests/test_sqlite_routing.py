@@ -1,0 +1,149 @@
+"""Routing inside the store's SQLite file (`routing.sqlite_index`): nothing loaded on open, other processes'
+commits seen at once, the sign-bit search with exact rescoring ranks like the exact scan, old stores upgraded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_store import DOCS, HashEmbedder, add_docs, open_store, small_generator
+
+from doc2lora_rag.routing import sqlite_index
+from doc2lora_rag.store import MANIFEST, AdapterStore, sqlite
+
+CHUNKING = dict(chunk_tokens=8, group_size=2, overlap_tokens=1)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def gen(_tiny_base_session):
+    return small_generator(_tiny_base_session)
+
+
+def tables(path: Path) -> set[str]:
+    conn = sqlite.connect(str(path / MANIFEST))
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    finally:
+        conn.close()
+
+
+def test_a_store_routes_in_its_sqlite_file_and_loads_nothing_on_open(tmp_path: Path, gen) -> None:
+    with open_store(tmp_path / "s", gen, **CHUNKING) as store:
+        add_docs(store)
+    assert {"routing_text", "routing_text_insert", "routing_text_delete"} <= tables(tmp_path / "s")
+    if sqlite.has_vec():
+        assert "routing_bits" in tables(tmp_path / "s")
+    with open_store(tmp_path / "s", gen) as store:
+        router = store.router
+        assert router.index is not None
+        assert len(router) == len(store.entries()) and not router._texts and len(router._dense) == 0  # nothing held in RAM
+        assert store.search("rye bread oven", k=1)[0][0].metadata["doc_id"] == "bakery"
+        assert router.text(router.ids[0]) == store.entries()[0].text
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_each_mode_finds_the_document_and_follows_deletes(tmp_path: Path, gen, mode: str) -> None:
+    from doc2lora_rag.routing import Router
+
+    router = Router(HashEmbedder(), mode=mode) if mode != "bm25" else Router(mode="bm25")
+    with AdapterStore(tmp_path / "s", gen, router=router, **CHUNKING) as store:
+        add_docs(store)
+        assert store.router.index is not None
+        for doc_id, question in [("ship", "sonar array Long Ear"), ("council", "harbour budget vote")]:
+            assert store.search(question, k=1)[0][0].metadata["doc_id"] == doc_id
+        store.delete(["ship"])
+        assert all(d.metadata["doc_id"] != "ship" for d, _ in store.search("sonar array Long Ear", k=10))
+
+
+def test_another_process_commit_is_seen_without_reopening(tmp_path: Path, gen) -> None:
+    path = tmp_path / "s"
+    with open_store(path, gen, **CHUNKING) as store:
+        add_docs(store)
+        before = len(store.search("lighthouse keeper lamp", k=10))
+        script = textwrap.dedent(f"""
+            import sys
+            sys.path.insert(0, {str(REPO / 'tests')!r})
+            import conftest  # offline, 2 threads
+            from conftest import TINY_NAME, build_tiny_model
+            from test_store import HashEmbedder, small_generator
+            from transformers import AutoTokenizer
+            from doc2lora_rag.base_model import BaseModel, embedded_model_dir
+            from doc2lora_rag.store import AdapterStore
+
+            tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+            base = BaseModel(build_tiny_model(vocab_size=len(tok)), tok, TINY_NAME)
+            with AdapterStore({str(path)!r}, small_generator(base), router=HashEmbedder()) as other:
+                other.add_texts(["The lighthouse keeper trims the lamp of the Vell light at dusk."], ids=["light"])
+        """)
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        hits = store.search("lighthouse keeper lamp", k=10)
+        assert len(hits) == before + 1 and hits[0][0].metadata["doc_id"] == "light"
+
+
+def test_sign_bits_then_exact_rescoring_ranks_like_the_exact_scan(tmp_path: Path, gen, monkeypatch) -> None:
+    if not sqlite.has_vec():
+        pytest.skip("sqlite-vec cannot be loaded here")
+    texts = [f"Entry {i}: the {w} of the {v} harbour archive, shelf {i % 7}." for i, (w, v) in
+             enumerate((w, v) for w in ("map", "ledger", "logbook", "chart", "letter") for v in ("north", "south", "east", "old"))]
+    with AdapterStore(tmp_path / "s", gen, router=HashEmbedder(), chunk_tokens=64) as store:
+        store.add_texts(texts, ids=[f"e{i}" for i in range(len(texts))])
+        queries = ["the chart of the east harbour", "logbook north shelf 3", "letter archive"]
+        exact = [store.search(q, k=3) for q in queries]
+        monkeypatch.setattr(sqlite_index, "RESCORE", 8)  # 20 entries > 8 candidates: the sign-bit search runs
+        calls = []
+        real = store.router.index.conn
+
+        def counting():
+            conn = real()
+            conn.set_trace_callback(lambda sql: calls.append(sql))
+            return conn
+
+        monkeypatch.setattr(store.router.index, "conn", counting)
+        fast = [store.search(q, k=3) for q in queries]
+        real().set_trace_callback(None)
+        assert any("routing_bits" in sql for sql in calls)
+        for a, b in zip(exact, fast):
+            assert [d.id for d, _ in a][:1] == [d.id for d, _ in b][:1]
+            assert np.allclose([s for _, s in a][:1], [s for _, s in b][:1])
+
+
+def test_a_store_written_before_the_routing_tables_gets_them(tmp_path: Path, gen) -> None:
+    path = tmp_path / "s"
+    with open_store(path, gen, **CHUNKING) as store:
+        add_docs(store)
+    conn = sqlite.connect(str(path / MANIFEST))  # as a store of the previous version left it
+    for name in ("routing_text_insert", "routing_text_delete", "routing_bits_insert", "routing_bits_delete", "routing_bits_update"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+    conn.execute("DROP TABLE routing_text")
+    conn.execute("DROP TABLE IF EXISTS routing_bits")
+    conn.close()
+    with AdapterStore(path, read_only=True, router=HashEmbedder()) as ro:  # read-only: routes from memory, as before
+        assert ro.router.index is None and ro.search("sonar", k=1)[0][0].metadata["doc_id"] == "ship"
+    with open_store(path, gen) as store:  # writable: the tables are built from the entries
+        assert store.router.index is not None
+        assert store.search("sonar array", k=1)[0][0].metadata["doc_id"] == "ship"
+        assert store.search("rye bread", k=1)[0][0].metadata["doc_id"] == "bakery"
+        n = len(store.entries())
+    conn = sqlite.connect(str(path / MANIFEST))
+    assert conn.execute("SELECT COUNT(*) FROM routing_text").fetchone()[0] == n
+    conn.close()
+
+
+def test_routing_tables_out_of_step_are_rebuilt_on_open(tmp_path: Path, gen) -> None:
+    path = tmp_path / "s"
+    with open_store(path, gen, **CHUNKING) as store:
+        add_docs(store)
+    conn = sqlite.connect(str(path / MANIFEST))
+    conn.execute("DELETE FROM routing_text")  # e.g. rows renumbered by a VACUUM
+    conn.close()
+    with open_store(path, gen) as store:
+        assert store.router.mode == "dense"
+        conn = store.manifest.conn()
+        assert conn.execute("SELECT COUNT(*) FROM routing_text").fetchone()[0] == len(store.entries())
+        assert set(DOCS) == {e.doc_id for e in store.entries()}
