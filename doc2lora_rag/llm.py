@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
@@ -81,12 +82,29 @@ class AnswerEngine:
             kwargs.update(stop_strings=stop, tokenizer=tok)
         return kwargs
 
-    def _generate(self, adapters: list[LoraWeights], key: str | None, kwargs: dict) -> torch.Tensor:
-        """generate() with the adapters' slot active, holding the slot lock throughout."""
+    def _generate(self, adapters: list[LoraWeights], key: str | None, kwargs: dict, defer_to_text: float | None = None) -> torch.Tensor:
+        """generate() with the adapters' slot active, holding the slot lock throughout. With `defer_to_text`
+        two rows decode in step, without and with the adapters (`_DeferToText`); row 0 is returned."""
         with self.slots.lock, torch.no_grad():
             slot = self.adapters.activate(self.slots, adapters, key, self.grow) if adapters else None
-            with self.slots.use(slot):
-                return self.base.model.generate(**kwargs)
+            if defer_to_text is None:
+                with self.slots.use(slot):
+                    return self.base.model.generate(**kwargs)
+            rows = {name: kwargs[name].expand(2, -1) for name in ("input_ids", "attention_mask")}
+            if "streamer" in kwargs:
+                rows["streamer"] = _FirstRow(kwargs["streamer"])
+            with self.slots.use_rows([None, slot]):
+                out = self.base.model.generate(**{**kwargs, **rows}, logits_processor=LogitsProcessorList([_DeferToText(defer_to_text)]))
+            return out[:1]
+
+    def _check_defer(self, defer_to_text: Any, adapters: list[LoraWeights], context: str | None) -> float | None:
+        if defer_to_text is None:
+            return None
+        if not isinstance(defer_to_text, (int, float)) or isinstance(defer_to_text, bool) or defer_to_text < 0:
+            raise InputError(f"defer_to_text must be a probability threshold >= 0 or None, got {defer_to_text!r}")
+        if not adapters or context is None:
+            return None  # nothing to defer between: one row as usual
+        return float(defer_to_text)
 
     def answer(
         self,
@@ -97,11 +115,21 @@ class AnswerEngine:
         max_new_tokens: int = 48,
         temperature: float = 0.0,
         stop: Sequence[str] = (),
+        defer_to_text: float | None = None,
     ) -> Answer:
-        """Answer `question`; generation ends early at any of `stop` (the returned text may end with it)."""
+        """Answer `question`; generation ends early at any of `stop` (the returned text may end with it).
+
+        `defer_to_text` (with adapters and `context`, greedy): the text in the prompt wins where it holds the
+        answer. Two rows decode in step, one without the adapters and one with them; each step both take the
+        first row's token when it gives that token at least this probability, else the second row's
+        (0: classic RAG; above 1: the adapters throughout). Twice the compute of one row.
+        """
         adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
+        defer = self._check_defer(defer_to_text, adapters, context)
+        if defer is not None and temperature > 0:
+            raise InputError("defer_to_text decodes greedily; pass temperature=0")
         t0 = time.perf_counter()
-        out = self._generate(adapters, key, self._generate_kwargs(ids, max_new_tokens, temperature, stop))
+        out = self._generate(adapters, key, self._generate_kwargs(ids, max_new_tokens, temperature, stop), defer)
         new = out[0, len(ids) :]
         text = self.base.tokenizer.decode(new, skip_special_tokens=True).strip()
         return Answer(text, len(ids), int(new.numel()), time.perf_counter() - t0, [a.meta.get("id", "") for a in adapters])
@@ -115,17 +143,22 @@ class AnswerEngine:
         max_new_tokens: int = 48,
         temperature: float = 0.0,
         stop: Sequence[str] = (),
+        defer_to_text: float | None = None,
     ) -> Iterator[str]:
-        """Yield the answer text piece by piece as tokens are generated (ending early at any of `stop`)."""
+        """Yield the answer text piece by piece as tokens are generated (ending early at any of `stop`);
+        `defer_to_text` as in `answer`."""
         from transformers import TextIteratorStreamer
 
         adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
+        defer = self._check_defer(defer_to_text, adapters, context)
+        if defer is not None and temperature > 0:
+            raise InputError("defer_to_text decodes greedily; pass temperature=0")
         streamer = TextIteratorStreamer(self.base.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         errors: list[BaseException] = []
 
         def run() -> None:
             try:
-                self._generate(adapters, key, {**self._generate_kwargs(ids, max_new_tokens, temperature, stop), "streamer": streamer})
+                self._generate(adapters, key, {**self._generate_kwargs(ids, max_new_tokens, temperature, stop), "streamer": streamer}, defer)
             except BaseException as exc:  # surfaced in the consumer thread below
                 errors.append(exc)
                 streamer.end()
@@ -138,40 +171,6 @@ class AnswerEngine:
         thread.join()
         if errors:
             raise errors[0]
-
-    def answer_deferring(
-        self,
-        question: str,
-        adapters: Sequence[LoraWeights] | LoraWeights,
-        context: str,
-        *,
-        threshold: float,
-        max_new_tokens: int = 48,
-    ) -> Answer:
-        """Hybrid answer in which the text in the prompt wins where it holds the answer.
-
-        Two rows decode in step with the same prompt (question and `context`): one without adapters,
-        one with them. At each step both take the text-only row's greedy token when that row gives it
-        probability >= `threshold`, else the adapter row's. threshold 0 is classic RAG, above 1 plain
-        hybrid. Twice the compute of one row (one batch of two).
-        """
-        adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
-        if not adapters:
-            raise InputError("answer_deferring needs adapters; without them use answer(question, context=...)")
-        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or threshold < 0:
-            raise InputError(f"threshold must be a number >= 0, got {threshold!r}")
-        kwargs = self._generate_kwargs(ids, max_new_tokens, 0.0)
-        kwargs["input_ids"] = kwargs["input_ids"].expand(2, -1)
-        kwargs["attention_mask"] = kwargs["attention_mask"].expand(2, -1)
-        gate = _DeferToText(float(threshold))
-        t0 = time.perf_counter()
-        with self.slots.lock, torch.no_grad():
-            slot = self.adapters.activate(self.slots, adapters, key, self.grow)
-            with self.slots.use_rows([None, slot]):
-                out = self.base.model.generate(**kwargs, logits_processor=LogitsProcessorList([gate]))
-        new = out[0, len(ids) :]
-        text = self.base.tokenizer.decode(new, skip_special_tokens=True).strip()
-        return Answer(text, len(ids), int(new.numel()), time.perf_counter() - t0, [a.meta.get("id", "") for a in adapters])
 
     def answer_batch(
         self,
@@ -239,6 +238,19 @@ class _DeferToText(LogitsProcessor):
         forced = torch.full_like(scores, float("-inf"))
         forced[:, token] = 0.0
         return forced
+
+
+class _FirstRow:
+    """A streamer for the two-row decoding of `defer_to_text`: passes on the first row only (both rows hold the same tokens)."""
+
+    def __init__(self, streamer: Any) -> None:
+        self.streamer = streamer
+
+    def put(self, value: torch.Tensor) -> None:
+        self.streamer.put(value[:1])
+
+    def end(self) -> None:
+        self.streamer.end()
 
 
 def stack_rows(adapters: Sequence[LoraWeights | None], like: LoraWeights):

@@ -87,8 +87,8 @@ class StoreQA:
         """`hybrid_scale`: in hybrid mode the adapters are scaled by this factor, so that the text in the
         prompt decides where it holds the answer (1.0 = the adapters at full strength). `hybrid_adapters`:
         "same" or "next" (module docstring). `hybrid_defer`: in hybrid mode the text in the prompt decides
-        each token its text-only reading gives at least this probability (`AnswerEngine.answer_deferring`);
-        None switches the adapters in for every token."""
+        each token that its reading without adapters gives at least this probability (`AnswerEngine.answer`'s
+        `defer_to_text`); None switches the adapters in for every token."""
         if hybrid_defer is not None and (not isinstance(hybrid_defer, (int, float)) or isinstance(hybrid_defer, bool) or hybrid_defer < 0):
             raise InputError(f"hybrid_defer must be a number >= 0 or None, got {hybrid_defer!r}")
         self.hybrid_defer = None if hybrid_defer is None else float(hybrid_defer)
@@ -147,10 +147,7 @@ class StoreQA:
         t0 = time.perf_counter()
         p = self._prepare(question, mode, k, threshold)
         t1 = time.perf_counter()
-        if p.mode == "hybrid" and self.hybrid_defer is not None and p.adapters and p.context:
-            out = self.engine.answer_deferring(question, p.adapters, p.context, threshold=self.hybrid_defer, max_new_tokens=max_new_tokens)
-        else:
-            out = self.engine.answer(question, p.adapters or None, p.context, max_new_tokens=max_new_tokens)
+        out = self.engine.answer(question, p.adapters or None, p.context, max_new_tokens=max_new_tokens, defer_to_text=self._defer(p))
         t2 = time.perf_counter()
         timings = {"route_s": p.route_s, "adapter_s": p.adapter_s, "generate_s": t2 - t1, "total_s": t2 - t0}
         return QAResult(out.text, mode, p.adapter_ids, p.sources, p.scores, timings, out.prompt_tokens, p.gated, p.context)
@@ -160,4 +157,7 @@ class StoreQA:
     ) -> Iterator[str]:
         """Like `answer`, yielding the answer text piece by piece (arguments are checked at the call)."""
         p = self._prepare(question, mode, k, threshold)
-        return self.engine.stream(question, p.adapters or None, p.context, max_new_tokens=max_new_tokens)
+        return self.engine.stream(question, p.adapters or None, p.context, max_new_tokens=max_new_tokens, defer_to_text=self._defer(p))
+
+    def _defer(self, p: _Prepared) -> float | None:
+        return self.hybrid_defer if p.mode == "hybrid" else None

@@ -58,6 +58,22 @@ def test_stream_concatenates_to_the_greedy_answer(engine, adapters) -> None:
     assert full.text  # the adapted answer is not empty, so the comparison above means something
 
 
+def test_defer_to_text_spans_classic_rag_to_plain_hybrid(engine, adapters) -> None:
+    context = TEXTS[0]
+    rag = engine.answer(QUESTION, None, context, max_new_tokens=10).text
+    hybrid = engine.answer(QUESTION, adapters[0], context, max_new_tokens=10).text
+    assert rag != hybrid  # the adapter changes the answer, so the two ends below are told apart
+    assert engine.answer(QUESTION, adapters[0], context, max_new_tokens=10, defer_to_text=0.0).text == rag
+    assert engine.answer(QUESTION, adapters[0], context, max_new_tokens=10, defer_to_text=1.5).text == hybrid
+    streamed = "".join(engine.stream(QUESTION, adapters[0], context, max_new_tokens=10, defer_to_text=0.0)).strip()
+    assert streamed == rag
+    # without context there is nothing to defer to: the adapters answer as usual
+    assert engine.answer(QUESTION, adapters[0], max_new_tokens=6, defer_to_text=0.5).text == engine.answer(QUESTION, adapters[0], max_new_tokens=6).text
+    for bad in (-0.1, "high", True):
+        with pytest.raises(InputError, match="defer_to_text"):
+            engine.answer(QUESTION, adapters[0], context, defer_to_text=bad)
+
+
 def test_stop_strings_end_generation_early(engine, adapters) -> None:
     lora = adapters[0]
     full = engine.answer(QUESTION, lora, max_new_tokens=24)

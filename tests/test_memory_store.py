@@ -357,6 +357,18 @@ def test_scale_bench_builds_measures_and_removes_its_stores(saved, tmp_path) -> 
     assert row["groups"] == 12 and row["bytes_per_group"] > 0 and row["route_p95_ms"] >= row["route_p50_ms"] > 0
     assert set(row["joint_write_p50_ms"]) == set(row["joint_write_warm_p50_ms"]) == {1, 3} and not (tmp_path / "scale" / "store-12").exists()
     assert "| 12 |" in format_table(result["rows"]) and (tmp_path / "scale" / "scale.md").is_file()
+    assert row["route_recall_at_4"] == 1.0  # 12 groups: the exact scan
+
+
+def test_scale_bench_routing_only_writes_small_records_and_no_joint_writes(saved, tmp_path) -> None:
+    from doc2lora_rag.bench.scale import ScaleConfig, format_table, run_scale_bench
+
+    full = ScaleConfig(out=str(tmp_path / "a"), sizes=(12,), ks=(1,), group_tokens=24, queries=3, joint_trials=1)
+    small = ScaleConfig(out=str(tmp_path / "b"), sizes=(12,), ks=(1,), group_tokens=24, queries=3, routing_only=True)
+    a = run_scale_bench(full, progress=False, generator=saved, embedder=HashEmbedder())["rows"][0]
+    b = run_scale_bench(small, progress=False, generator=saved, embedder=HashEmbedder())["rows"][0]
+    assert b["bytes_per_group"] < a["bytes_per_group"] and b["joint_write_p50_ms"] == {} and b["route_recall_at_4"] == 1.0
+    assert "| 12 |" in format_table([b])
 
 
 def test_a_store_written_before_records_keeps_its_adapters(saved, tmp_path) -> None:

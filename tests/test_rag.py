@@ -89,6 +89,24 @@ def test_hybrid_scale_weakens_the_adapters_next_to_the_text(qa: StoreQA, referen
             StoreQA(qa.store, qa.engine, hybrid_scale=bad)
 
 
+def test_hybrid_defer_hands_each_token_to_the_text_or_the_adapters(qa: StoreQA, reference: AnswerEngine) -> None:
+    hits = qa.store.search(Q, k=2)
+    adapters = [qa.store.adapter(d.id) for d, _ in hits]
+    context = "\n\n".join(d.text for d, _ in hits)
+    for defer in (0.0, 0.01, 1.5):
+        qa.hybrid_defer = defer
+        got = qa.answer(Q, mode="hybrid", k=2, max_new_tokens=8).answer
+        assert got == reference.answer(Q, adapters, context, max_new_tokens=8, defer_to_text=defer).text
+        assert "".join(qa.stream(Q, mode="hybrid", k=2, max_new_tokens=8)).strip() == got
+    qa.hybrid_defer = 0.0
+    assert qa.answer(Q, mode="hybrid", k=2, max_new_tokens=8).answer == reference.answer(Q, context=context, max_new_tokens=8).text
+    assert qa.answer(Q, mode="adapter", k=2, max_new_tokens=8).answer == reference.answer(Q, adapters, max_new_tokens=8).text, \
+        "only hybrid mode defers"
+    qa.hybrid_defer = None
+    with pytest.raises(InputError, match="hybrid_defer"):
+        StoreQA(qa.store, qa.engine, hybrid_defer=-1)
+
+
 def test_hybrid_next_adds_the_adapters_of_the_groups_beyond_the_prompt(qa: StoreQA, reference: AnswerEngine) -> None:
     hits = qa.store.search(Q, k=2)
     context = hits[0][0].text

@@ -53,7 +53,8 @@ def _bench_scale(args: argparse.Namespace) -> int:
         raise InputError(f"--sizes must be >= 10 groups and --ks >= 1, got {args.sizes} and {args.ks}")
     if any(k > min(args.sizes) for k in args.ks):
         raise InputError(f"--ks {args.ks} asks for more groups than the smallest store ({min(args.sizes)}) holds")
-    cfg = ScaleConfig(out=args.out, sizes=tuple(args.sizes), ks=tuple(args.ks), queries=args.queries, keep=args.keep)
+    cfg = ScaleConfig(out=args.out, sizes=tuple(args.sizes), ks=tuple(args.ks), queries=args.queries, keep=args.keep,
+                      routing_only=args.routing_only, group_tokens=args.group_tokens)
     r = run_scale_bench(cfg)
     print(format_table(r["rows"]))
     print(f"written to {Path(args.out) / 'scale.json'} and scale.md")
@@ -87,5 +88,8 @@ def add_bench(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8], metavar="K", help="routed groups per joint write")
     s.add_argument("--queries", type=int, default=200, help="routing queries timed per store")
     s.add_argument("--keep", action="store_true", help="keep the stores (GBs) instead of deleting each after measuring")
+    s.add_argument("--routing-only", action="store_true",
+                   help="open and routing only: one sampled position per group (small files), no joint writes (for 100k+ groups)")
+    s.add_argument("--group-tokens", type=int, default=256, metavar="N", help="tokens of random text per group (default 256)")
     s.set_defaults(handler=_bench_scale)
     return p

@@ -37,17 +37,18 @@ class ScaleConfig:
     joint_trials: int = 10
     seed: int = 0
     keep: bool = False  # keep the stores (they are GBs); default: delete each after measuring
+    routing_only: bool = False  # one sampled position per group (small files) and no joint writes: open and routing at 100k+
 
 
 class SampledRecords:
     """The memory generator with `records` replaced by sampled records of the right shape (module docstring)."""
 
-    def __init__(self, generator: Any, seed: int) -> None:
+    def __init__(self, generator: Any, seed: int, positions: int | None = None) -> None:
         self.inner = generator
         self.base = generator.base
         self.reads_pieces = False
         self._rng = torch.Generator().manual_seed(seed)
-        self.positions = generator.config.positions_per_chunk
+        self.positions = positions or generator.config.positions_per_chunk
 
     def identity(self) -> dict[str, Any]:
         return {**self.inner.identity(), "sampled_records": True}
@@ -65,7 +66,7 @@ class SampledRecords:
         out = []
         for text in texts:
             chunks = max(1, -(-len(g.tokenize(text)) // g.max_chunk_tokens))
-            n = chunks * self.positions
+            n = chunks * self.positions if self.positions else 1
             width = g.emb.shape[1]
             inputs = (torch.randn(g.n_read, n, width, generator=self._rng) * 0.2).half()
             hidden = torch.randn(n, width, generator=self._rng).half() if g.n_read < len(g.layers) else None
@@ -94,6 +95,24 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _uses_bits(store: Any) -> bool:
+    return store.router.index is not None and store.manifest.uses_bits(store.manifest.conn())
+
+
+def _exact_recall(store: Any, embedder: Any, queries: list[str], found: list[list[str]]) -> float:
+    """Fraction of the exact top-4 (cosine over every key, in memory) that the store's routing returned."""
+    import numpy as np
+
+    rows = store.manifest.routing_rows()
+    keys = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    hit = 0
+    for q, got in zip(queries, found, strict=True):
+        v = np.asarray(embedder.embed_query(q), dtype=np.float32)
+        best = np.argsort(-(keys @ (v / np.linalg.norm(v))), kind="stable")[:4]
+        hit += len({rows[i][0] for i in best} & set(got))
+    return round(hit / (4 * len(queries)), 4)
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
@@ -112,7 +131,7 @@ def run_scale_bench(cfg: ScaleConfig, progress: bool = True, generator: Any = No
         from ..generators.memory import MemoryGenerator
 
         generator = MemoryGenerator.default(load_base_model())
-    generator = SampledRecords(generator, cfg.seed)
+    generator = SampledRecords(generator, cfg.seed, positions=1 if cfg.routing_only else None)
     base = generator.base
     embedder = embedder or MiniLMEmbedder()
     rng = random.Random(cfg.seed)
@@ -140,14 +159,15 @@ def run_scale_bench(cfg: ScaleConfig, progress: bool = True, generator: Any = No
         open_s = time.perf_counter() - t0
         queries = [" ".join(rng.choice(["how", "what", "when", "who"]) for _ in range(2)) + f" item {i}" for i in range(cfg.queries)]
         store.search(queries[0], 4)  # warm
-        lat = []
+        lat, found = [], []
         for q in queries:
             t0 = time.perf_counter()
-            store.search(q, 4)
+            found.append([d.id for d, _ in store.search(q, 4)])
             lat.append(time.perf_counter() - t0)
+        recall = _exact_recall(store, embedder, queries, found)
         joint = {}
         ids = [e.id for e in store.entries()]
-        for k in cfg.ks:
+        for k in () if cfg.routing_only else cfg.ks:
             times = []
             for _ in range(cfg.joint_trials):
                 chosen = rng.sample(ids, k)
@@ -156,11 +176,11 @@ def run_scale_bench(cfg: ScaleConfig, progress: bool = True, generator: Any = No
                 times.append(time.perf_counter() - t0)
             joint[k] = round(statistics.median(times) * 1000, 1)
         # warm: new combinations of records whose keys the generator already holds (`MemoryGenerator.prepared`)
-        pool = rng.sample(ids, min(len(ids), 16))
+        pool = [] if cfg.routing_only else rng.sample(ids, min(len(ids), 16))
         for one in pool:
             store.routed_adapters([one])
         warm, seen = {}, set()
-        for k in cfg.ks:
+        for k in () if cfg.routing_only else cfg.ks:
             times = []
             for _ in range(cfg.joint_trials * 4):
                 chosen = tuple(sorted(rng.sample(pool, min(k, len(pool)))))
@@ -178,6 +198,7 @@ def run_scale_bench(cfg: ScaleConfig, progress: bool = True, generator: Any = No
             "disk_bytes": disk, "bytes_per_group": round(disk / max(len(files), 1)), "bytes_per_token": round(disk / max(entries * tokens, 1)),
             "manifest_bytes": manifest, "open_s": round(open_s, 3),
             "route_p50_ms": round(_pct(lat, 0.5) * 1000, 2), "route_p95_ms": round(_pct(lat, 0.95) * 1000, 2),
+            "route_recall_at_4": recall, "routing": "sqlite-vec sign bits + exact rescoring" if _uses_bits(store) else "exact scan in SQLite",
             "joint_write_p50_ms": joint, "joint_write_warm_p50_ms": warm, "rss_mb": round(_rss_mb(), 1),
         }
         rows.append(row)
@@ -196,14 +217,14 @@ def run_scale_bench(cfg: ScaleConfig, progress: bool = True, generator: Any = No
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     ks = sorted({int(k) for r in rows for k in r["joint_write_p50_ms"]})
-    head = ["groups", "KiB/group", "B/token", "open s", "route p50 ms", "route p95 ms",
+    head = ["groups", "KiB/group", "B/token", "open s", "route p50 ms", "route p95 ms", "recall@4",
             *[f"joint k={k} ms (warm)" for k in ks], "RSS MiB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         joint = {int(k): v for k, v in r["joint_write_p50_ms"].items()}
         warm = {int(k): v for k, v in r.get("joint_write_warm_p50_ms", {}).items()}
         cells = [f"{r['groups']:,}", f"{r['bytes_per_group'] / 1024:.0f}", f"{r['bytes_per_token']:,}", f"{r['open_s']:.2f}",
-                 f"{r['route_p50_ms']:.1f}", f"{r['route_p95_ms']:.1f}",
-                 *[f"{joint[k]:.0f} ({'–' if warm.get(k) is None else f'{warm[k]:.0f}'})" for k in ks], f"{r['rss_mb']:.0f}"]
+                 f"{r['route_p50_ms']:.1f}", f"{r['route_p95_ms']:.1f}", f"{r.get('route_recall_at_4', float('nan')):.3f}",
+                 *[f"{joint[k]:.0f} ({'–' if warm.get(k) is None else f'{warm[k]:.0f}'})" if k in joint else "–" for k in ks], f"{r['rss_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
