@@ -103,7 +103,9 @@ def test_store_routes_to_one_joint_adapter_and_the_engine_grows_its_slots(saved,
     (one,) = store.routed_adapters(ids[:1])
     assert one.meta["factored"] and one.meta["id"].startswith(f"{ids[0]}@")
     (joint,) = store.routed_adapters(ids)
-    assert joint.meta["id"] == "joint:" + "|".join(f"{i}@{store.adapter(i).meta['content_hash'][:16]}@{store._tag}" for i in ids)
+    weights = ["", "*0.5"]  # the group routed second weighs ROUTE_DECAY in the joint write
+    assert joint.meta["id"] == "joint:" + "|".join(f"{i}@{store.adapter(i).meta['content_hash'][:16]}@{store._tag}{w}"
+                                                   for i, w in zip(ids, weights))
     assert joint.rank == sum(store.adapter(i).rank for i in ids)
     assert store.routed_adapters(ids)[0] is joint  # cached
     # the store keeps records, so its joint adapter is the write over all keys (factored: B'A' = BA); a store of
@@ -114,6 +116,14 @@ def test_store_routes_to_one_joint_adapter_and_the_engine_grows_its_slots(saved,
     loras.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
     (want,) = loras.routed_adapters(ids)
     assert (deltas(joint) - deltas(want)).norm() <= 2e-2 * deltas(want).norm()  # fp16 files on both sides
+    # the weights are the values' scale: route_decay 1 is the plain joint write, and it differs
+    store.route_decay = 1.0
+    (plain,) = store.routed_adapters(ids)
+    records = [store._file(i)[0] for i in ids]
+    assert (deltas(plain) - deltas(gen.expand(records))).norm() <= 1e-4 * deltas(plain).norm()
+    assert (deltas(joint) - deltas(gen.expand(records, [1.0, 0.5]))).norm() <= 1e-4 * deltas(joint).norm()
+    assert (deltas(plain) - deltas(joint)).norm() > 0.05 * deltas(plain).norm()
+    store.route_decay = 0.5
 
     engine = AnswerEngine(gen.base, num_slots=2, max_rank=4)  # smaller than any joint adapter: the slots grow
     qa = StoreQA(store, engine)
@@ -202,7 +212,7 @@ def test_reading_combines_memory_adapters_without_loading_the_generator(saved, t
     store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
     assert not store.keeps_records
     ids = [e.id for e in store.entries()][:2]
-    want = gen.combine([store.adapter(i) for i in ids])
+    want = gen.combine([store.adapter(i).scaled(w) for i, w in zip(ids, store.route_weights(2))])  # routed second: ROUTE_DECAY
     store.close()
     with pytest.raises(InputError, match="keeps adapter_format='lora'"):
         AdapterStore(tmp_path / "store", router=HashEmbedder(), adapter_format="record")
@@ -210,6 +220,7 @@ def test_reading_combines_memory_adapters_without_loading_the_generator(saved, t
     (joint,) = reader.routed_adapters(ids)
     assert reader._generator is None, "reading loaded the generator"
     assert torch.allclose(joint.a[T], want.a[T]) and torch.allclose(joint.b[T], want.b[T])
+    assert not torch.allclose(joint.b[T], gen.combine([reader.adapter(i) for i in ids]).b[T])  # the weight is applied
     reader.close()
 
 

@@ -21,7 +21,7 @@ from ..routing.sqlite_index import SqliteIndex
 from . import sqlite
 from .layout import ADAPTER_DIR, ADAPTER_FORMATS, DTYPES, FORMAT_VERSION, LOCK_FILE, MANIFEST, SUFFIX, canonical, check_id_list, check_int, new_chunking
 from .manifest import Manifest, StoreEntry
-from .read import AdapterReads
+from .read import ROUTE_DECAY, AdapterReads
 from .write import IngestReport, WriteProtocol
 
 try:  # POSIX advisory locks; elsewhere writers in different processes are not serialised
@@ -83,6 +83,7 @@ class AdapterStore(AdapterReads, WriteProtocol):
         self.path = Path(path).expanduser().resolve()
         self.read_only = bool(read_only)
         self.cache_size = cache_size
+        self.route_decay = ROUTE_DECAY  # weights of routed groups after the best in a joint write (`read.ROUTE_DECAY`)
         self.last_ingest = IngestReport()
         self.recovered: dict[str, int] = {"temp_files": 0, "orphan_files": 0}
         self._write_lock = threading.RLock()  # one writer at a time

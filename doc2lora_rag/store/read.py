@@ -15,8 +15,13 @@ import torch
 
 from ..errors import CorruptFileError, InputError
 from ..lora import LoraWeights
-from ..lora.manager import AdapterManager, adapter_manager
+from ..lora.manager import COMBINED_EXTRA, AdapterManager, adapter_manager
 from .layout import ADAPTER_DIR, SUFFIX, check_id_list
+
+# In one joint write of k routed groups the i-th group's values (i = 0 for the best) are scaled by
+# ROUTE_DECAY**i, so groups routed after the best do not drown it (prose dev, k=4: 0.147 unweighted,
+# 0.213 at 0.5, 0.200 at 0.25, against 0.200 at k=1; docs/training_log.md). `AdapterStore.route_decay`.
+ROUTE_DECAY = 0.5
 
 
 class AdapterReads:
@@ -47,11 +52,19 @@ class AdapterReads:
             return load_record(path)
         return LoraWeights.load(path, dtype=torch.float32)
 
-    def _expanded(self, files: Sequence[tuple[str, Any, str]]) -> list[LoraWeights]:
+    def _expanded(self, files: Sequence[tuple[str, Any, str]], weights: Sequence[float] | None = None) -> list[LoraWeights]:
         """The one adapter of loaded records (entry id, record, content hash): the generator's write over all their
-        keys, cached."""
-        records = [record.with_meta(id=f"{adapter_id}@{content_hash[:16]}@{self._tag}") for adapter_id, record, content_hash in files]
-        return self.adapters.expanded(records, lambda: self.generator.expand, str(self.path / ADAPTER_DIR))
+        keys, each record's values scaled by its weight (default 1), cached."""
+        weights = list(weights) if weights is not None else [1.0] * len(files)
+        records = [record.with_meta(id=f"{adapter_id}@{content_hash[:16]}@{self._tag}" + (f"*{w:g}" if w != 1.0 else ""))
+                   for (adapter_id, record, content_hash), w in zip(files, weights, strict=True)]
+        plain = all(w == 1.0 for w in weights)
+        return self.adapters.expanded(records, lambda: self.generator.expand if plain else
+                                      (lambda rs: self.generator.expand(rs, weights)), str(self.path / ADAPTER_DIR))
+
+    def route_weights(self, k: int) -> list[float]:
+        """The weights of k routed groups in their joint write, best first (`ROUTE_DECAY`)."""
+        return [self.route_decay ** i for i in range(k)]
 
     def routed_adapters(self, adapter_ids: Sequence[str]) -> list[LoraWeights]:
         """The adapters of `adapter_ids`, ready to be switched in together.
@@ -60,15 +73,19 @@ class AdapterReads:
         id in another store, never serves stale weights). Memory adapters (from `MemoryGenerator`) come back as one adapter
         written jointly over all their keys (with the recorded statistics, read from disk: the
         generator is loaded only when they are missing); others as the list, which the engine adds
-        up (rank concatenation).
+        up (rank concatenation). `adapter_ids` are taken as routed, best first: in a joint write the i-th
+        group's values weigh `route_decay`**i (`ROUTE_DECAY`).
         """
         ids = check_id_list(adapter_ids, "adapter_ids")
+        weights = self.route_weights(len(ids))
         if self.keeps_records:
-            return self._expanded([(adapter_id, *self._file(adapter_id)) for adapter_id in ids])
+            return self._expanded([(adapter_id, *self._file(adapter_id)) for adapter_id in ids], weights)
         loras = []
         for adapter_id in ids:
             lora = self.adapter(adapter_id)
             loras.append(lora.with_meta(id=f"{adapter_id}@{str(lora.meta.get('content_hash', ''))[:16]}@{self._tag}"))
+        if len(loras) > 1 and all(COMBINED_EXTRA in x.extras for x in loras):  # written jointly: weigh by rank
+            loras = [x.scaled(w) if w != 1.0 else x for x, w in zip(loras, weights, strict=True)]
         return self.adapters.combined(loras, self._combiner, str(self.path / ADAPTER_DIR))
 
     @property
