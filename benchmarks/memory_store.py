@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
                         qa.hybrid_scale, qa.hybrid_adapters = (1.0 if mode == "hybrid defer" else scale), "next" if mode == "hybrid next" else "same"
                         qa.hybrid_defer = scale if mode == "hybrid defer" else None
                         pred = qa.answer(item.question, mode=mode.split()[0], k=k, max_new_tokens=args.max_new_tokens).answer
-                    name = f"{mode}{'' if mode != 'hybrid' or len(args.hybrid_scales) == 1 else f' x{scale:g}'}{f' {scale:g}' if mode == 'hybrid defer' else ''} k={k}"
+                    suffix = f" x{scale:g}" if mode == "hybrid" and len(args.hybrid_scales) > 1 else f" {scale:g}" if mode == "hybrid defer" else ""
+                    name = f"{mode}{suffix} k={k}"
                     records.append({"variant": name, "k": k, "doc": item.doc, "question": item.question, "answers": list(item.answers),
                                     "prediction": pred, "correct": is_correct(pred, item.answers), "f1": token_f1(pred, item.answers),
                                     "hit": hit, "seconds": time.perf_counter() - s})

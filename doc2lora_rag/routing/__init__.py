@@ -25,10 +25,14 @@ Heavy dependencies (sentence-transformers, rank_bm25) are imported on first use.
   embedders.py  `Embedder`, `MiniLMEmbedder`, `minilm_model_dir`
   dense.py      `EmbeddingIndex`
   lexical.py    `BM25Index`, `tokenize_words`
-  router.py     `Router` (modes and fusion)
+  router.py     `Router` (modes and fusion), `ExternalIndex` (routing in the user's own search engine)
+  sqlite_index.py  `SqliteIndex`: the modes run inside a store's SQLite manifest (FTS5, sqlite-vec)
   checks.py     argument checks and top-k shared by the above
 
-The routing keys themselves live with the store (its manifest); a router is rebuilt from them on open.
+The routing keys themselves live with the store (its manifest). A store's router queries them there
+(`SqliteIndex`: nothing loaded on open, every process's commits seen at once); a read-only store
+written before the routing tables existed loads them into the in-memory indexes instead. With
+`Router(external=...)` searches run in an external index that the store keeps in step.
 """
 
 from __future__ import annotations
@@ -36,15 +40,18 @@ from __future__ import annotations
 from .dense import EmbeddingIndex
 from .embedders import Embedder, MiniLMEmbedder, minilm_model_dir
 from .lexical import BM25Index, tokenize_words
-from .router import ROUTING_MODES, Router
+from .router import ROUTING_MODES, ExternalIndex, Router
+from .sqlite_index import SqliteIndex
 
 __all__ = [
     "ROUTING_MODES",
     "BM25Index",
     "EmbeddingIndex",
     "Embedder",
+    "ExternalIndex",
     "MiniLMEmbedder",
     "Router",
+    "SqliteIndex",
     "minilm_model_dir",
     "tokenize_words",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -18,6 +18,25 @@ from .sqlite_index import SqliteIndex
 logger = logging.getLogger(__name__)
 
 ROUTING_MODES = ("dense", "bm25", "hybrid")
+EXTERNAL = "external"  # the mode of a router whose searches run in an external index (`ExternalIndex`)
+
+
+@runtime_checkable
+class ExternalIndex(Protocol):
+    """A search index outside the store that holds the routing texts (e.g. the user's vector database through
+    `langchain_doc2lora.VectorStoreRouter`). The store commits first, then tells the index (`load` / `remove`);
+    on open it adds what the index lacks (`missing`). A search may return ids the store no longer has: the
+    store drops them."""
+
+    name: str
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]: ...
+
+    def load(self, ids: Sequence[str], texts: Sequence[str]) -> None: ...
+
+    def remove(self, ids: Sequence[str]) -> None: ...
+
+    def missing(self, ids: Sequence[str]) -> list[str]: ...
 
 
 class Router:
@@ -31,8 +50,13 @@ class Router:
         alpha: weight of the dense score in ``"hybrid"`` mode, in ``[0, 1]``.
     """
 
-    def __init__(self, embedder: Any = None, mode: str = "dense", alpha: float = 0.5) -> None:
-        if mode not in ROUTING_MODES:
+    def __init__(self, embedder: Any = None, mode: str = "dense", alpha: float = 0.5, external: ExternalIndex | None = None) -> None:
+        if external is not None:
+            if not isinstance(external, ExternalIndex):
+                raise InputError(f"external must have name, search, load, remove and missing (ExternalIndex), got {type(external).__name__}")
+            mode = EXTERNAL
+            embedder = embedder if embedder is not None else _NoEmbedder(external.name)
+        elif mode not in ROUTING_MODES:
             raise InputError(f"unknown routing mode {mode!r}; use one of {', '.join(map(repr, ROUTING_MODES))}.")
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 <= alpha <= 1:
             raise InputError(f"alpha must be a number in [0, 1], got {alpha!r}; pass e.g. alpha=0.5.")
@@ -50,6 +74,7 @@ class Router:
         self._dense = EmbeddingIndex()
         self._bm25 = BM25Index()
         self.index: SqliteIndex | None = None  # set by `attach`: routing runs in the store's SQLite file
+        self.external = external  # searches run here instead (the store keeps it in step)
 
     def attach(self, index: SqliteIndex) -> None:
         """Route through a store's SQLite tables from now on (`sqlite_index`): the entries live there, so
@@ -76,8 +101,8 @@ class Router:
 
     @property
     def uses_keys(self) -> bool:
-        """Whether this mode needs embedding keys (``"dense"`` and ``"hybrid"``)."""
-        return self.mode != "bm25"
+        """Whether this mode needs embedding keys in the store (``"dense"`` and ``"hybrid"``)."""
+        return self.mode in ("dense", "hybrid")
 
     @property
     def ids(self) -> list[str]:
@@ -127,6 +152,8 @@ class Router:
         """
         id_list = check_ids(ids)
         text_list = check_texts(texts, len(id_list))
+        if self.external is not None and id_list:
+            self.external.load(id_list, text_list)
         if self.index is not None:
             return
         if self.uses_keys:
@@ -163,6 +190,8 @@ class Router:
     def remove(self, ids: Sequence[str]) -> int:
         """Remove entries; ids that are not present are ignored. Returns how many were removed."""
         id_list = check_ids_loose(ids)
+        if self.external is not None and id_list:
+            self.external.remove(id_list)
         if self.index is not None:
             return 0
         self._dense.remove(id_list)
@@ -178,6 +207,8 @@ class Router:
         k = check_k(k)
         if not isinstance(query, str) or not query.strip():
             raise InputError(f"query must be a non-empty str, got {query!r:.80}; pass the question text.")
+        if self.external is not None:
+            return self.external.search(query, k)
         if self.index is not None:
             return self._search_index(query, k)
         if not self._texts:
@@ -213,6 +244,18 @@ class Router:
         dense = _min_max(np.array([cosine.get(i, -1.0) for i in ids], dtype=np.float64))
         words = _min_max(np.array([lexical.get(i, 0.0) for i in ids], dtype=np.float64))
         return top_k(ids, self.alpha * dense + (1.0 - self.alpha) * words, k)
+
+
+class _NoEmbedder:
+    """The embedder slot of a router whose external index embeds for itself: never called."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise InputError(f"routing runs in the external index {self.name!r}, which embeds its own texts")
+
+    embed_query = embed_documents
 
 
 FUSION_POOL = 64  # hybrid routing through SQLite: candidates taken from each side before fusing

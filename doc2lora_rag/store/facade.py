@@ -17,6 +17,7 @@ import numpy as np
 from ..documents import Document
 from ..errors import CorruptFileError, InputError, ModelMismatchError, StoreError
 from ..routing import MiniLMEmbedder, Router
+from ..routing.router import EXTERNAL
 from ..routing.sqlite_index import SqliteIndex
 from . import sqlite
 from .layout import ADAPTER_DIR, ADAPTER_FORMATS, DTYPES, FORMAT_VERSION, LOCK_FILE, MANIFEST, SUFFIX, canonical, check_id_list, check_int, new_chunking
@@ -145,6 +146,11 @@ class AdapterStore(AdapterReads, WriteProtocol):
                 router = Router()
             elif stored["mode"] == "bm25":
                 router = Router(mode="bm25")
+            elif stored["mode"] == EXTERNAL:
+                raise InputError(
+                    f"store {self.path} routes through the external index {stored['embedder']!r}; pass router=Router(external=...) "
+                    "(e.g. langchain_doc2lora.VectorStoreRouter(your_vectorstore)), or a dense router to route inside the store"
+                )
             elif stored["embedder"] == MiniLMEmbedder.name:
                 router = Router(MiniLMEmbedder(), mode=stored["mode"], alpha=stored.get("alpha", 0.5))
             else:
@@ -185,6 +191,7 @@ class AdapterStore(AdapterReads, WriteProtocol):
             self.router.attach(SqliteIndex(self.manifest.conn, sqlite.has_vec()))
         if self.router.index is not None:
             self._check_keys()
+            self._reconcile_external()
             return
         rows = self.manifest.routing_rows()
         ids, texts = [r[0] for r in rows], [r[1] for r in rows]
@@ -217,6 +224,17 @@ class AdapterStore(AdapterReads, WriteProtocol):
         except ValueError as exc:
             raise CorruptFileError(f"{self.manifest.path}: routing keys have different lengths ({exc}); re-ingest the store") from exc
         self.router.load(ids, texts, matrix)
+
+    def _reconcile_external(self) -> None:
+        """Give an external index the entries it lacks (committed here while it was unreachable, or a new index)."""
+        external = self.router.external
+        if external is None:
+            return
+        missing = external.missing(self.router.ids)
+        if missing:
+            logger.info("adding %d entries missing from the external index %s", len(missing), external.name)
+            entries = self.manifest.entries(ids=missing)
+            external.load([e.id for e in entries], [e.text for e in entries])
 
     def _check_keys(self) -> None:
         """Routing in SQLite: the keys were made by this router's embedder; keys missing (a store built in bm25

@@ -7,6 +7,7 @@
 - `create_cascade_chain`: local answer with adapters when routing is confident, else your own chat model.
 - `AdapterRoutingMiddleware`: agent middleware routing each model call (needs ``langchain`` v1).
 - `MiniLMEmbeddings`: the routing embedder as LangChain ``Embeddings``.
+- `VectorStoreRouter`: route an AdapterStore through a LangChain ``VectorStore`` you already run (e.g. Qdrant).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .chains import create_adapter_documents_chain
 from .chat_models import ChatDoc2LoRA
 from .embeddings import MiniLMEmbeddings
 from .retrievers import AdapterRetriever
+from .routing import VectorStoreIndex, VectorStoreRouter
 from .vectorstores import AdapterVectorStore
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "AdapterVectorStore",
     "ChatDoc2LoRA",
     "MiniLMEmbeddings",
+    "VectorStoreIndex",
+    "VectorStoreRouter",
     "create_adapter_documents_chain",
     "create_cascade_chain",
 ]
