@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test test-all bench lint clean
+.PHONY: install demo test test-all test-ray bench lint clean
 
 DISTS := integrations/langchain-doc2lora integrations/llama-index-vector-stores-doc2lora integrations/llama-index-llms-doc2lora
 
@@ -31,6 +31,10 @@ test: install
 
 test-all: install
 	$(PY) -m pytest -q
+
+test-ray: install   # ingest on a local Ray cluster (slow: a cluster starts, actors load the model)
+	$(PIP) install -q -e ".[ray]"
+	$(PY) -m pytest -q -m slow tests/test_ray_ingest.py
 
 bench: install
 	$(PY) benchmarks/bench_foundation.py

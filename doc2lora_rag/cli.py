@@ -115,8 +115,13 @@ def _ingest(args: argparse.Namespace) -> int:
         args.store, _make_generator(args.generator), router=args.routing,
         chunk_tokens=args.chunk_tokens, group_size=args.group_size,
     )
+    generate = None
+    if args.ray is not None:
+        from .ray_ingest import RayGenerate
+
+        generate = RayGenerate(address=None if args.ray == "local" else args.ray, workers=args.ray_workers, num_gpus=args.ray_gpus)
     with store:
-        store.add_paths(args.paths, progress=not args.quiet)
+        store.add_paths(args.paths, progress=not args.quiet, batch_size=args.batch_size or (64 if generate else 8), generate=generate)
         r = store.last_ingest
         print(f"ingested {r.documents} documents as {r.entries} chunk groups ({r.generated} adapters generated, "
               f"{r.reused} reused) in {r.seconds:.1f}s; {store.path} holds {len(store)} documents")
@@ -134,6 +139,12 @@ def _add_ingest(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--group-size", type=int, default=None, metavar="N", help="chunks per adapter (new store: 2)")
     p.add_argument("--routing", choices=["dense", "bm25", "hybrid"], default=None, help="routing mode of a new store (default dense)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="generate on a Ray cluster (ADDRESS: 'auto', 'ray://host:10001', host:port; none: a local one); "
+                        "needs doc2lora-rag[ray]")
+    p.add_argument("--ray-workers", type=int, default=2, metavar="N", help="with --ray: actors, each holding the base model (default 2)")
+    p.add_argument("--ray-gpus", type=float, default=0, metavar="G", help="with --ray: GPUs per actor (default 0)")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="documents per commit (default 8; 64 with --ray)")
     p.set_defaults(handler=_ingest)
     return p
 

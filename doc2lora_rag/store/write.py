@@ -61,14 +61,19 @@ class WriteProtocol:
     """Adding and deleting documents (mixed into `AdapterStore`)."""
 
     def add_documents(
-        self, documents: Sequence[Document], ids: Sequence[str] | None = None, *, progress: bool = False, batch_size: int = 8
+        self, documents: Sequence[Document], ids: Sequence[str] | None = None, *, progress: bool = False, batch_size: int = 8,
+        generate: Any = None,
     ) -> list[str]:
         """Add (or replace, by id) documents; returns one doc id per input document.
 
-        `batch_size` documents are committed per transaction. Inputs are never mutated.
+        `batch_size` documents are committed per transaction. Inputs are never mutated. `generate`: where the
+        generation step runs, a callable (texts, store) -> records or adapters in order, e.g.
+        `ray_ingest.RayGenerate` (default: in this process, `GENERATE_BATCH` texts at a time).
         """
         self._check_writable()
         check_int("batch_size", batch_size, 1)
+        if generate is not None and not callable(generate):
+            raise InputError(f"generate must be a callable (texts, store) -> items, e.g. RayGenerate(), got {type(generate).__name__}")
         if isinstance(documents, (str, Document)) or not isinstance(documents, Sequence):
             raise InputError(f"documents must be a list of Document, got {type(documents).__name__}; wrap one as [doc]")
         docs = list(documents)
@@ -97,7 +102,7 @@ class WriteProtocol:
             total = sum(len(p.groups) for p in plans)
             with tqdm(total=total, desc="adapters", unit="group", disable=not progress, leave=True) as bar:
                 for batch in batches(plans, batch_size):
-                    self._write_batch(list(batch), generator, bar, report)
+                    self._write_batch(list(batch), generator, bar, report, generate)
         report.seconds = time.perf_counter() - started
         self.last_ingest = report
         logger.info("added %d documents (%d entries, %d adapters generated, %d reused) to %s in %.2fs",
@@ -119,12 +124,12 @@ class WriteProtocol:
             docs.append(Document(text=text, metadata=dict(metadatas[i] or {}) if metadatas is not None else {}))
         return self.add_documents(docs, ids, **kwargs)
 
-    def add_paths(self, paths: Any, *, progress: bool = False, batch_size: int = 8) -> list[str]:
+    def add_paths(self, paths: Any, *, progress: bool = False, batch_size: int = 8, generate: Any = None) -> list[str]:
         """Load files/folders (`loaders.load_paths`: all read before anything is written) and add them."""
         from ..loaders import load_paths
 
         self._check_writable()
-        return self.add_documents(load_paths(paths), progress=progress, batch_size=batch_size)
+        return self.add_documents(load_paths(paths), progress=progress, batch_size=batch_size, generate=generate)
 
     def delete(self, ids: Sequence[str] | None = None) -> None:
         """Delete documents (by doc id) and/or single entries (by entry id); unknown ids are ignored."""
@@ -193,7 +198,7 @@ class WriteProtocol:
         slots = getattr(generator.base, "slots", None)
         return slots.lock if slots is not None else contextlib.nullcontext()
 
-    def _write_batch(self, plans: list[Plan], generator: Any, bar: Any, report: IngestReport) -> None:
+    def _write_batch(self, plans: list[Plan], generator: Any, bar: Any, report: IngestReport, generate: Any = None) -> None:
         rows = [(p, i, text, start, end, sha256(text)) for p in plans for i, (text, start, end) in enumerate(p.groups)]
         keys = self._embed([r[2] for r in rows]) if self.router.uses_keys else None
         hashes = list(dict.fromkeys(r[5] for r in rows))
@@ -210,10 +215,13 @@ class WriteProtocol:
         written: list[str] = []
         committed = False
         try:
-            for part in batches(todo, GENERATE_BATCH):
+            for part in batches(todo, max(len(todo), 1) if generate is not None else GENERATE_BATCH):
                 t0 = time.perf_counter()
-                with self._model_lock(generator):
-                    loras = (generator.records if self.keeps_records else generator.generate)([text_of[h] for h in part])
+                if generate is not None:  # elsewhere (e.g. a Ray pool): the whole batch at once
+                    loras = generate([text_of[h] for h in part], self)
+                else:
+                    with self._model_lock(generator):
+                        loras = (generator.records if self.keeps_records else generator.generate)([text_of[h] for h in part])
                 report.generate_seconds += time.perf_counter() - t0
                 kind = "record" if self.keeps_records else "LoraWeights"
                 ok = (callable(getattr(x, "float_tensors", None)) if self.keeps_records else isinstance(x, LoraWeights) for x in loras)
