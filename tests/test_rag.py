@@ -15,7 +15,7 @@ from test_store import DOCS, add_docs, open_store, small_generator
 from doc2lora_rag import InputError, LoraWeights, cli
 from doc2lora_rag.evaluation import QAItem, evaluate_store, load_qa
 from doc2lora_rag.llm import AnswerEngine
-from doc2lora_rag.rag import MODES, QAResult, StoreQA
+from doc2lora_rag.rag import HYBRID_DEFER, MODES, QAResult, StoreQA
 from doc2lora_rag.store import AdapterStore
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -65,7 +65,7 @@ def test_modes_use_adapters_and_or_text_as_documented(qa: StoreQA, reference: An
 
     hybrid = qa.answer(Q, mode="hybrid", k=2, max_new_tokens=8)
     assert hybrid.adapter_ids == ids and hybrid.prompt_tokens == rag.prompt_tokens
-    assert hybrid.answer == reference.answer(Q, adapters, context, max_new_tokens=8).text
+    assert hybrid.answer == reference.answer(Q, adapters, context, max_new_tokens=8, defer_to_text=HYBRID_DEFER).text
     for r in (none, adapter, rag, hybrid):
         assert isinstance(r, QAResult) and set(r.timings) == {"route_s", "adapter_s", "generate_s", "total_s"}
         assert r.timings["total_s"] >= r.timings["generate_s"] > 0
@@ -76,6 +76,7 @@ def test_hybrid_scale_weakens_the_adapters_next_to_the_text(qa: StoreQA, referen
     hits = qa.store.search(Q, k=2)
     adapters = [qa.store.adapter(d.id) for d, _ in hits]
     context = "\n\n".join(d.text for d, _ in hits)
+    qa.hybrid_defer = None  # the adapters at their scale for every token
     qa.hybrid_scale = 0.0
     off = qa.answer(Q, mode="hybrid", k=2, max_new_tokens=8)
     assert off.answer == reference.answer(Q, context=context, max_new_tokens=8).text, "scale 0 is classic RAG"
@@ -111,7 +112,7 @@ def test_hybrid_next_adds_the_adapters_of_the_groups_beyond_the_prompt(qa: Store
     hits = qa.store.search(Q, k=2)
     context = hits[0][0].text
     beyond = [qa.store.adapter(hits[1][0].id)]
-    qa.hybrid_adapters = "next"
+    qa.hybrid_adapters, qa.hybrid_defer = "next", None
     res = qa.answer(Q, mode="hybrid", k=1, max_new_tokens=8)
     assert res.context == context and res.adapter_ids == [hits[1][0].id]  # text of the best group, adapter of the next
     assert [s["adapter_id"] for s in res.sources] == [d.id for d, _ in hits]
