@@ -96,6 +96,7 @@ def test_sign_bits_then_exact_rescoring_ranks_like_the_exact_scan(tmp_path: Path
         queries = ["the chart of the east harbour", "logbook north shelf 3", "letter archive"]
         exact = [store.search(q, k=3) for q in queries]
         monkeypatch.setattr(sqlite_index, "RESCORE", 8)  # 20 entries > 8 candidates: the sign-bit search runs
+        monkeypatch.setattr(sqlite_index, "EXACT_LIMIT", 4)
         calls = []
         real = store.router.index.conn
 

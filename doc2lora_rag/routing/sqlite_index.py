@@ -6,10 +6,9 @@ entries they index:
 - `routing_text`: an FTS5 table of the entries' texts (rowid = the entry's rowid), ranked by FTS5's
   BM25 (the query's words OR-ed);
 - `routing_bits`: a `sqlite-vec` table of the routing keys' sign bits (rowid = the entry's rowid),
-  created with the first key when the extension is loaded. A dense query takes the `RESCORE` nearest
-  by Hamming distance, then ranks them by exact cosine against their float keys
-  (`entries.routing_key`). Without the extension (or below `RESCORE` entries) the exact cosine runs
-  over every key.
+  created with the first key when the extension is loaded. Up to `EXACT_LIMIT` entries (and
+  without the extension) a dense query is the exact cosine over every key; above, it takes the `RESCORE`
+  nearest by Hamming distance and ranks them by exact cosine against their float keys (`entries.routing_key`).
 
 `SqliteIndex` answers the queries; `ensure_text_index` / `ensure_bits_index` create the tables and
 triggers and fill them from the entries already there (a store written before them, or a VACUUM that
@@ -24,7 +23,11 @@ from typing import Any
 
 import numpy as np
 
-RESCORE = 512  # Hamming candidates ranked again by exact cosine
+# Up to EXACT_LIMIT entries (by rowid) a dense search is the exact cosine over every key. Above, the RESCORE nearest
+# by Hamming distance are ranked again by exact cosine: sqlite-vec's k-nearest search costs grow with k (100k sign
+# vectors, 2 busy cores: k=64 9 ms, 128 34 ms, 512 152 ms) and its recall depends on the keys (README, routing table).
+EXACT_LIMIT = 10000
+RESCORE = 512
 _WORD = re.compile(r"\w+")
 
 TEXT_SCHEMA = """
@@ -136,11 +139,11 @@ class SqliteIndex:
         """The `n` entries with the highest cosine to the unit `vector`, best first (ties: older first)."""
         conn = self.conn()
         vector = np.ascontiguousarray(vector, dtype=np.float32)
-        total = conn.execute("SELECT COUNT(*) FROM entries WHERE routing_key IS NOT NULL").fetchone()[0]
-        if self.use_bits and total > max(RESCORE, n) and has_table(conn, "routing_bits"):
+        newest = conn.execute("SELECT MAX(rowid) FROM entries").fetchone()[0] or 0  # >= the entry count, without a scan
+        if self.use_bits and newest > EXACT_LIMIT and has_table(conn, "routing_bits"):
             rows = conn.execute(
-                "SELECT e.rowid, e.id, e.routing_key FROM routing_bits b JOIN entries e ON e.rowid = b.rowid "
-                "WHERE b.key MATCH vec_quantize_binary(?) AND k = ?", (vector.tobytes(), max(RESCORE, n))).fetchall()
+                "SELECT e.rowid, e.id, e.routing_key FROM (SELECT rowid FROM routing_bits WHERE key MATCH vec_quantize_binary(?) "
+                "AND k = ?) b JOIN entries e ON e.rowid = b.rowid", (vector.tobytes(), max(n, RESCORE))).fetchall()
         else:
             rows = conn.execute("SELECT rowid, id, routing_key FROM entries WHERE routing_key IS NOT NULL").fetchall()
         return self._ranked(rows, vector, n)
