@@ -256,7 +256,8 @@ def answer(
     temperature: float = 0.0,
     stop: Sequence[str] = (),
 ) -> tuple[str, Any, dict[str, float]]:
-    """(answer text cut at `stop`, the engine's Answer, timings) with the adapters of `adapter_ids` active.
+    """(answer text cut at `stop`, the engine's Answer, timings) with the adapters of `adapter_ids` active
+    (with `context` too, greedy: the text decides the tokens it is sure of, as `StoreQA`'s hybrid mode).
 
     Timings: ``adapter_s`` (loading and combining the adapters), ``generate_s``, ``total_s``.
     """
@@ -264,7 +265,8 @@ def answer(
     t0 = time.perf_counter()
     adapters = load_adapters(store, adapter_ids)
     t1 = time.perf_counter()
-    out = engine.answer(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
+    out = engine.answer(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop,
+                        defer_to_text=_defer(temperature))
     t2 = time.perf_counter()
     return cut_at_stop(out.text, stop), out, {"adapter_s": t1 - t0, "generate_s": t2 - t1, "total_s": t2 - t0}
 
@@ -286,8 +288,16 @@ def stream(
     """
     check_question(question)
     adapters = load_adapters(store, adapter_ids)
-    pieces = engine.stream(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop)
+    pieces = engine.stream(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop,
+                           defer_to_text=_defer(temperature))
     return _filtered(pieces, StopFilter(stop))
+
+
+def _defer(temperature: float) -> float | None:
+    """Adapters next to text in the prompt defer to it as in `StoreQA` hybrid mode (`rag.HYBRID_DEFER`); greedy only."""
+    from .rag import HYBRID_DEFER
+
+    return HYBRID_DEFER if temperature == 0 else None
 
 
 def _filtered(pieces: Iterator[str], stop_filter: StopFilter) -> Iterator[str]:

@@ -48,6 +48,8 @@ def test_public_api_is_pinned() -> None:
         "AdapterVectorStore",
         "ChatDoc2LoRA",
         "MiniLMEmbeddings",
+        "VectorStoreIndex",
+        "VectorStoreRouter",
         "create_adapter_documents_chain",
         "create_cascade_chain",
     ]
