@@ -29,14 +29,16 @@ adapter effect of 2-3 logits (4e-3 for 8), with identical greedy answers; `adapt
 keeps full precision.
 
 Threads: one writer at a time (a lock); readers (`search`, `adapter`, `get_by_ids`, ...) use their
-own SQLite connection per thread. Processes: writes take an exclusive `flock` on `.lock`; the router
-holds the entries loaded at open plus this object's writes, so reopen the store to search what
-another process added (`get_by_ids`, `entries` read the manifest directly).
+own SQLite connection per thread. Processes: writes take an exclusive `flock` on `.lock`; routing runs
+in the manifest itself (`routing.sqlite_index`: FTS5 and sqlite-vec tables kept by triggers), so every
+search sees what any process has committed (a read-only store written before those tables loads its
+entries into the router at open and catches up on the next search after a change).
 
 Package layout:
 
     layout.py    the directory layout and format constants; id and argument checks
-    manifest.py  the SQLite manifest (documents, entries, routing keys, meta)
+    manifest.py  the SQLite manifest (documents, entries, routing keys and tables, meta)
+    sqlite.py    the SQLite driver: the standard library's, or pysqlite3 where only it loads sqlite-vec
     write.py     the write protocol above (`WriteProtocol`, mixed into the facade)
     read.py      adapters by entry id: files, the routed set as one adapter, verification (`AdapterReads`)
     facade.py    `AdapterStore`: open, lock, recovery, router, the generator that built it, reads
