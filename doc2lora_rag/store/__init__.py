@@ -41,6 +41,7 @@ Package layout:
     sqlite.py    the SQLite driver: the standard library's, or pysqlite3 where only it loads sqlite-vec
     write.py     the write protocol above (`WriteProtocol`, mixed into the facade)
     read.py      adapters by entry id: files, the routed set as one adapter, verification (`AdapterReads`)
+    routing.py   the router a store opens with, its routing tables, embedding keys (`StoreRouting`)
     facade.py    `AdapterStore`: open, lock, recovery, router, the generator that built it, reads
 
 Adapters in memory (loaded files, joint adapters, slot placement) belong to the process's
