@@ -97,13 +97,15 @@ class AnswerEngine:
                 out = self.base.model.generate(**{**kwargs, **rows}, logits_processor=LogitsProcessorList([_DeferToText(defer_to_text)]))
             return out[:1]
 
-    def _check_defer(self, defer_to_text: Any, adapters: list[LoraWeights], context: str | None) -> float | None:
+    def _check_defer(self, defer_to_text: Any, adapters: list[LoraWeights], context: str | None, temperature: float) -> float | None:
         if defer_to_text is None:
             return None
         if not isinstance(defer_to_text, (int, float)) or isinstance(defer_to_text, bool) or defer_to_text < 0:
             raise InputError(f"defer_to_text must be a probability threshold >= 0 or None, got {defer_to_text!r}")
         if not adapters or context is None:
             return None  # nothing to defer between: one row as usual
+        if temperature > 0:
+            raise InputError("defer_to_text decodes greedily; pass temperature=0")
         return float(defer_to_text)
 
     def answer(
@@ -125,9 +127,7 @@ class AnswerEngine:
         (0: classic RAG; above 1: the adapters throughout). Twice the compute of one row.
         """
         adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
-        defer = self._check_defer(defer_to_text, adapters, context)
-        if defer is not None and temperature > 0:
-            raise InputError("defer_to_text decodes greedily; pass temperature=0")
+        defer = self._check_defer(defer_to_text, adapters, context, temperature)
         t0 = time.perf_counter()
         out = self._generate(adapters, key, self._generate_kwargs(ids, max_new_tokens, temperature, stop), defer)
         new = out[0, len(ids) :]
@@ -150,9 +150,7 @@ class AnswerEngine:
         from transformers import TextIteratorStreamer
 
         adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
-        defer = self._check_defer(defer_to_text, adapters, context)
-        if defer is not None and temperature > 0:
-            raise InputError("defer_to_text decodes greedily; pass temperature=0")
+        defer = self._check_defer(defer_to_text, adapters, context, temperature)
         streamer = TextIteratorStreamer(self.base.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
         errors: list[BaseException] = []
 
@@ -222,19 +220,14 @@ class AnswerEngine:
 
 class _DeferToText(LogitsProcessor):
     """Row 0 (text only) and row 1 (text and adapters) take one shared token per step: row 0's greedy
-    token when its probability reaches `threshold`, else row 1's. `steps`/`deferred` count the steps
-    and those decided by the text."""
+    token when its probability reaches `threshold`, else row 1's."""
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
-        self.steps = self.deferred = 0
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         text_row = scores[0].float().softmax(-1)
-        confident = bool(text_row.max() >= self.threshold)
-        token = int(text_row.argmax()) if confident else int(scores[1].argmax())
-        self.steps += 1
-        self.deferred += confident
+        token = int(text_row.argmax()) if text_row.max() >= self.threshold else int(scores[1].argmax())
         forced = torch.full_like(scores, float("-inf"))
         forced[:, token] = 0.0
         return forced

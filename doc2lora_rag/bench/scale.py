@@ -66,7 +66,7 @@ class SampledRecords:
         out = []
         for text in texts:
             chunks = max(1, -(-len(g.tokenize(text)) // g.max_chunk_tokens))
-            n = chunks * self.positions if self.positions else 1
+            n = chunks * self.positions
             width = g.emb.shape[1]
             inputs = (torch.randn(g.n_read, n, width, generator=self._rng) * 0.2).half()
             hidden = torch.randn(n, width, generator=self._rng).half() if g.n_read < len(g.layers) else None
@@ -95,38 +95,39 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _uses_bits(store: Any) -> bool:
-    return store.router.index is not None and store.manifest.uses_bits(store.manifest.conn())
-
-
-def _search_only(store: Any, embedder: Any, queries: list[str]) -> dict[str, float]:
-    """p50/p95 ms of the dense search alone (query vectors embedded beforehand), when routing runs in SQLite."""
+def _unit_queries(embedder: Any, queries: list[str]) -> list[Any]:
     import numpy as np
 
+    vectors = [np.asarray(embedder.embed_query(q), dtype=np.float32) for q in queries]
+    return [v / np.linalg.norm(v) for v in vectors]
+
+
+def _search_only(store: Any, vectors: list[Any]) -> dict[str, Any]:
+    """p50/p95 ms of the dense search alone (unit query vectors embedded beforehand) and how it searched, when
+    routing runs in SQLite."""
     index = store.router.index
     if index is None or store.router.mode != "dense":
         return {}
-    vectors = [np.asarray(embedder.embed_query(q), dtype=np.float32) for q in queries]
     lat = []
     for v in vectors:
         t0 = time.perf_counter()
-        index.dense(v / np.linalg.norm(v), 4)
+        index.dense(v, 4)
         lat.append(time.perf_counter() - t0)
-    return {"search_p50_ms": round(_pct(lat, 0.5) * 1000, 2), "search_p95_ms": round(_pct(lat, 0.95) * 1000, 2)}
+    return {"search_p50_ms": round(_pct(lat, 0.5) * 1000, 2), "search_p95_ms": round(_pct(lat, 0.95) * 1000, 2),
+            "routing": "sqlite-vec sign bits + exact rescoring" if index.searches_bits() else "exact scan in SQLite"}
 
 
-def _exact_recall(store: Any, embedder: Any, queries: list[str], found: list[list[str]]) -> float:
+def _exact_recall(store: Any, vectors: list[Any], found: list[list[str]]) -> float:
     """Fraction of the exact top-4 (cosine over every key, in memory) that the store's routing returned."""
     import numpy as np
 
     rows = store.manifest.routing_rows()
     keys = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
     hit = 0
-    for q, got in zip(queries, found, strict=True):
-        v = np.asarray(embedder.embed_query(q), dtype=np.float32)
-        best = np.argsort(-(keys @ (v / np.linalg.norm(v))), kind="stable")[:4]
+    for v, got in zip(vectors, found, strict=True):
+        best = np.argsort(-(keys @ v), kind="stable")[:4]
         hit += len({rows[i][0] for i in best} & set(got))
-    return round(hit / (4 * len(queries)), 4)
+    return round(hit / (4 * len(vectors)), 4)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -180,8 +181,9 @@ def run_scale_bench(cfg: ScaleConfig, progress: bool = True, generator: Any = No
             t0 = time.perf_counter()
             found.append([d.id for d, _ in store.search(q, 4)])
             lat.append(time.perf_counter() - t0)
-        recall = _exact_recall(store, embedder, queries, found)
-        search = _search_only(store, embedder, queries)
+        vectors = _unit_queries(embedder, queries)
+        recall = _exact_recall(store, vectors, found)
+        search = _search_only(store, vectors)
         joint = {}
         ids = [e.id for e in store.entries()]
         for k in () if cfg.routing_only else cfg.ks:
@@ -215,7 +217,7 @@ def run_scale_bench(cfg: ScaleConfig, progress: bool = True, generator: Any = No
             "disk_bytes": disk, "bytes_per_group": round(disk / max(len(files), 1)), "bytes_per_token": round(disk / max(entries * tokens, 1)),
             "manifest_bytes": manifest, "open_s": round(open_s, 3),
             "route_p50_ms": round(_pct(lat, 0.5) * 1000, 2), "route_p95_ms": round(_pct(lat, 0.95) * 1000, 2),
-            "route_recall_at_4": recall, **search, "routing": "sqlite-vec sign bits + exact rescoring" if _uses_bits(store) else "exact scan in SQLite",
+            "route_recall_at_4": recall, **search,
             "joint_write_p50_ms": joint, "joint_write_warm_p50_ms": warm, "rss_mb": round(_rss_mb(), 1),
         }
         rows.append(row)

@@ -78,8 +78,8 @@ class Router:
 
     def attach(self, index: SqliteIndex) -> None:
         """Route through a store's SQLite tables from now on (`sqlite_index`): the entries live there, so
-        `add` only embeds, `load` and `remove` leave the data to the store's transactions, and every query
-        sees what any process has committed."""
+        `add` is refused (the store adds them), `load` and `remove` leave the data to the store's transactions,
+        and every query sees what any process has committed."""
         if len(self._texts):
             raise InputError(f"attach an index to a fresh Router (this one holds {len(self._texts)} entries)")
         self.index = index
@@ -125,9 +125,9 @@ class Router:
         text_list = check_texts(texts, len(id_list))
         if not id_list:
             return {}
-        keys: dict[str, list[float]] = {}
         if self.index is not None:
             raise InputError("this router routes through a store's SQLite tables; add documents to the store instead")
+        keys: dict[str, list[float]] = {}
         if self.uses_keys:
             vectors = self.embedder.embed_documents(text_list)
             matrix = as_matrix(vectors, len(id_list), self._dense.dim)

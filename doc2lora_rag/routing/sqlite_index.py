@@ -17,18 +17,18 @@ renumbered rowids).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from .lexical import tokenize_words
 
 # Up to EXACT_LIMIT entries (by rowid) a dense search is the exact cosine over every key. Above, the RESCORE nearest
 # by Hamming distance are ranked again by exact cosine: sqlite-vec's k-nearest search costs grow with k (100k sign
 # vectors, 2 busy cores: k=64 9 ms, 128 34 ms, 512 152 ms) and its recall depends on the keys (README, routing table).
 EXACT_LIMIT = 10000
 RESCORE = 512
-_WORD = re.compile(r"\w+")
 
 TEXT_SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS routing_text USING fts5(text, tokenize='unicode61')
@@ -104,8 +104,8 @@ def ensure_bits_index(conn: Any, dim: int) -> bool:
 
 
 def match_query(text: str) -> str | None:
-    """An FTS5 query OR-ing the text's lower-cased words, each quoted (None when it has none)."""
-    words = dict.fromkeys(_WORD.findall(text.lower()))
+    """An FTS5 query OR-ing the text's words (`tokenize_words`, as BM25 routing reads them), each quoted (None when it has none)."""
+    words = dict.fromkeys(tokenize_words(text))
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words) or None
 
 
@@ -131,22 +131,24 @@ class SqliteIndex:
         row = self.conn().execute("SELECT text FROM entries WHERE id = ?", (item,)).fetchone()
         return None if row is None else row[0]
 
-    def dim(self) -> int | None:
-        row = self.conn().execute("SELECT LENGTH(routing_key) FROM entries WHERE routing_key IS NOT NULL LIMIT 1").fetchone()
-        return None if row is None else row[0] // 4
-
     def dense(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """The `n` entries with the highest cosine to the unit `vector`, best first (ties: older first)."""
         conn = self.conn()
         vector = np.ascontiguousarray(vector, dtype=np.float32)
-        newest = conn.execute("SELECT MAX(rowid) FROM entries").fetchone()[0] or 0  # >= the entry count, without a scan
-        if self.use_bits and newest > EXACT_LIMIT and has_table(conn, "routing_bits"):
+        if self.searches_bits(conn):
             rows = conn.execute(
                 "SELECT e.rowid, e.id, e.routing_key FROM (SELECT rowid FROM routing_bits WHERE key MATCH vec_quantize_binary(?) "
                 "AND k = ?) b JOIN entries e ON e.rowid = b.rowid", (vector.tobytes(), max(n, RESCORE))).fetchall()
         else:
             rows = conn.execute("SELECT rowid, id, routing_key FROM entries WHERE routing_key IS NOT NULL").fetchall()
         return self._ranked(rows, vector, n)
+
+    def searches_bits(self, conn: Any = None) -> bool:
+        """Whether a dense search takes sign-bit candidates (above `EXACT_LIMIT` entries, with the bits table)
+        rather than the exact cosine over every key."""
+        conn = conn or self.conn()
+        newest = conn.execute("SELECT MAX(rowid) FROM entries").fetchone()[0] or 0  # >= the entry count, without a scan
+        return self.use_bits and newest > EXACT_LIMIT and has_table(conn, "routing_bits")
 
     def cosines(self, vector: np.ndarray, ids: list[str]) -> dict[str, float]:
         """Exact cosine of the unit `vector` with the keys of `ids` (those that have one)."""

@@ -157,17 +157,16 @@ class Manifest:
             self._ensure_bits(c)
         return True
 
-    def _ensure_bits(self, conn: Any) -> None:
-        """The sign-bit table of the keys once there are keys, when `sqlite-vec` is loaded (caller's transaction)."""
+    def _ensure_bits(self, conn: Any, key: bytes | None = None) -> None:
+        """The sign-bit table of the keys once there are keys (as wide as `key`, else as the stored ones), when
+        `sqlite-vec` is loaded (caller's transaction)."""
         if not sqlite.has_vec():
             return
-        row = conn.execute("SELECT LENGTH(routing_key) FROM entries WHERE routing_key IS NOT NULL LIMIT 1").fetchone()
-        if row is not None:
-            ensure_bits_index(conn, row[0] // 4)
-
-    @staticmethod
-    def uses_bits(conn: Any) -> bool:
-        return sqlite.has_vec() and has_table(conn, "routing_bits")
+        if key is None:
+            row = conn.execute("SELECT routing_key FROM entries WHERE routing_key IS NOT NULL LIMIT 1").fetchone()
+            key = None if row is None else row[0]
+        if key is not None:
+            ensure_bits_index(conn, len(key) // 4)
 
     def read_meta(self) -> dict[str, Any]:
         try:
@@ -281,10 +280,9 @@ class Manifest:
             c.executemany("DELETE FROM entries WHERE doc_id = ?", [(d,) for d in doc_ids])
             c.executemany("DELETE FROM documents WHERE id = ?", [(d,) for d in doc_ids])
             c.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?)", documents)
-            if any(e[9] is not None for e in entries) and not has_table(c, "routing_bits"):
-                c.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entries[:1])
-                self._ensure_bits(c)  # created with the first key (its width), then kept by triggers
-                entries = entries[1:]
+            first_key = next((e[9] for e in entries if e[9] is not None), None)
+            if first_key is not None and not has_table(c, "routing_bits"):
+                self._ensure_bits(c, first_key)  # created with the first key (its width), then kept by triggers
             c.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", entries)
             for key, value in meta.items():
                 self.set_meta(c, key, value)
