@@ -138,7 +138,8 @@ def _live(gen: MemoryGenerator, records: list[Record], transforms: KVTransforms,
     n = max(a.shape[1] for a, _ in pairs)
     a = torch.stack([torch.nn.functional.pad(a, (0, 0, 0, n - a.shape[1])) for a, _ in pairs])
     b = torch.stack([torch.nn.functional.pad(b, (0, n - b.shape[2])) for _, b in pairs])
-    return {TARGET: a[row_doc]}, {TARGET: b[row_doc]}, gen.layers
+    dev = row_doc.device  # the write runs where the generator keeps its statistics (CPU); the student on the model's device
+    return {TARGET: a.to(dev)[row_doc]}, {TARGET: b.to(dev)[row_doc]}, gen.layers
 
 
 @torch.no_grad()
