@@ -32,9 +32,9 @@ test: install
 test-all: install
 	$(PY) -m pytest -q
 
-test-ray: install   # ingest on a local Ray cluster (slow: a cluster starts, actors load the model)
+test-ray: install   # ingest and serving on a local Ray cluster (slow: a cluster starts, actors load the model)
 	$(PIP) install -q -e ".[ray]"
-	$(PY) -m pytest -q -m slow tests/test_ray_ingest.py
+	$(PY) -m pytest -q -m slow tests/test_ray_ingest.py tests/test_ray_serve.py
 
 bench: install
 	$(PY) benchmarks/bench_foundation.py

@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="write the table and every prediction as JSON")
+    p.add_argument("--resume", action="store_true",
+                   help="with --out: keep the predictions of an interrupted run (OUT.partial.jsonl, written as they come) and do the rest")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -82,6 +84,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         items = items[: args.limit]
     records = []
+    partial = Path(args.out).with_suffix(".partial.jsonl") if args.out else None
+    if partial is not None and partial.exists() and not args.resume:
+        partial.unlink()
+    if partial is not None and partial.exists():
+        records = [json.loads(line) for line in partial.read_text().splitlines() if line.strip()]
+        print(f"resuming: {len(records)} predictions from {partial}", flush=True)
+    done = {(r["doc"], r["question"], r["variant"]) for r in records}
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp) / "docs"
         docs.mkdir()
@@ -117,6 +126,10 @@ def main(argv: list[str] | None = None) -> None:
                 if args.summed and k > 1:
                     variants.append(("summed", 1.0))
                 for mode, scale in variants:
+                    suffix = f" x{scale:g}" if mode == "hybrid" and len(args.hybrid_scales) > 1 else f" {scale:g}" if mode == "hybrid defer" else ""
+                    name = f"{mode}{suffix} k={k}"
+                    if (item.doc, item.question, name) in done:
+                        continue
                     s = time.perf_counter()
                     if mode == "summed":
                         pred = qa.engine.answer(item.question, [store.adapter(i) for i in ids], max_new_tokens=args.max_new_tokens).text
@@ -124,11 +137,12 @@ def main(argv: list[str] | None = None) -> None:
                         qa.hybrid_scale, qa.hybrid_adapters = (1.0 if mode == "hybrid defer" else scale), "next" if mode == "hybrid next" else "same"
                         qa.hybrid_defer = scale if mode == "hybrid defer" else None
                         pred = qa.answer(item.question, mode=mode.split()[0], k=k, max_new_tokens=args.max_new_tokens).answer
-                    suffix = f" x{scale:g}" if mode == "hybrid" and len(args.hybrid_scales) > 1 else f" {scale:g}" if mode == "hybrid defer" else ""
-                    name = f"{mode}{suffix} k={k}"
                     records.append({"variant": name, "k": k, "doc": item.doc, "question": item.question, "answers": list(item.answers),
                                     "prediction": pred, "correct": is_correct(pred, item.answers), "f1": token_f1(pred, item.answers),
                                     "hit": hit, "seconds": time.perf_counter() - s})
+                    if partial is not None:
+                        with partial.open("a") as f:
+                            f.write(json.dumps(records[-1]) + "\n")
             if (n + 1) % 10 == 0:
                 print(f"{n + 1}/{len(items)} questions", flush=True)
         store.close()
@@ -152,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"set": root.name, "part": args.part or "all", "ingest": ingest, "transforms": args.transforms,
                                               "rows": rows, "predictions": records}, indent=1))
+        partial.unlink(missing_ok=True)
 
 
 def disk_use(store) -> dict:

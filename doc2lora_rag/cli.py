@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from .bench import add_bench
@@ -247,6 +248,65 @@ def _add_rm(subparsers: Any) -> argparse.ArgumentParser:
 
 # -- registry ----------------------------------------------------------------------------------
 
+def _serve(args: argparse.Namespace) -> int:
+    named: dict[str, str] = {}
+    for spec in args.stores:
+        name, sep, path = spec.partition("=")
+        name, path = (name, path) if sep else (Path(spec).name, spec)
+        if not name or not path or name in named:
+            raise InputError(f"store {spec!r}: give each store a distinct name, as DIR (named by its folder) or NAME=DIR")
+        named[name] = path
+    url = f"http://{args.host}:{args.port}/v1"
+    if args.ray is not None:
+        import time
+
+        from .ray_serve import OpenStores, serve_chat
+
+        serve_chat(OpenStores(named, default_max_tokens=args.max_new_tokens, threads=args.threads),
+                   address=None if args.ray == "local" else args.ray, host=args.host, port=args.port,
+                   replicas=args.replicas, num_cpus=args.ray_cpus, num_gpus=args.ray_gpus, max_batch_size=args.max_batch)
+        print(f"serving {', '.join(named)} at {url} on Ray Serve ({args.replicas} replicas); Ctrl-C stops", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return EXIT_OK
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise MissingDependencyError("doc2lora serve needs uvicorn and starlette: pip install 'doc2lora-rag[serve]'") from exc
+    from .chat_api import ChatService, make_app, open_stores
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    service = ChatService(open_stores(named), default_max_tokens=args.max_new_tokens)
+    print(f"serving {', '.join(named)} at {url} (POST /v1/chat/completions, GET /v1/models); Ctrl-C stops", flush=True)
+    try:
+        uvicorn.run(make_app(service), host=args.host, port=args.port, log_level="warning")
+    finally:
+        service.close()
+    return EXIT_OK
+
+
+def _add_serve(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("serve", help="an OpenAI-compatible chat endpoint over stores (the request's model names the store)")
+    p.add_argument("stores", nargs="+", metavar="STORE", help="store folders (served under their folder names) or NAME=DIR")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="answer length when a request gives no max_tokens (default 48)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per process (default: torch's)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="serve on Ray Serve (ADDRESS: 'auto', 'ray://host:10001'; none: a local cluster); needs doc2lora-rag[ray]")
+    p.add_argument("--replicas", type=int, default=2, help="with --ray: replicas, each with its own model and adapter slots (default 2)")
+    p.add_argument("--ray-cpus", type=float, default=1, help="with --ray: CPUs per replica (default 1)")
+    p.add_argument("--ray-gpus", type=float, default=0, help="with --ray: GPUs per replica (default 0)")
+    p.add_argument("--max-batch", type=int, default=8, help="with --ray: completions answered in one batched generate (default 8)")
+    p.set_defaults(handler=_serve)
+    return p
+
+
 COMMANDS: list[tuple[str, AddParser]] = [
     ("info", _add_info),
     ("ingest", _add_ingest),
@@ -254,6 +314,7 @@ COMMANDS: list[tuple[str, AddParser]] = [
     ("ls", _add_ls),
     ("rm", _add_rm),
     ("bench", add_bench),
+    ("serve", _add_serve),
     *MODEL_COMMANDS,
 ]
 

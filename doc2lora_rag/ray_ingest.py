@@ -54,6 +54,30 @@ def _from_identity(identity: dict[str, Any], base_name: str | None) -> Any:
     return from_identity(identity, base_name)
 
 
+def connect(address: str | None, needs: str, unchanged: str) -> Any:
+    """The `ray` module, initialised: joined to the cluster at `address` (None: a local one). An unreachable
+    address fails in seconds (a socket probe, not Ray's own connection retries) with StoreError; `needs`
+    and `unchanged` complete the messages (what is missing, what stayed as it was)."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingDependencyError(f"{needs}; pip install 'doc2lora-rag[ray]'") from exc
+    if not ray.is_initialized():
+        unreachable = f"could not reach the Ray cluster at {address!r}"
+        fix = f"start it (ray start --head) or pass address=None for a local one. {unchanged}"
+        if address not in (None, "auto", "local"):
+            host, _, port = address.removeprefix("ray://").rpartition(":")
+            try:
+                socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"{unreachable} ({exc}); {fix}") from exc
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except Exception as exc:  # Ray raises several kinds (connection, RPC, timeout)
+            raise StoreError(f"{unreachable} ({type(exc).__name__}: {exc}); {fix}") from exc
+    return ray
+
+
 class RayGenerate:
     """Generation for `AdapterStore.add_documents(..., generate=RayGenerate(...))` on a Ray cluster (module docstring).
 
@@ -80,24 +104,7 @@ class RayGenerate:
         self.generator_factory = generator_factory
 
     def _ray(self) -> Any:
-        try:
-            import ray
-        except ImportError as exc:
-            raise MissingDependencyError("Ray ingest needs Ray Data; pip install 'doc2lora-rag[ray]'") from exc
-        if not ray.is_initialized():
-            unreachable = f"could not reach the Ray cluster at {self.address!r}"
-            fix = "start it (ray start --head) or pass address=None for a local one. Nothing was written to the store"
-            if self.address not in (None, "auto", "local"):  # fail in seconds, not after Ray's own connection retries
-                host, _, port = self.address.removeprefix("ray://").rpartition(":")
-                try:
-                    socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
-                except (OSError, ValueError) as exc:
-                    raise StoreError(f"{unreachable} ({exc}); {fix}") from exc
-            try:
-                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
-            except Exception as exc:  # Ray raises several kinds (connection, RPC, timeout)
-                raise StoreError(f"{unreachable} ({type(exc).__name__}: {exc}); {fix}") from exc
-        return ray
+        return connect(self.address, "Ray ingest needs Ray Data", "Nothing was written to the store")
 
     def __call__(self, texts: Sequence[Any], store: Any) -> list[Any]:
         """Records (stores that keep them) or adapters for `texts`, in order, generated on the pool."""
