@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--store", default=None, help="reuse/keep the store here (default: a temporary one)")
     p.add_argument("--transforms", default=None, help="memory transforms folder (default: the packaged ones)")
     p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4])
-    p.add_argument("--adapter-format", choices=["record", "lora"], default=None,
+    p.add_argument("--adapter-format", choices=["record", "tokens", "lora"], default=None,
                    help="what a new store's files hold (default: records for the memory generator)")
     p.add_argument("--base-variants", nargs="*", choices=["adapter", "rag"], default=["adapter", "rag"],
                    help="the plain variants to run (default both)")

@@ -114,7 +114,7 @@ def _ingest(args: argparse.Namespace) -> int:
         raise InputError("ingest needs at least one PATH (a file or folder), e.g. doc2lora ingest docs/ --store store")
     store = AdapterStore(
         args.store, _make_generator(args.generator), router=args.routing,
-        chunk_tokens=args.chunk_tokens, group_size=args.group_size,
+        chunk_tokens=args.chunk_tokens, group_size=args.group_size, adapter_format=args.adapter_format,
     )
     generate = None
     if args.ray is not None:
@@ -140,6 +140,9 @@ def _add_ingest(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--group-size", type=int, default=None, metavar="N", help="chunks per adapter (new store: 2)")
     p.add_argument("--routing", choices=["dense", "bm25", "hybrid"], default=None, help="routing mode of a new store (default dense)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--adapter-format", choices=["record", "tokens", "lora"], default=None,
+                   help="a new store's files: record (default for the memory generator), tokens (token ids only, read when first "
+                        "routed to), lora (adapters)")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="generate on a Ray cluster (ADDRESS: 'auto', 'ray://host:10001', host:port; none: a local one); "
                         "needs doc2lora-rag[ray]")

@@ -36,15 +36,15 @@ __all__ = ["RayGenerate"]
 class _GenerateActor:
     """One pool member: the generator, built once; each batch of pickled texts -> pickled records or adapters."""
 
-    def __init__(self, factory: Callable[[], Any], records: bool) -> None:
+    def __init__(self, factory: Callable[[], Any], method: str) -> None:
         self.generator = factory()
-        self.records = records
+        self.method = method  # the store's `record_method`
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         texts = [pickle.loads(t) for t in batch["text"]]
-        items = (self.generator.records if self.records else self.generator.generate)(texts)
+        items = getattr(self.generator, self.method)(texts)
         return {"index": batch["index"], "item": np.array([pickle.dumps(x) for x in items], dtype=object)}
 
 
@@ -115,7 +115,7 @@ class RayGenerate:
             return []
         ds = ray.data.from_items([{"index": i, "text": pickle.dumps(t)} for i, t in enumerate(texts)])
         out = ds.map_batches(
-            _GenerateActor, fn_constructor_args=(factory, store.keeps_records), batch_size=self.batch_size,
+            _GenerateActor, fn_constructor_args=(factory, store.record_method), batch_size=self.batch_size,
             compute=ray.data.ActorPoolStrategy(size=min(self.workers, len(texts))), num_cpus=self.num_cpus, num_gpus=self.num_gpus,
             max_restarts=self.max_restarts, max_task_retries=-1 if self.max_restarts else 0,
         ).take_all()

@@ -427,3 +427,41 @@ def test_a_routed_sets_adapter_exported_to_peft_gives_the_engines_logits(saved, 
             plain = bare(input_ids=tokens).logits
     assert (got - want).abs().max() <= 1e-4 * want.abs().max()
     assert (got - plain).abs().max() > 1e-3  # the adapter changes the logits
+
+
+def test_a_store_of_token_records_reads_them_when_routed_and_answers_as_a_store_of_records(saved, tmp_path) -> None:
+    from doc2lora_rag.generators.memory import TokenRecord
+
+    gen = saved
+    stores = {}
+    for fmt in ("record", "tokens"):
+        store = AdapterStore(tmp_path / fmt, gen, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2, adapter_format=fmt)
+        store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
+        stores[fmt] = store
+    tokens = stores["tokens"]
+    assert tokens.keeps_records and tokens.meta["adapter_format"] == "tokens"
+    size = {fmt: sum(f.stat().st_size for f in (s.path / "adapters").iterdir()) for fmt, s in stores.items()}
+    assert size["tokens"] * 3 < size["record"]  # token ids against fp16 MLP inputs at every picked position (the tiny model's are small)
+    ids = [e.id for e in tokens.entries()]
+    assert ids == [e.id for e in stores["record"].entries()]
+    record = tokens._file(ids[0])[0]
+    assert isinstance(record, TokenRecord) and record.nbytes < 200
+    for routed in (ids[:1], ids[:2], ids[1:3]):
+        (want,) = stores["record"].routed_adapters(routed)
+        (got,) = tokens.routed_adapters(routed)
+        assert (deltas(got) - deltas(want)).norm() <= 1e-3 * deltas(want).norm()
+    engine = AnswerEngine(gen.base, num_slots=2, max_rank=4)
+    for q in ("Who founded Merros Holdings?", "When was Balrodun Robotics established?"):
+        answers = {fmt: StoreQA(s, engine).answer(q, mode="adapter", k=2, max_new_tokens=6).answer for fmt, s in stores.items()}
+        assert answers["tokens"] == answers["record"]
+    tokens.close()
+    # a damaged token record is named, with the fix; the store's other records still read
+    again = AdapterStore(tmp_path / "tokens", gen, router=HashEmbedder())
+    assert again.meta["adapter_format"] == "tokens"
+    victim = again.path / "adapters" / again.manifest.entry_file(ids[2])[0]
+    victim.write_bytes(victim.read_bytes()[:40])
+    with pytest.raises(CorruptFileError, match="add the document again"):
+        again._read_file(victim)
+    assert again.routed_adapters(ids[:1])[0].rank > 0
+    again.close()
+    stores["record"].close()

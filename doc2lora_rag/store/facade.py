@@ -45,7 +45,9 @@ class AdapterStore(AdapterReads, WriteProtocol, StoreRouting):
         adapter_dtype: "float16" (default, half the disk) or "float32" for the files on disk.
         adapter_format: what a new store's files hold: "record" (what fixes each adapter, ~4x smaller, expanded
             by the generator on reading; the default where the generator keeps records, as the memory
-            generator does) or "lora" (the adapters themselves: reading needs no generator).
+            generator does), "tokens" (the chunks' token ids, ~1,000x smaller: nothing is read at ingest, the
+            frozen model reads a group when a question first routes to it in a process) or "lora" (the
+            adapters themselves: reading needs no generator).
         cache_size: adapters kept in memory by `adapter()` (LRU).
     """
 
@@ -196,8 +198,8 @@ class AdapterStore(AdapterReads, WriteProtocol, StoreRouting):
 
             # a new store keeps records where the generator has them; a store written before records keeps adapters
             fmt = self._adapter_format or ("record" if keeps_records(generator) else "lora")
-            if fmt == "record" and not keeps_records(generator):
-                raise InputError(f"adapter_format='record' needs a generator that keeps records (the memory generator); "
+            if fmt != "lora" and not keeps_records(generator, fmt):
+                raise InputError(f"adapter_format={fmt!r} needs a generator that keeps records (the memory generator); "
                                  f"{type(generator).__name__} does not: use adapter_format='lora'")
             self._set_meta({"generator": ident, "base_model": base, "adapter_format": fmt})
         self._generator = generator
@@ -219,8 +221,13 @@ class AdapterStore(AdapterReads, WriteProtocol, StoreRouting):
 
     @property
     def keeps_records(self) -> bool:
-        """True when the files hold the generator's records (`MemoryRecord`), expanded into adapters on reading."""
-        return self._meta.get("adapter_format") == "record"
+        """True when the files hold the generator's records (`MemoryRecord`, `TokenRecord`), expanded into adapters on reading."""
+        return self._meta.get("adapter_format") in ("record", "tokens")
+
+    @property
+    def record_method(self) -> str:
+        """The generator's method that makes what this store's files hold (`records`, `token_records`, `generate`)."""
+        return {"record": "records", "tokens": "token_records"}.get(self._meta.get("adapter_format"), "generate")
 
     @property
     def meta(self) -> dict[str, Any]:

@@ -17,7 +17,8 @@ ADAPTER_DIR = "adapters"
 LOCK_FILE = ".lock"
 SUFFIX = ".safetensors"
 DEFAULT_CHUNKING = {"chunk_tokens": 128, "group_size": 2, "overlap_tokens": 16}
-ADAPTER_FORMATS = ("record", "lora")  # what a store's files hold: a generator's records of adapters, or the adapters
+# what a store's files hold: a generator's records of adapters, the token ids its records are read from, or the adapters
+ADAPTER_FORMATS = ("record", "tokens", "lora")
 DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 

@@ -221,7 +221,7 @@ class WriteProtocol:
                     loras = generate([text_of[h] for h in part], self)
                 else:
                     with self._model_lock(generator):
-                        loras = (generator.records if self.keeps_records else generator.generate)([text_of[h] for h in part])
+                        loras = getattr(generator, self.record_method)([text_of[h] for h in part])
                 report.generate_seconds += time.perf_counter() - t0
                 kind = "record" if self.keeps_records else "LoraWeights"
                 ok = (callable(getattr(x, "float_tensors", None)) if self.keeps_records else isinstance(x, LoraWeights) for x in loras)

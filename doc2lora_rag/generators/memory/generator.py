@@ -28,6 +28,7 @@ docs/training_log.md ("Probe", session 5).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -50,11 +51,12 @@ from .compact import unpack
 from .config import GENERATION_KEYS, TARGET, MemoryConfig, layout
 from .files import FORMAT, cache_path, load_fit_corpus, packaged_stats_dir, packaged_transforms_dir, read_folder, stats_folder
 from .fit import encode_batch, fit_statistics, scorer_features, with_bias
-from .records import MemoryRecord
+from .records import MemoryRecord, TokenRecord
 from .transforms import KVTransforms
 from .write import GRAM, associative_write, combine_adapters, half_or_float, regularised_c, solve_factored, transform_keys, transform_values
 
 PREPARED = 32  # records whose keys `expand` keeps ready (~5.9 MB each on SmolLM2: 20 layers x 48 positions x 1536 x 2, fp16)
+READ = 256  # token records kept read (`read_record`; ~1.1 MB each on SmolLM2 for a 2-chunk group, fp16)
 
 
 class MemoryGenerator:
@@ -92,6 +94,7 @@ class MemoryGenerator:
         self._c_inv_p: torch.Tensor | None = None  # C^-1 P, once, for `expand`
         self._prep: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()  # `prepared`, by record id
         self._prep_lock = threading.Lock()
+        self._read_cache: OrderedDict[str, MemoryRecord] = OrderedDict()  # `read_record`, by record id
         # the MLP inputs only: down_proj's inputs are rebuilt from them at the picked positions (`keys`)
         self.encoder = Encoder(base, self.layers[: self.n_read], capture_parents=[TARGET])
         self.max_chunk_tokens = config.max_chunk_tokens
@@ -322,8 +325,45 @@ class MemoryGenerator:
             out.append(self._read(chunks)[0])
         return out
 
+    def token_records(self, texts: Sequence[Text]) -> list[TokenRecord]:
+        """One token record per text (`records.TokenRecord`): its chunks' token ids, no forward pass. `expand`
+        reads it when first asked (`read_record`) and writes what `records` would have given."""
+        out = []
+        for i, text in enumerate(check_texts(texts)):
+            chunks = [list(c) for c in token_pieces(self.tokenize, text, self.max_chunk_tokens) if len(c) >= 2]
+            if not chunks:
+                raise InputError(f"texts[{i}] produced fewer than two tokens; pass real text")
+            out.append(TokenRecord(chunks, self.layers, self.base.name, {"chunks": len(chunks), "generator": "memory"}))
+        return out
+
+    def read_record(self, record: MemoryRecord | TokenRecord) -> MemoryRecord:
+        """A token record read by the frozen model (the forward pass `records` makes; inputs rounded to fp16 as a
+        stored record's are), kept for the last READ records that carry an id; a MemoryRecord as it is."""
+        if isinstance(record, MemoryRecord):
+            return record
+        if record.layers != self.layers:
+            raise ModelMismatchError(f"a token record over layers {record.layers[:1]}..{record.layers[-1:]} does not fit this generator "
+                                     f"({len(self.layers)} layers from {self.layers[0]}); open the store with the generator that built it")
+        key = record.meta.get("id")
+        with self._prep_lock:
+            hit = self._read_cache.get(key) if key else None
+            if hit is not None:
+                self._read_cache.move_to_end(key)
+                return hit
+        slots = getattr(self.base, "slots", None)  # the base model without adapters, not mid-generate elsewhere
+        with slots.lock if slots is not None else contextlib.nullcontext(), slots.use(None) if slots is not None else contextlib.nullcontext():
+            full = self._read(record.chunks)[0]
+        out = MemoryRecord(full.inputs.half(), full.value_ids, full.layers, full.base_model, {**full.meta, **record.meta},
+                           None if full.hidden is None else full.hidden.half())
+        if key:
+            with self._prep_lock:
+                self._read_cache[key] = out
+                while len(self._read_cache) > READ:
+                    self._read_cache.popitem(last=False)
+        return out
+
     @torch.no_grad()
-    def expand(self, records: Sequence[MemoryRecord], weights: Sequence[float] | None = None) -> LoraWeights:
+    def expand(self, records: Sequence[MemoryRecord | TokenRecord], weights: Sequence[float] | None = None) -> LoraWeights:
         """The adapter of one or several records: one write over all their keys (for several, the exact joint write).
 
         Returned in the factored form of `write.factored_write` (A' = (C^-1 K')^T, B' = gain V'^T H^-1: the same
@@ -332,6 +372,7 @@ class MemoryGenerator:
         """
         if not records:
             raise InputError("expand needs at least one memory record")
+        records = [self.read_record(r) for r in records]
         parts = [self.prepared(r) for r in records]
         keys, c_keys = (torch.cat([x[i] for x in parts], dim=1).float() for i in (0, 1))
         value_ids = torch.cat([r.value_ids.long() for r in records])

@@ -12,6 +12,11 @@ per chunk; the adapter it replaces is A and B in fp16 plus the fp32 Gram, 2.1 MB
 File: one safetensors file, tensors "inputs" (L_read, n, D) fp16, "value_ids" (n,) int32 and, when the
 generator predicts the keys of its upper layers, "hidden" (n, D) (the residual entering the last read
 layer); the header carries the format name and version, the layers, the base model and the metadata.
+
+A `TokenRecord` is the smallest record: the token ids of the text's chunks, from which the frozen model
+gives the rest (`MemoryGenerator.read_record`: the same forward pass ingest would make, done when a
+question first routes to the record). File: "tokens" (total,) int32 and "chunk_lengths" (chunks,)
+int32, header "form": "tokens"; ~4 bytes per token of text instead of ~4.3 kB.
 """
 
 from __future__ import annotations
@@ -81,8 +86,8 @@ class MemoryRecord:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> MemoryRecord:
-        """Read a record; a truncated, foreign or newer file raises CorruptFileError naming it."""
+    def load(cls, path: str | Path) -> MemoryRecord | TokenRecord:
+        """Read a record (either form); a truncated, foreign or newer file raises CorruptFileError naming it."""
         from safetensors import safe_open
 
         path = Path(path)
@@ -101,10 +106,59 @@ class MemoryRecord:
             raise CorruptFileError(f"{path} has memory record version {header['format_version']}, newer than this library's "
                                    f"{RECORD_VERSION}; upgrade doc2lora-rag")
         try:
+            if header.get("form") == "tokens":
+                return TokenRecord.from_tensors(tensors, header)
             return cls(tensors["inputs"], tensors["value_ids"].long(), tuple(json.loads(header["layers"])), header.get("base_model", ""),
                        json.loads(header.get("meta") or "{}"), tensors.get("hidden"))
         except (KeyError, ValueError, InputError) as exc:
             raise CorruptFileError(f"{path} holds an inconsistent memory record ({exc}); {fix}") from exc
+
+
+@dataclass
+class TokenRecord:
+    """A memory record as the token ids of its chunks (module docstring): what the generator reads, not what it read."""
+
+    chunks: list[list[int]]
+    layers: tuple[int, ...]
+    base_model: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.layers = tuple(int(x) for x in self.layers)
+        if not self.chunks or not all(len(c) >= 2 for c in self.chunks):
+            raise InputError("a token record needs at least one chunk of two or more tokens")
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * (sum(len(c) for c in self.chunks) + len(self.chunks))
+
+    def float_tensors(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def with_meta(self, **meta: Any) -> TokenRecord:
+        return TokenRecord(self.chunks, self.layers, self.base_model, {**self.meta, **meta})
+
+    def save(self, path: str | Path, dtype: torch.dtype | None = None) -> Path:
+        """Write the record (token ids, int32; `dtype` is ignored: nothing here is a float); atomic."""
+        from safetensors.torch import save_file
+
+        del dtype
+        path = Path(path)
+        tensors = {"tokens": torch.tensor([t for c in self.chunks for t in c], dtype=torch.int32),
+                   "chunk_lengths": torch.tensor([len(c) for c in self.chunks], dtype=torch.int32)}
+        header = {"format": RECORD_FORMAT, "format_version": str(RECORD_VERSION), "form": "tokens",
+                  "layers": json.dumps(list(self.layers)), "base_model": self.base_model, "meta": json.dumps(self.meta, ensure_ascii=False)}
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
+        return path
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], header: dict[str, str]) -> TokenRecord:
+        tokens, lengths = tensors["tokens"].tolist(), tensors["chunk_lengths"].tolist()
+        if sum(lengths) != len(tokens) or min(lengths, default=0) < 2:
+            raise ValueError(f"chunk lengths {lengths[:4]}... do not split {len(tokens)} tokens")
+        starts = [sum(lengths[:i]) for i in range(len(lengths))]
+        return cls([tokens[a : a + n] for a, n in zip(starts, lengths)], tuple(json.loads(header["layers"])),
+                   header.get("base_model", ""), json.loads(header.get("meta") or "{}"))
 
 
 def is_record_file(path: str | Path) -> bool:
