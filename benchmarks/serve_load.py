@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
 
     latencies: list[float] = []
     failures: list[str] = []
+    batches: list[int] = []
     answers: dict[int, str] = {}
     lock = threading.Lock()
     end = time.perf_counter() + args.duration
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
                         if r.status_code != 200:
                             raise RuntimeError(f"{r.status_code} {r.text[:200]}")
                         text = r.json()["choices"][0]["message"]["content"]
+                        with lock:
+                            batches.append(r.json()["doc2lora"]["batch"])
                 except Exception as exc:  # noqa: BLE001 - counted and reported
                     with lock:
                         failures.append(f"{type(exc).__name__}: {exc}")
@@ -126,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     result = {"server": "uvicorn, 1 process" if args.single else f"Ray Serve, {args.replicas} replicas, batch {args.max_batch}",
               "clients": args.clients, "seconds": round(wall, 1), "startup_s": round(startup, 1), "requests": len(latencies),
               "failed": len(failures), "per_s": round(len(latencies) / wall, 3), "p50_s": round(statistics.median(latencies), 2),
-              "p95_s": round(q[18], 2), "same_as_one_process": f"{same}/{len(checked)}", "mode": args.mode, "k": args.k,
+              "p95_s": round(q[18], 2), "same_as_one_process": f"{same}/{len(checked)}",
+              "mean_batch": round(statistics.mean(batches), 2) if batches else None, "mode": args.mode, "k": args.k,
               "max_tokens": args.max_tokens, "failures": failures[:5]}
     print(json.dumps(result, indent=1))
     if args.out:

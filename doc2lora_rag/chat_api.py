@@ -6,7 +6,7 @@ bare model. Besides the OpenAI fields (`messages`, `max_tokens` / `max_completio
 `temperature`, `stop`, `stream`, `n` = 1) a request may carry `k` (chunk groups to route to) and
 `mode` ("adapter", "rag", "hybrid", "none"); OpenAI clients send them through `extra_body`. The
 response is a `chat.completion` (or `chat.completion.chunk` events) with a `doc2lora` field: mode, k,
-the adapter ids switched in and the routed sources. `GET /v1/models` lists the stores, `GET /health`
+the adapter ids switched in, the routed sources and `batch` (the rows of the `generate` that answered). `GET /v1/models` lists the stores, `GET /health`
 answers "ok". Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`.
 
 - `ChatService`: framework-free (a request dict in; a response dict, or chunk dicts, out). Stores are
@@ -214,14 +214,14 @@ class ChatService:
         with self._locks[routed.request.model]:
             return load_adapters(self.stores[routed.request.model], routed.adapter_ids)
 
-    def _response(self, routed: _Routed, text: str, prompt_tokens: int, new_tokens: int) -> dict[str, Any]:
+    def _response(self, routed: _Routed, text: str, prompt_tokens: int, new_tokens: int, batch: int = 1) -> dict[str, Any]:
         req = routed.request
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(self._clock()), "model": req.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                          "finish_reason": "length" if new_tokens >= req.max_tokens else "stop"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": new_tokens, "total_tokens": prompt_tokens + new_tokens},
-            "doc2lora": self._extension(routed),
+            "doc2lora": {**self._extension(routed), "batch": batch},
         }
 
     @staticmethod
@@ -298,7 +298,8 @@ class ChatService:
                     results[i] = exc
                 continue
             for (i, routed, _), out in zip(rows, outs):
-                results[i] = self._response(routed, cut_at_stop(out.text, routed.request.stop), out.prompt_tokens, out.new_tokens)
+                results[i] = self._response(routed, cut_at_stop(out.text, routed.request.stop), out.prompt_tokens, out.new_tokens,
+                                            len(rows))
         return [r if r is not None else RuntimeError("request not answered") for r in results]
 
     def close(self) -> None:

@@ -96,7 +96,9 @@ def test_batched_completions_equal_one_at_a_time(service) -> None:
     assert isinstance(got[-1], ChatRequestError) and got[-1].status == 404
     for b, g in zip(bodies[:-1], got[:-1]):
         want = service.complete(b)
-        assert g["choices"] == want["choices"] and g["usage"] == want["usage"] and g["doc2lora"] == want["doc2lora"], b
+        assert g["choices"] == want["choices"] and g["usage"] == want["usage"], b
+        assert {**g["doc2lora"], "batch": 1} == want["doc2lora"]
+    assert max(g["doc2lora"]["batch"] for g in got[:-1]) >= 4  # greedy non-hybrid rows of one length share a generate
 
 
 @pytest.mark.parametrize(("change", "param"), [

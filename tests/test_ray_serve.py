@@ -88,6 +88,7 @@ def test_two_replicas_answer_sixteen_concurrent_clients_as_one_process(root) -> 
         want = [local.complete(b)["choices"][0]["message"]["content"] for b in bodies]
         local.close()
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        batches: list[int] = []
 
         def client(c: int) -> list[tuple[int, str]]:
             out = []
@@ -109,11 +110,13 @@ def test_two_replicas_answer_sixteen_concurrent_clients_as_one_process(root) -> 
                         r = http.post(url, json=bodies[i])
                         assert r.status_code == 200, r.text
                         out.append((i, r.json()["choices"][0]["message"]["content"]))
+                        batches.append(r.json()["doc2lora"]["batch"])
             return out
 
         with ThreadPoolExecutor(16) as pool:
             results = [x for xs in pool.map(client, range(16)) for x in xs]
         assert len(results) == 96
+        assert max(batches) > 1  # requests that met in a replica shared a batched generate
         assert all(text == want[i] for i, text in results), [(i, t, want[i]) for i, t in results if t != want[i]][:5]
         r = httpx.post(url, json={**bodies[0], "model": "other"}, timeout=60)
         assert r.status_code == 404 and "facts" in r.json()["error"]["message"]

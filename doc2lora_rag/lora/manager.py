@@ -126,15 +126,18 @@ class AdapterManager:
         joint = self._joint_cached(loras, build, scope)
         return list(loras) if joint is None else [joint]
 
-    def expanded(self, records: Sequence[Any], expand: Callable[[], Callable[[Sequence[Any]], LoraWeights]], scope: str) -> list[LoraWeights]:
+    def expanded(self, records: Sequence[Any], expand: Callable[[], Callable[[Sequence[Any]], LoraWeights]], scope: str,
+                 tags: Sequence[str] | None = None) -> list[LoraWeights]:
         """[the one adapter a set of records stands for], built by `expand()(records)` (the generator's write over all
-        their keys) and cached like joint adapters; `scope` and the records' meta["id"] key it."""
-        return [self._joint_cached(records, lambda: expand()(records), scope)]
+        their keys) and cached like joint adapters; `scope` and the records' meta["id"] key it, each followed by its tag
+        (e.g. its weight in the write: the records' own ids, which the generator's caches use, stay the same)."""
+        return [self._joint_cached(records, lambda: expand()(records), scope, tags)]
 
-    def _joint_cached(self, parts: Sequence[Any], build: Callable[[], LoraWeights | None], scope: str) -> LoraWeights | None:
-        """The joint adapter of `parts` (their meta["id"]s and `scope` key it) from the cache, else `build()` and
-        keep it (None: nothing to keep). Its meta["id"] is "joint:<ids>" (a single part keeps its own id)."""
-        ids = "|".join(x.meta["id"] for x in parts)
+    def _joint_cached(self, parts: Sequence[Any], build: Callable[[], LoraWeights | None], scope: str,
+                      tags: Sequence[str] | None = None) -> LoraWeights | None:
+        """The joint adapter of `parts` (their meta["id"]s, each followed by its tag, and `scope` key it) from the cache,
+        else `build()` and keep it (None: nothing to keep). Its meta["id"] is "joint:<ids>" (a single part keeps its own id)."""
+        ids = "|".join(x.meta["id"] + (tags[i] if tags else "") for i, x in enumerate(parts))
         key = f"{scope}|{ids}"
         with self._lock:
             joint = self._joint.get(key)

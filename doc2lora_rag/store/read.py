@@ -56,11 +56,12 @@ class AdapterReads:
         """The one adapter of loaded records (entry id, record, content hash): the generator's write over all their
         keys, each record's values scaled by its weight (default 1), cached."""
         weights = list(weights) if weights is not None else [1.0] * len(files)
-        records = [record.with_meta(id=f"{adapter_id}@{content_hash[:16]}@{self._tag}" + (f"*{w:g}" if w != 1.0 else ""))
-                   for (adapter_id, record, content_hash), w in zip(files, weights, strict=True)]
+        # a record's id does not carry its weight: the generator's caches (read records, prepared keys) hold it at any rank
+        records = [record.with_meta(id=f"{adapter_id}@{content_hash[:16]}@{self._tag}") for adapter_id, record, content_hash in files]
+        tags = [f"*{w:g}" if w != 1.0 else "" for w in weights]
         plain = all(w == 1.0 for w in weights)
         return self.adapters.expanded(records, lambda: self.generator.expand if plain else
-                                      (lambda rs: self.generator.expand(rs, weights)), str(self.path / ADAPTER_DIR))
+                                      (lambda rs: self.generator.expand(rs, weights)), str(self.path / ADAPTER_DIR), tags)
 
     def route_weights(self, k: int) -> list[float]:
         """The weights of k routed groups in their joint write, best first (`ROUTE_DECAY`)."""
