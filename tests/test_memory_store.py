@@ -312,7 +312,7 @@ def test_one_adapter_manager_per_model_shares_files_and_keeps_stores_apart(saved
 def test_a_memory_store_keeps_records_smaller_than_adapters_and_reads_the_same(saved, tmp_path) -> None:
     gen = saved
     kw = dict(router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2)
-    records = AdapterStore(tmp_path / "records", gen, **kw)  # the default for the memory generator
+    records = AdapterStore(tmp_path / "records", gen, adapter_format="record", **kw)
     loras = AdapterStore(tmp_path / "loras", gen, adapter_format="lora", **kw)
     for store in (records, loras):
         store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
@@ -434,8 +434,9 @@ def test_a_store_of_token_records_reads_them_when_routed_and_answers_as_a_store_
 
     gen = saved
     stores = {}
-    for fmt in ("record", "tokens"):
-        store = AdapterStore(tmp_path / fmt, gen, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2, adapter_format=fmt)
+    for fmt in ("record", "tokens"):  # tokens: the memory generator's default
+        store = AdapterStore(tmp_path / fmt, gen, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2,
+                             adapter_format=None if fmt == "tokens" else fmt)
         store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
         stores[fmt] = store
     tokens = stores["tokens"]

@@ -43,10 +43,10 @@ class AdapterStore(AdapterReads, WriteProtocol, StoreRouting):
             existing store keeps its own and refuses different explicit values.
         read_only: open without writing anything (no recovery, writes raise StoreError).
         adapter_dtype: "float16" (default, half the disk) or "float32" for the files on disk.
-        adapter_format: what a new store's files hold: "record" (what fixes each adapter, ~4x smaller, expanded
-            by the generator on reading; the default where the generator keeps records, as the memory
-            generator does), "tokens" (the chunks' token ids, ~1,000x smaller: nothing is read at ingest, the
-            frozen model reads a group when a question first routes to it in a process) or "lora" (the
+        adapter_format: what a new store's files hold: "tokens" (the chunks' token ids, ~4 bytes a token:
+            nothing is read at ingest, the frozen model reads a group when a question first routes to it in a
+            process; the default where the generator reads them, as the memory generator does), "record" (what
+            fixes each adapter, the MLP inputs at its positions, ~1 MB a group: read at ingest) or "lora" (the
             adapters themselves: reading needs no generator).
         cache_size: adapters kept in memory by `adapter()` (LRU).
     """
@@ -196,8 +196,9 @@ class AdapterStore(AdapterReads, WriteProtocol, StoreRouting):
         if stored_gen is None and not self.read_only:
             from ..generators import keeps_records
 
-            # a new store keeps records where the generator has them; a store written before records keeps adapters
-            fmt = self._adapter_format or ("record" if keeps_records(generator) else "lora")
+            # a new store keeps token records where the generator reads them (the memory generator), else its records,
+            # else adapters; a store written before records keeps adapters
+            fmt = self._adapter_format or next((f for f in ("tokens", "record") if keeps_records(generator, f)), "lora")
             if fmt != "lora" and not keeps_records(generator, fmt):
                 raise InputError(f"adapter_format={fmt!r} needs a generator that keeps records (the memory generator); "
                                  f"{type(generator).__name__} does not: use adapter_format='lora'")

@@ -95,6 +95,7 @@ class MemoryGenerator:
         self._prep: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()  # `prepared`, by record id
         self._prep_lock = threading.Lock()
         self._read_cache: OrderedDict[str, MemoryRecord] = OrderedDict()  # `read_record`, by record id
+        self._read_lock = threading.RLock()  # one forward pass at a time through the encoder's hooks
         # the MLP inputs only: down_proj's inputs are rebuilt from them at the picked positions (`keys`)
         self.encoder = Encoder(base, self.layers[: self.n_read], capture_parents=[TARGET])
         self.max_chunk_tokens = config.max_chunk_tokens
@@ -351,7 +352,8 @@ class MemoryGenerator:
                 self._read_cache.move_to_end(key)
                 return hit
         slots = getattr(self.base, "slots", None)  # the base model without adapters, not mid-generate elsewhere
-        with slots.lock if slots is not None else contextlib.nullcontext(), slots.use(None) if slots is not None else contextlib.nullcontext():
+        with self._read_lock, slots.lock if slots is not None else contextlib.nullcontext(), \
+                slots.use(None) if slots is not None else contextlib.nullcontext():
             full = self._read(record.chunks)[0]
         out = MemoryRecord(full.inputs.half(), full.value_ids, full.layers, full.base_model, {**full.meta, **record.meta},
                            None if full.hidden is None else full.hidden.half())
