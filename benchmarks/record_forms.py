@@ -59,14 +59,12 @@ def main(argv: list[str] | None = None) -> None:
                 cold, warm = [], []
                 for _ in range(args.sets):
                     routed = rng.sample(ids, k)
-                    generator._prep.clear()
-                    generator._read_cache.clear()
-                    store.adapters._joint.drop(lambda key: True)
-                    store.adapters._files.drop(lambda key: True)
+                    generator.forget()
+                    store.adapters.forget()
                     s = time.perf_counter()
                     store.routed_adapters(routed)
                     cold.append(time.perf_counter() - s)
-                    store.adapters._joint.drop(lambda key: True)
+                    store.adapters.forget(files=False)
                     s = time.perf_counter()
                     store.routed_adapters(list(reversed(routed)))  # the same records, a new combination
                     warm.append(time.perf_counter() - s)

@@ -112,6 +112,13 @@ class AdapterManager:
             self._files.drop(lambda k: k == key)
             self._joint.drop(lambda k: k.startswith(folder + "|"))
 
+    def forget(self, files: bool = True) -> None:
+        """Drop every joint adapter (and with `files`, every loaded file): the next reads start cold (benchmarks)."""
+        with self._lock:
+            self._joint.drop(lambda k: True)
+            if files:
+                self._files.drop(lambda k: True)
+
     # -- combining -----------------------------------------------------------------------------
 
     def combined(self, loras: Sequence[LoraWeights], combine: Callable[[], Callable | None], scope: str) -> list[LoraWeights]:

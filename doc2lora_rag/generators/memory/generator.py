@@ -390,6 +390,12 @@ class MemoryGenerator:
             meta.update(parts=[r.meta.get("id", "") for r in records], joint=True)
         return self._lora(a, b, meta)
 
+    def forget(self) -> None:
+        """Drop the read token records and prepared keys kept for `expand`: the next expansions start cold (benchmarks)."""
+        with self._prep_lock:
+            self._prep.clear()
+            self._read_cache.clear()
+
     def prepared(self, record: MemoryRecord) -> tuple[torch.Tensor, torch.Tensor]:
         """(K', C^-1 K'), each (L, n, d_in) fp16: a record's keys through the key transform, and whitened (what
         `expand` writes from; a key's transform does not depend on the keys written with it). Kept for the last
