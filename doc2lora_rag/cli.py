@@ -252,6 +252,8 @@ def _add_rm(subparsers: Any) -> argparse.ArgumentParser:
 # -- registry ----------------------------------------------------------------------------------
 
 def _serve(args: argparse.Namespace) -> int:
+    if not args.stores:
+        raise InputError("serve needs at least one STORE folder from `doc2lora ingest`, e.g. doc2lora serve store --port 8000")
     named: dict[str, str] = {}
     for spec in args.stores:
         name, sep, path = spec.partition("=")
@@ -295,7 +297,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _add_serve(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("serve", help="an OpenAI-compatible chat endpoint over stores (the request's model names the store)")
-    p.add_argument("stores", nargs="+", metavar="STORE", help="store folders (served under their folder names) or NAME=DIR")
+    p.add_argument("stores", nargs="*", metavar="STORE", help="store folders (served under their folder names) or NAME=DIR")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--max-new-tokens", type=int, default=48, help="answer length when a request gives no max_tokens (default 48)")

@@ -166,3 +166,11 @@ def test_stores_open_by_path_under_their_folder_names(generator, tmp_path) -> No
         open_stores([tmp_path / "a", tmp_path / "missing"], generator=generator)
     with pytest.raises(InputError, match="no stores"):
         open_stores([])
+
+
+def test_the_serve_command_refuses_what_it_cannot_serve(tmp_path, capsys) -> None:
+    from doc2lora_rag.cli import main
+
+    assert main(["serve"]) == 2 and "at least one STORE" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "a"), f"a={tmp_path / 'b'}"]) == 2 and "distinct name" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "missing")]) == 2 and "no adapter store" in capsys.readouterr().err
