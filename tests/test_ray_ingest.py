@@ -105,6 +105,69 @@ def test_a_killed_worker_is_restarted_and_its_batch_retried(tmp_path, cluster) -
     assert_same_files(tmp_path / "one", tmp_path / "ray")
 
 
+DRIVER_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+import conftest  # offline
+from test_ray_ingest import tiny_generator
+from test_store import HashEmbedder
+from test_store_reliability import CHUNKING, crash_doc
+from doc2lora_rag.documents import Document
+from doc2lora_rag.ray_ingest import RayGenerate
+from doc2lora_rag.store import AdapterStore
+
+import ray
+ray.init(address=sys.argv[3], log_to_driver=False, runtime_env={{"env_vars": {{"PYTHONPATH": {tests!r}}}}})  # the job's workers import the tests
+store = AdapterStore(sys.argv[1], tiny_generator(), router=HashEmbedder(), **CHUNKING)
+n = int(sys.argv[2])
+print("ingesting", flush=True)
+store.add_documents([Document(crash_doc(i), {{"n": i}}) for i in range(n)], ids=[f"d{{i}}" for i in range(n)], batch_size=1,
+                    generate=RayGenerate(address=sys.argv[3], workers=1, batch_size=1, generator_factory=tiny_generator))
+print("done", flush=True)
+"""
+
+
+def test_a_killed_driver_leaves_the_store_consistent(tmp_path, cluster) -> None:
+    """The ingest's driver (the process that plans and commits) killed mid-way, on a running cluster: the store
+    reopens with whole documents only, no stray files, every file what a one-process ingest writes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_store_reliability import CHUNKING, committed_docs, crash_doc
+
+    path, n = tmp_path / "store", 200
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER_SCRIPT.format(tests=str(TESTS)))
+    address = ray.get_runtime_context().gcs_address
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, str(script), str(path), str(n), address], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while committed_docs(path) < 3:  # one document per commit: kill after a few
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the Ray ingest made no progress"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL and "done" not in out, "the ingest finished before the kill"
+    m = committed_docs(path)
+    assert 3 <= m < n
+    gen = tiny_generator()
+    with AdapterStore(path, gen, router=HashEmbedder()) as store:
+        assert store.verify(deep=True) == {"missing_files": [], "orphan_files": [], "temp_files": [], "unreadable_files": []}
+        assert set(store.doc_ids()) == {f"d{i}" for i in range(m)}
+    with AdapterStore(tmp_path / "one", gen, router=HashEmbedder(), **CHUNKING) as one:
+        one.add_texts([crash_doc(i) for i in range(m)], ids=[f"d{i}" for i in range(m)])
+    assert_same_files(tmp_path / "one", path)
+
+
 def test_an_unreachable_cluster_is_refused_and_the_store_unchanged(tmp_path) -> None:
     from doc2lora_rag.ray_ingest import RayGenerate
 
