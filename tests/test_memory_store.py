@@ -460,7 +460,11 @@ def test_a_store_of_token_records_reads_them_when_routed_and_answers_as_a_store_
     again = AdapterStore(tmp_path / "tokens", gen, router=HashEmbedder())
     assert again.meta["adapter_format"] == "tokens"
     victim = again.path / "adapters" / again.manifest.entry_file(ids[2])[0]
-    victim.write_bytes(victim.read_bytes()[:40])
+    data = victim.read_bytes()
+    victim.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit of the last chunk length
+    with pytest.raises(CorruptFileError, match="checksum"):
+        again._read_file(victim)
+    victim.write_bytes(data[:40])
     with pytest.raises(CorruptFileError, match="add the document again"):
         again._read_file(victim)
     assert again.routed_adapters(ids[:1])[0].rank > 0

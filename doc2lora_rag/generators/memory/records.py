@@ -16,7 +16,8 @@ layer); the header carries the format name and version, the layers, the base mod
 A `TokenRecord` is the smallest record: the token ids of the text's chunks, from which the frozen model
 gives the rest (`MemoryGenerator.read_record`: the same forward pass ingest would make, done when a
 question first routes to the record). File: "tokens" (total,) int32 and "chunk_lengths" (chunks,)
-int32, header "form": "tokens"; ~4 bytes per token of text instead of ~4.3 kB.
+int32, header "form": "tokens" and "sha256" of the two (a flipped bit is refused, not read as other
+tokens); ~4 bytes per token of text instead of ~4.3 kB.
 """
 
 from __future__ import annotations
@@ -146,19 +147,31 @@ class TokenRecord:
         path = Path(path)
         tensors = {"tokens": torch.tensor([t for c in self.chunks for t in c], dtype=torch.int32),
                    "chunk_lengths": torch.tensor([len(c) for c in self.chunks], dtype=torch.int32)}
-        header = {"format": RECORD_FORMAT, "format_version": str(RECORD_VERSION), "form": "tokens",
+        header = {"format": RECORD_FORMAT, "format_version": str(RECORD_VERSION), "form": "tokens", "sha256": _digest(tensors),
                   "layers": json.dumps(list(self.layers)), "base_model": self.base_model, "meta": json.dumps(self.meta, ensure_ascii=False)}
         atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
         return path
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], header: dict[str, str]) -> TokenRecord:
+        if "sha256" in header and header["sha256"] != _digest(tensors):  # a flipped bit would read as other tokens
+            raise ValueError("its token ids do not match the checksum written with them")
         tokens, lengths = tensors["tokens"].tolist(), tensors["chunk_lengths"].tolist()
         if sum(lengths) != len(tokens) or min(lengths, default=0) < 2:
             raise ValueError(f"chunk lengths {lengths[:4]}... do not split {len(tokens)} tokens")
         starts = [sum(lengths[:i]) for i in range(len(lengths))]
         return cls([tokens[a : a + n] for a, n in zip(starts, lengths)], tuple(json.loads(header["layers"])),
                    header.get("base_model", ""), json.loads(header.get("meta") or "{}"))
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 of a token record's tensors (int32 token ids, then chunk lengths)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("tokens", "chunk_lengths"):
+        h.update(tensors[name].to(torch.int32).contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def is_record_file(path: str | Path) -> bool:
