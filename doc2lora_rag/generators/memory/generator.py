@@ -53,7 +53,7 @@ from .files import FORMAT, cache_path, load_fit_corpus, packaged_stats_dir, pack
 from .fit import encode_batch, fit_statistics, scorer_features, with_bias
 from .records import MemoryRecord, TokenRecord
 from .transforms import KVTransforms
-from .write import GRAM, associative_write, combine_adapters, half_or_float, regularised_c, solve_factored, transform_keys, transform_values
+from .write import GRAM, associative_write, combine_adapters, half_or_float, regularised_c, solve_gram, transform_keys, transform_values
 
 PREPARED = 32  # records whose keys `expand` keeps ready (~5.9 MB each on SmolLM2: 20 layers x 48 positions x 1536 x 2, fp16)
 READ = 256  # token records kept read (`read_record`; ~1.1 MB each on SmolLM2 for a 2-chunk group, fp16)
@@ -92,7 +92,7 @@ class MemoryGenerator:
         self._c_reg: torch.Tensor | None = None  # C per layer, derived from c_inv on the first `combine`
         self._factors: dict[str, torch.Tensor] | None = None  # the compact statistics' factors, when loaded from them
         self._c_inv_p: torch.Tensor | None = None  # C^-1 P, once, for `expand`
-        self._prep: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()  # `prepared`, by record id
+        self._prep: OrderedDict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = OrderedDict()  # `prepared`, by record id
         self._prep_lock = threading.Lock()
         self._read_cache: OrderedDict[str, MemoryRecord] = OrderedDict()  # `read_record`, by record id
         self._read_lock = threading.RLock()  # one forward pass at a time through the encoder's hooks
@@ -376,7 +376,8 @@ class MemoryGenerator:
             raise InputError("expand needs at least one memory record")
         records = [self.read_record(r) for r in records]
         parts = [self.prepared(r) for r in records]
-        keys, c_keys = (torch.cat([x[i] for x in parts], dim=1).float() for i in (0, 1))
+        c_keys = torch.cat([x[1] for x in parts], dim=1).float()
+        gram = _joint_gram(parts)
         value_ids = torch.cat([r.value_ids.long() for r in records])
         v, gain = transform_values(self.values(value_ids), self.value_gain(), len(self.layers), self.transforms)
         if weights is not None:  # each record's values scaled by its weight (e.g. by routing rank)
@@ -384,7 +385,7 @@ class MemoryGenerator:
                 raise InputError(f"expand got {len(weights)} weights for {len(records)} records; pass one per record")
             w = torch.cat([torch.full((len(r.value_ids),), float(x)) for r, x in zip(records, weights)])
             v = v * w[None, :, None]
-        a, b = solve_factored(keys, c_keys, v, gain)
+        a, b = solve_gram(gram, c_keys, v, gain)
         meta = {"chunks": sum(int(r.meta.get("chunks", 0)) for r in records), "factored": True}
         if len(records) > 1:
             meta.update(parts=[r.meta.get("id", "") for r in records], joint=True)
@@ -396,10 +397,11 @@ class MemoryGenerator:
             self._prep.clear()
             self._read_cache.clear()
 
-    def prepared(self, record: MemoryRecord) -> tuple[torch.Tensor, torch.Tensor]:
-        """(K', C^-1 K'), each (L, n, d_in) fp16: a record's keys through the key transform, and whitened (what
-        `expand` writes from; a key's transform does not depend on the keys written with it). Kept for the last
-        PREPARED records that carry an id."""
+    def prepared(self, record: MemoryRecord) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(K', C^-1 K'), each (L, n, d_in) fp16, and their Gram block K'^T C^-1 K' (L, n, n) fp32: a record's keys
+        through the key transform, whitened (what `expand` writes from; a key's transform does not depend on the
+        keys written with it), and what they give each other in a joint write. Kept for the last PREPARED records
+        that carry an id."""
         key = record.meta.get("id")
         with self._prep_lock:
             hit = self._prep.get(key) if key else None
@@ -410,7 +412,8 @@ class MemoryGenerator:
         if self.transforms is not None and self._c_inv_p is None:
             self._c_inv_p = self.stats["c_inv"] @ self.transforms.P
         k, ck = transform_keys(k, self.stats["c_inv"] @ k, self.transforms, self._c_inv_p)
-        out = (half_or_float(k.transpose(1, 2)), half_or_float(ck.transpose(1, 2)))
+        k, ck = half_or_float(k.transpose(1, 2)), half_or_float(ck.transpose(1, 2))
+        out = (k, ck, k.float() @ ck.float().transpose(1, 2))
         if key:
             with self._prep_lock:
                 self._prep[key] = out
@@ -422,3 +425,22 @@ class MemoryGenerator:
         """A and B of this generator's target layers as `LoraWeights` with its metadata."""
         return LoraWeights({TARGET: a}, {TARGET: b}, self.layers, 1.0, self.base.name, self.base.config.model_type,
                            {**meta, "generator": "memory", "trained": self.transforms is not None}, extras or {})
+
+
+def _joint_gram(parts: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """K'^T C^-1 K' (L, n, n) over the keys of several prepared records: each record's own block as kept, the blocks
+    between two records computed once per pair (the matrix is symmetric), the same numbers as one product."""
+    if len(parts) == 1:
+        return parts[0][2]
+    sizes = [p[0].shape[1] for p in parts]
+    starts = [sum(sizes[:i]) for i in range(len(parts))]
+    gram = torch.empty(parts[0][0].shape[0], sum(sizes), sum(sizes))
+    keys = [p[0].float() for p in parts]
+    for i, (p, a, n) in enumerate(zip(parts, starts, sizes)):
+        gram[:, a : a + n, a : a + n] = p[2]
+        c_keys = p[1].float().transpose(1, 2)
+        for j in range(i):
+            block = keys[j] @ c_keys  # (L, n_j, n_i)
+            gram[:, starts[j] : starts[j] + sizes[j], a : a + n] = block
+            gram[:, a : a + n, starts[j] : starts[j] + sizes[j]] = block.transpose(1, 2)
+    return gram

@@ -60,6 +60,8 @@ def spd_solve(h: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
             h = h.clone()
             h[bad] = 0.5 * (fixed + fixed.transpose(-1, -2)) + floor[..., None] * eye
             factor = torch.linalg.cholesky(h)
+    if rhs.shape[-1] >= h.shape[-1] // 4:  # many right-hand sides (the 576 value columns): the inverse and one matrix
+        return torch.cholesky_inverse(factor) @ rhs  # product beat the triangular solves (~2x on 2 cores, same error)
     return torch.cholesky_solve(rhs, factor)
 
 
@@ -131,8 +133,12 @@ def factored_write(keys: torch.Tensor, c_keys: torch.Tensor, values: torch.Tenso
 def solve_factored(k: torch.Tensor, ck: torch.Tensor, v: torch.Tensor, gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The solve of `factored_write` on transformed keys k, C^-1 k (L, n, d_in) and values v (L, n, D):
     A' = C^-1 k (L, n, d_in), B' = gain V^T H^-1 (L, D, n) with H = k^T C^-1 k + eps."""
-    h = _ridge(k @ ck.transpose(1, 2))  # (L, n, n)
-    b = gain[:, None, None] * spd_solve(h, v).transpose(1, 2)  # (L, D, n); H symmetric
+    return solve_gram(k @ ck.transpose(1, 2), ck, v, gain)
+
+
+def solve_gram(gram: torch.Tensor, ck: torch.Tensor, v: torch.Tensor, gain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`solve_factored` from the keys' Gram matrix k^T C^-1 k (L, n, n) instead of the keys."""
+    b = gain[:, None, None] * spd_solve(_ridge(gram), v).transpose(1, 2)  # (L, D, n); H symmetric
     return ck, b
 
 
