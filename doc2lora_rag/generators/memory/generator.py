@@ -377,7 +377,7 @@ class MemoryGenerator:
         records = [self.read_record(r) for r in records]
         parts = [self.prepared(r) for r in records]
         c_keys = torch.cat([x[1] for x in parts], dim=1).float()
-        gram = _joint_gram(parts)
+        gram = _joint_gram(parts, c_keys)
         value_ids = torch.cat([r.value_ids.long() for r in records])
         v, gain = transform_values(self.values(value_ids), self.value_gain(), len(self.layers), self.transforms)
         if weights is not None:  # each record's values scaled by its weight (e.g. by routing rank)
@@ -427,20 +427,21 @@ class MemoryGenerator:
                            {**meta, "generator": "memory", "trained": self.transforms is not None}, extras or {})
 
 
-def _joint_gram(parts: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """K'^T C^-1 K' (L, n, n) over the keys of several prepared records: each record's own block as kept, the blocks
-    between two records computed once per pair (the matrix is symmetric), the same numbers as one product."""
+def _joint_gram(parts: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], c_keys: torch.Tensor) -> torch.Tensor:
+    """K'^T C^-1 K' (L, n, n) over the keys of several prepared records (`c_keys`: their C^-1 K' concatenated, fp32):
+    each record's own block as kept, the blocks between two records computed once per pair (the matrix is
+    symmetric), the same numbers as one product."""
     if len(parts) == 1:
         return parts[0][2]
     sizes = [p[0].shape[1] for p in parts]
     starts = [sum(sizes[:i]) for i in range(len(parts))]
     gram = torch.empty(parts[0][0].shape[0], sum(sizes), sum(sizes))
-    keys = [p[0].float() for p in parts]
     for i, (p, a, n) in enumerate(zip(parts, starts, sizes)):
         gram[:, a : a + n, a : a + n] = p[2]
-        c_keys = p[1].float().transpose(1, 2)
-        for j in range(i):
-            block = keys[j] @ c_keys  # (L, n_j, n_i)
-            gram[:, starts[j] : starts[j] + sizes[j], a : a + n] = block
-            gram[:, a : a + n, starts[j] : starts[j] + sizes[j]] = block.transpose(1, 2)
+        if i + 1 == len(parts):
+            break
+        keys = p[0].float()  # (L, n_i, d_in) against the later records' whitened keys, all at once
+        block = keys @ c_keys[:, a + n :].transpose(1, 2)  # (L, n_i, n_later)
+        gram[:, a : a + n, a + n :] = block
+        gram[:, a + n :, a : a + n] = block.transpose(1, 2)
     return gram
