@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from tiny import TINY_NAME, build_tiny_model  # noqa: E402,F401 - the tiny model, importable where `conftest` is another one
 
 from doc2lora_rag.base_model import BaseModel  # noqa: E402
 from doc2lora_rag.errors import MissingDependencyError  # noqa: E402
@@ -23,7 +24,6 @@ from doc2lora_rag.lora import SlotLinear  # noqa: E402
 torch.set_num_threads(2)
 torch.manual_seed(0)
 
-TINY_NAME = "tiny-llama"
 
 
 @pytest.fixture(scope="session")
@@ -38,29 +38,6 @@ def smollm2_tokenizer():
     except MissingDependencyError as exc:
         pytest.skip(f"embedded model unavailable: {exc}")
     return AutoTokenizer.from_pretrained(str(path))
-
-
-def build_tiny_model(num_layers: int = 2, seed: int = 0, vocab_size: int = 49152):
-    """A random-initialised LlamaForCausalLM (hidden 64, 4 heads / 2 KV heads), fp32, eval mode."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=num_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = LlamaForCausalLM(config)
-    return model.to(torch.float32).eval()
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,8 @@ def tiny_generator(crash_marker: str | None = None):
     """The tests' small hypernetwork on the tiny model, built the same way in every process. With `crash_marker`,
     the first process to generate dies (as a killed worker would) and leaves the marker behind."""
     import torch
-    from conftest import TINY_NAME, build_tiny_model
     from test_store import small_generator
+    from tiny import TINY_NAME, build_tiny_model
     from transformers import AutoTokenizer
 
     from doc2lora_rag.base_model import BaseModel, embedded_model_dir

@@ -23,7 +23,7 @@ QUESTIONS = ["Who founded Merros Holdings?", "When was Balrodun Robotics establi
 def tiny_service(root: str):
     """The tests' tiny memory generator (from the folders under `root`) and the store "facts" there, as a ChatService."""
     import torch
-    from conftest import TINY_NAME, build_tiny_model
+    from tiny import TINY_NAME, build_tiny_model
     from transformers import AutoTokenizer
 
     from doc2lora_rag.base_model import BaseModel, embedded_model_dir
@@ -41,8 +41,8 @@ def tiny_service(root: str):
 def root(tmp_path_factory) -> str:
     """Generator folders and a store "facts" (bm25 routing: every replica reopens it from disk)."""
     import torch
-    from conftest import TINY_NAME, build_tiny_model
     from test_chat_api import ANSWERS, TEXTS
+    from tiny import TINY_NAME, build_tiny_model
     from transformers import AutoTokenizer
 
     from doc2lora_rag.base_model import BaseModel, embedded_model_dir
