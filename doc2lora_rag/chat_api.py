@@ -119,8 +119,7 @@ def parse_request(body: Any, default_max_tokens: int = 48) -> ChatRequest:
     if question is None or not question.strip():
         raise ChatRequestError("messages must hold a user message with the question (the last user message is answered)",
                                param="messages")
-    n = _number(body, "n", 1, 1, 1, True)
-    del n  # one choice per request
+    _number(body, "n", 1, 1, 1, True)  # one choice per request
     mode = body.get("mode", DEFAULT_MODE)
     if mode not in MODES:
         raise ChatRequestError(f"mode must be one of {', '.join(MODES)}, got {mode!r:.40}", param="mode")
@@ -148,17 +147,19 @@ def open_stores(paths: Sequence[str | Path] | Mapping[str, str | Path], generato
         raise InputError("no stores to serve; pass one or more store folders from `doc2lora ingest`")
     if not isinstance(paths, Mapping) and len(named) != len(paths):
         raise InputError(f"two stores share a folder name among {[str(p) for p in paths]}; name them: NAME=PATH")
+    def open_sharing(path: str | Path) -> Any:
+        """The store at `path` on an opened store's generator where it was built by the same one, else on its own."""
+        for gen in (s.generator for s in stores.values()):
+            try:
+                return AdapterStore(path, gen, create=False, read_only=True)
+            except ModelMismatchError:
+                continue
+        return AdapterStore(path, create=False, read_only=True)
+
     stores: dict[str, Any] = {}
     try:
         for name, path in named.items():
-            shared = None if generator is None else AdapterStore(path, generator, create=False, read_only=True)
-            for other in [] if shared is not None else stores.values():
-                try:
-                    shared = AdapterStore(path, other.generator, create=False, read_only=True)
-                    break
-                except ModelMismatchError:
-                    continue
-            stores[name] = shared or AdapterStore(path, create=False, read_only=True)
+            stores[name] = AdapterStore(path, generator, create=False, read_only=True) if generator is not None else open_sharing(path)
     except BaseException:
         for s in stores.values():
             s.close()

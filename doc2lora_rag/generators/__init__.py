@@ -107,11 +107,13 @@ def combiner(identity: dict[str, Any], base_identity: dict[str, Any]) -> Any:
     return stored_combiner(identity, base_identity)
 
 
+RECORD_METHODS = {"record": "records", "tokens": "token_records"}  # a store's adapter_format -> the generator method writing its files
+
+
 def keeps_records(generator: Any, adapter_format: str = "record") -> bool:
     """True for a generator whose stores can keep records (what fixes an adapter) instead of adapters:
     it has `records(texts)` ("tokens": `token_records(texts)`) and `expand(records) -> LoraWeights` (the memory generator)."""
-    method = "token_records" if adapter_format == "tokens" else "records"
-    return callable(getattr(generator, method, None)) and callable(getattr(generator, "expand", None))
+    return callable(getattr(generator, RECORD_METHODS[adapter_format], None)) and callable(getattr(generator, "expand", None))
 
 
 def load_record(path: Any) -> Any:

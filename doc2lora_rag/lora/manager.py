@@ -39,20 +39,20 @@ def adapter_manager(base_name: str, cache_size: int = 32) -> AdapterManager:
     return manager
 
 
-class _Lru:
-    """A thread-safe LRU map of at most `size` items."""
+class Lru:
+    """An LRU map of at most `size` items (not locked: its owner serialises access)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[str, LoraWeights] = OrderedDict()
+        self._items: OrderedDict[str, Any] = OrderedDict()
 
-    def get(self, key: str) -> LoraWeights | None:
+    def get(self, key: str) -> Any:
         item = self._items.get(key)
         if item is not None:
             self._items.move_to_end(key)
         return item
 
-    def put(self, key: str, item: LoraWeights) -> None:
+    def put(self, key: str, item: Any) -> None:
         self._items[key] = item
         self._items.move_to_end(key)
         while len(self._items) > self.size:
@@ -61,6 +61,9 @@ class _Lru:
     def drop(self, match: Callable[[str], bool]) -> None:
         for key in [k for k in self._items if match(k)]:
             del self._items[key]
+
+    def clear(self) -> None:
+        self._items.clear()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -72,8 +75,8 @@ class AdapterManager:
     def __init__(self, base_name: str, cache_size: int = 32) -> None:
         self.base_name = base_name
         self._lock = threading.Lock()
-        self._files = _Lru(cache_size)
-        self._joint = _Lru(max(2, cache_size // 4))
+        self._files = Lru(cache_size)
+        self._joint = Lru(max(2, cache_size // 4))
 
     @property
     def cache_size(self) -> int:
@@ -115,9 +118,9 @@ class AdapterManager:
     def forget(self, files: bool = True) -> None:
         """Drop every joint adapter (and with `files`, every loaded file): the next reads start cold (benchmarks)."""
         with self._lock:
-            self._joint.drop(lambda k: True)
+            self._joint.clear()
             if files:
-                self._files.drop(lambda k: True)
+                self._files.clear()
 
     # -- combining -----------------------------------------------------------------------------
 

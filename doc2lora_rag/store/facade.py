@@ -223,12 +223,16 @@ class AdapterStore(AdapterReads, WriteProtocol, StoreRouting):
     @property
     def keeps_records(self) -> bool:
         """True when the files hold the generator's records (`MemoryRecord`, `TokenRecord`), expanded into adapters on reading."""
-        return self._meta.get("adapter_format") in ("record", "tokens")
+        from ..generators import RECORD_METHODS
+
+        return self._meta.get("adapter_format") in RECORD_METHODS
 
     @property
     def record_method(self) -> str:
         """The generator's method that makes what this store's files hold (`records`, `token_records`, `generate`)."""
-        return {"record": "records", "tokens": "token_records"}.get(self._meta.get("adapter_format"), "generate")
+        from ..generators import RECORD_METHODS
+
+        return RECORD_METHODS.get(self._meta.get("adapter_format"), "generate")
 
     @property
     def meta(self) -> dict[str, Any]:

@@ -33,8 +33,7 @@ import json
 import sys
 import threading
 import warnings
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from ...encoder import Encoder, target_inputs_from_parents
 from ...errors import ConfigError, InputError, ModelMismatchError
 from ...files import atomic_write
 from ...lora import LoraWeights
+from ...lora.manager import Lru
 from ..protocol import Text, check_texts, token_pieces
 from .compact import unpack
 from .config import GENERATION_KEYS, TARGET, MemoryConfig, layout
@@ -92,9 +92,9 @@ class MemoryGenerator:
         self._c_reg: torch.Tensor | None = None  # C per layer, derived from c_inv on the first `combine`
         self._factors: dict[str, torch.Tensor] | None = None  # the compact statistics' factors, when loaded from them
         self._c_inv_p: torch.Tensor | None = None  # C^-1 P, once, for `expand`
-        self._prep: OrderedDict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = OrderedDict()  # `prepared`, by record id
-        self._prep_lock = threading.Lock()
-        self._read_cache: OrderedDict[str, MemoryRecord] = OrderedDict()  # `read_record`, by record id
+        self._prep = Lru(PREPARED)  # `prepared`, by record id
+        self._read_cache = Lru(READ)  # `read_record`, by record id
+        self._prep_lock = threading.Lock()  # both caches
         self._read_lock = threading.RLock()  # one forward pass at a time through the encoder's hooks
         # the MLP inputs only: down_proj's inputs are rebuilt from them at the picked positions (`keys`)
         self.encoder = Encoder(base, self.layers[: self.n_read], capture_parents=[TARGET])
@@ -345,23 +345,26 @@ class MemoryGenerator:
         if record.layers != self.layers:
             raise ModelMismatchError(f"a token record over layers {record.layers[:1]}..{record.layers[-1:]} does not fit this generator "
                                      f"({len(self.layers)} layers from {self.layers[0]}); open the store with the generator that built it")
-        key = record.meta.get("id")
-        with self._prep_lock:
-            hit = self._read_cache.get(key) if key else None
-            if hit is not None:
-                self._read_cache.move_to_end(key)
-                return hit
+        return self._kept(self._read_cache, record.meta.get("id"), lambda: self._read_now(record))
+
+    def _read_now(self, record: TokenRecord) -> MemoryRecord:
         slots = getattr(self.base, "slots", None)  # the base model without adapters, not mid-generate elsewhere
         with self._read_lock, slots.lock if slots is not None else contextlib.nullcontext(), \
                 slots.use(None) if slots is not None else contextlib.nullcontext():
             full = self._read(record.chunks)[0]
-        out = MemoryRecord(full.inputs.half(), full.value_ids, full.layers, full.base_model, {**full.meta, **record.meta},
-                           None if full.hidden is None else full.hidden.half())
+        return MemoryRecord(full.inputs.half(), full.value_ids, full.layers, full.base_model, {**full.meta, **record.meta},
+                            None if full.hidden is None else full.hidden.half())
+
+    def _kept(self, cache: Lru, key: str | None, build: Callable[[], Any]) -> Any:
+        """cache[key], else build() kept there (a record without an id: built, not kept)."""
+        with self._prep_lock:
+            hit = cache.get(key) if key else None
+        if hit is not None:
+            return hit
+        out = build()
         if key:
             with self._prep_lock:
-                self._read_cache[key] = out
-                while len(self._read_cache) > READ:
-                    self._read_cache.popitem(last=False)
+                cache.put(key, out)
         return out
 
     @torch.no_grad()
@@ -402,24 +405,15 @@ class MemoryGenerator:
         through the key transform, whitened (what `expand` writes from; a key's transform does not depend on the
         keys written with it), and what they give each other in a joint write. Kept for the last PREPARED records
         that carry an id."""
-        key = record.meta.get("id")
-        with self._prep_lock:
-            hit = self._prep.get(key) if key else None
-            if hit is not None:
-                self._prep.move_to_end(key)
-                return hit
+        return self._kept(self._prep, record.meta.get("id"), lambda: self._prepare(record))
+
+    def _prepare(self, record: MemoryRecord) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         k = self.keys(record).transpose(1, 2)  # (L, d_in, n)
         if self.transforms is not None and self._c_inv_p is None:
             self._c_inv_p = self.stats["c_inv"] @ self.transforms.P
         k, ck = transform_keys(k, self.stats["c_inv"] @ k, self.transforms, self._c_inv_p)
         k, ck = half_or_float(k.transpose(1, 2)), half_or_float(ck.transpose(1, 2))
-        out = (k, ck, k.float() @ ck.float().transpose(1, 2))
-        if key:
-            with self._prep_lock:
-                self._prep[key] = out
-                while len(self._prep) > PREPARED:
-                    self._prep.popitem(last=False)
-        return out
+        return k, ck, k.float() @ ck.float().transpose(1, 2)
 
     def _lora(self, a: torch.Tensor, b: torch.Tensor, meta: dict[str, Any], extras: dict[str, torch.Tensor] | None = None) -> LoraWeights:
         """A and B of this generator's target layers as `LoraWeights` with its metadata."""
@@ -429,8 +423,8 @@ class MemoryGenerator:
 
 def _joint_gram(parts: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], c_keys: torch.Tensor) -> torch.Tensor:
     """K'^T C^-1 K' (L, n, n) over the keys of several prepared records (`c_keys`: their C^-1 K' concatenated, fp32):
-    each record's own block as kept, the blocks between two records computed once per pair (the matrix is
-    symmetric), the same numbers as one product."""
+    each record's own block as kept, each record's keys against all later records' in one product, mirrored (the
+    matrix is symmetric)."""
     if len(parts) == 1:
         return parts[0][2]
     sizes = [p[0].shape[1] for p in parts]
