@@ -8,37 +8,25 @@ import threading
 import time
 
 import pytest
-import torch
 from test_store import HashEmbedder
+from tiny import TEXTS, load_tiny_memory, save_tiny_memory
 
 from doc2lora_rag import InputError
 from doc2lora_rag.chat_api import ChatRequestError, ChatService, make_app, open_stores, parse_request
 from doc2lora_rag.errors import StoreError
-from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator
+from doc2lora_rag.generators.memory import MemoryGenerator
 from doc2lora_rag.rag import StoreQA
 from doc2lora_rag.serving import shared_engine
 from doc2lora_rag.store import AdapterStore
 
-TEXTS = [
-    "Merros Holdings sells kitchen scales. The founder of the firm was Wenmaine Ammann. The company has a staff of 1711.",
-    "Record card for Balrodun Robotics. Established in 1829. Started by Selios Merliworth. Headcount 4577.",
-    "The Pramund Kite Festival is famous for chestnut pancakes. Its first edition took place in 1924.",
-]
-ANSWERS = [["Wenmaine Ammann", "1711"], ["1829", "Selios Merliworth"], ["chestnut pancakes", "1924"]]
 QUESTIONS = ["Who founded Merros Holdings?", "When was Balrodun Robotics established?", "What is the Pramund Kite Festival famous for?"]
 
 
 @pytest.fixture
 def generator(make_tiny_base, tmp_path) -> MemoryGenerator:
     base = make_tiny_base(num_layers=3)
-    fitted = MemoryGenerator.fit(base, TEXTS, ANSWERS, MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16))
-    fitted.save(tmp_path / "stats")
-    t = KVTransforms(len(fitted.layers), fitted.stats["c_inv"].shape[1], base.config.hidden_size, 4)
-    with torch.no_grad():
-        for p in (t.P, t.U):
-            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 0.05)
-    t.save(tmp_path / "transforms", base)
-    return MemoryGenerator.load(tmp_path / "stats", base, KVTransforms.load(tmp_path / "transforms", base), positions_per_chunk=4)
+    save_tiny_memory(base, tmp_path)
+    return load_tiny_memory(base, tmp_path)
 
 
 @pytest.fixture

@@ -11,9 +11,10 @@ import json
 import pytest
 import torch
 from test_store import HashEmbedder
+from tiny import ANSWERS, TEXTS, load_tiny_memory, save_tiny_memory
 
 from doc2lora_rag import LoraWeights
-from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator
+from doc2lora_rag.generators.memory import MemoryGenerator
 from doc2lora_rag.llm import AnswerEngine
 from doc2lora_rag.rag import StoreQA
 from doc2lora_rag.store import AdapterStore
@@ -21,12 +22,6 @@ from doc2lora_rag.training.memory_trainer import MemoryTrainConfig, train_memory
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-TEXTS = [
-    "Merros Holdings sells kitchen scales. The founder of the firm was Wenmaine Ammann. The company has a staff of 1711.",
-    "Record card for Balrodun Robotics. Established in 1829. Started by Selios Merliworth. Headcount 4577.",
-    "The Pramund Kite Festival is famous for chestnut pancakes. Its first edition took place in 1924.",
-]
-ANSWERS = [["Wenmaine Ammann", "1711"], ["1829", "Selios Merliworth"], ["chestnut pancakes", "1924"]]
 QUESTIONS = ["Who founded Merros Holdings?", "When was Balrodun Robotics established?", "What is the Pramund Kite Festival famous for?"]
 T = "down_proj"
 
@@ -35,17 +30,10 @@ T = "down_proj"
 def pair(make_tiny_base, tmp_path) -> tuple[MemoryGenerator, MemoryGenerator]:
     """The same memory generator (statistics and random transforms from folders) on the CPU and on the GPU."""
     cpu = make_tiny_base(num_layers=3)
-    fitted = MemoryGenerator.fit(cpu, TEXTS, ANSWERS, MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16))
-    fitted.save(tmp_path / "stats")
-    t = KVTransforms(len(fitted.layers), fitted.stats["c_inv"].shape[1], cpu.config.hidden_size, 4)
-    with torch.no_grad():
-        for p in (t.P, t.U):
-            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 0.05)
-    t.save(tmp_path / "transforms", cpu)
+    save_tiny_memory(cpu, tmp_path)
     gpu = make_tiny_base(num_layers=3)
     gpu.model.to("cuda")
-    return tuple(MemoryGenerator.load(tmp_path / "stats", b, KVTransforms.load(tmp_path / "transforms", b), positions_per_chunk=4)
-                 for b in (cpu, gpu))
+    return load_tiny_memory(cpu, tmp_path), load_tiny_memory(gpu, tmp_path)
 
 
 def _deltas(lora: LoraWeights) -> torch.Tensor:

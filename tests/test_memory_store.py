@@ -9,22 +9,17 @@ import pytest
 import torch
 from test_lora import random_lora
 from test_store import HashEmbedder
+from tiny import TEXTS, load_tiny_memory, save_tiny_memory
 
 from doc2lora_rag import InputError, LoraSlots, LoraWeights
 from doc2lora_rag.chunking import split_equal
 from doc2lora_rag.errors import CorruptFileError, ModelMismatchError
 from doc2lora_rag.generators import GENERATOR_KINDS, default_kind, make_generator
-from doc2lora_rag.generators.memory import GRAM, KVTransforms, MemoryConfig, MemoryGenerator
+from doc2lora_rag.generators.memory import GRAM, KVTransforms, MemoryGenerator
 from doc2lora_rag.llm import AnswerEngine
 from doc2lora_rag.rag import StoreQA
 from doc2lora_rag.store import AdapterStore
 
-TEXTS = [
-    "Merros Holdings sells kitchen scales. The founder of the firm was Wenmaine Ammann. The company has a staff of 1711.",
-    "Record card for Balrodun Robotics. Established in 1829. Started by Selios Merliworth. Headcount 4577.",
-    "The Pramund Kite Festival is famous for chestnut pancakes. Its first edition took place in 1924.",
-]
-ANSWERS = [["Wenmaine Ammann", "1711"], ["1829", "Selios Merliworth"], ["chestnut pancakes", "1924"]]
 T = "down_proj"
 
 
@@ -32,14 +27,8 @@ T = "down_proj"
 def saved(make_tiny_base, tmp_path):
     """A tiny memory generator with (random, non-zero) transforms, loaded from folders as a store would reload it."""
     base = make_tiny_base(num_layers=3)
-    fitted = MemoryGenerator.fit(base, TEXTS, ANSWERS, MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16))
-    fitted.save(tmp_path / "stats")
-    t = KVTransforms(len(fitted.layers), fitted.stats["c_inv"].shape[1], base.config.hidden_size, 4)
-    with torch.no_grad():
-        for p in (t.P, t.U):
-            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 0.05)
-    t.save(tmp_path / "transforms", base)
-    return MemoryGenerator.load(tmp_path / "stats", base, KVTransforms.load(tmp_path / "transforms", base), positions_per_chunk=4)
+    save_tiny_memory(base, tmp_path)
+    return load_tiny_memory(base, tmp_path)
 
 
 def deltas(lora: LoraWeights) -> torch.Tensor:

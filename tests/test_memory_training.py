@@ -7,18 +7,13 @@ import json
 
 import pytest
 import torch
+from tiny import ANSWERS, TEXTS
 
 from doc2lora_rag import ConfigError, InputError
 from doc2lora_rag.errors import CorruptFileError, ModelMismatchError
 from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator, associative_write, factored_write
 from doc2lora_rag.training.memory_trainer import MemoryTrainConfig, _split, train_memory
 
-TEXTS = [
-    "Merros Holdings sells kitchen scales. The founder of the firm was Wenmaine Ammann. The company has a staff of 1711.",
-    "Record card for Balrodun Robotics. Established in 1829. Started by Selios Merliworth. Headcount 4577.",
-    "The Pramund Kite Festival is famous for chestnut pancakes. Its first edition took place in 1924.",
-]
-ANSWERS = [["Wenmaine Ammann", "1711"], ["1829", "Selios Merliworth"], ["chestnut pancakes", "1924"]]
 QUESTIONS = [["Who founded Merros Holdings?", "How many staff does Merros Holdings have?"],
              ["When was Balrodun Robotics established?", "Who started Balrodun Robotics?"],
              ["What is the Pramund Kite Festival famous for?", "When was the first Pramund Kite Festival?"]]

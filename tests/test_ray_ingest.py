@@ -23,14 +23,10 @@ def tiny_generator(crash_marker: str | None = None):
     the first process to generate dies (as a killed worker would) and leaves the marker behind."""
     import torch
     from test_store import small_generator
-    from tiny import TINY_NAME, build_tiny_model
-    from transformers import AutoTokenizer
-
-    from doc2lora_rag.base_model import BaseModel, embedded_model_dir
+    from tiny import tiny_base
 
     torch.set_num_threads(1)
-    tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
-    gen = small_generator(BaseModel(build_tiny_model(vocab_size=len(tok)), tok, TINY_NAME))
+    gen = small_generator(tiny_base())
     if crash_marker is not None:
         real = gen.generate
 
@@ -130,35 +126,16 @@ print("done", flush=True)
 def test_a_killed_driver_leaves_the_store_consistent(tmp_path, cluster) -> None:
     """The ingest's driver (the process that plans and commits) killed mid-way, on a running cluster: the store
     reopens with whole documents only, no stray files, every file what a one-process ingest writes."""
-    import signal
-    import subprocess
     import sys
-    import time
 
-    from test_store_reliability import CHUNKING, committed_docs, crash_doc
+    from test_store_reliability import CHUNKING, crash_doc, kill_after_commits
 
     path, n = tmp_path / "store", 200
     script = tmp_path / "driver.py"
     script.write_text(DRIVER_SCRIPT.format(tests=str(TESTS)))
     address = ray.get_runtime_context().gcs_address
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, str(script), str(path), str(n), address], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 240
-        while committed_docs(path) < 3:  # one document per commit: kill after a few
-            assert proc.poll() is None, proc.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "the Ray ingest made no progress"
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL and "done" not in out, "the ingest finished before the kill"
-    m = committed_docs(path)
-    assert 3 <= m < n
+    m = kill_after_commits([sys.executable, str(script), str(path), str(n), address], path, n, 240,
+                           env={"PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])})
     gen = tiny_generator()
     with AdapterStore(path, gen, router=HashEmbedder()) as store:
         assert store.verify(deep=True) == {"missing_files": [], "orphan_files": [], "temp_files": [], "unreadable_files": []}

@@ -23,43 +23,26 @@ QUESTIONS = ["Who founded Merros Holdings?", "When was Balrodun Robotics establi
 def tiny_service(root: str):
     """The tests' tiny memory generator (from the folders under `root`) and the store "facts" there, as a ChatService."""
     import torch
-    from tiny import TINY_NAME, build_tiny_model
-    from transformers import AutoTokenizer
+    from tiny import load_tiny_memory, tiny_base
 
-    from doc2lora_rag.base_model import BaseModel, embedded_model_dir
     from doc2lora_rag.chat_api import ChatService, open_stores
-    from doc2lora_rag.generators.memory import KVTransforms, MemoryGenerator
 
     torch.set_num_threads(1)
-    tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
-    base = BaseModel(build_tiny_model(num_layers=3, vocab_size=len(tok)), tok, TINY_NAME)
-    gen = MemoryGenerator.load(Path(root) / "stats", base, KVTransforms.load(Path(root) / "transforms", base), positions_per_chunk=4)
+    gen = load_tiny_memory(tiny_base(num_layers=3), Path(root))
     return ChatService(open_stores({"facts": Path(root) / "facts"}, generator=gen))
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> str:
     """Generator folders and a store "facts" (bm25 routing: every replica reopens it from disk)."""
-    import torch
-    from test_chat_api import ANSWERS, TEXTS
-    from tiny import TINY_NAME, build_tiny_model
-    from transformers import AutoTokenizer
+    from tiny import TEXTS, load_tiny_memory, save_tiny_memory, tiny_base
 
-    from doc2lora_rag.base_model import BaseModel, embedded_model_dir
-    from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator
     from doc2lora_rag.store import AdapterStore
 
     path = tmp_path_factory.mktemp("serve")
-    tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
-    base = BaseModel(build_tiny_model(num_layers=3, vocab_size=len(tok)), tok, TINY_NAME)
-    fitted = MemoryGenerator.fit(base, TEXTS, ANSWERS, MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16))
-    fitted.save(path / "stats")
-    t = KVTransforms(len(fitted.layers), fitted.stats["c_inv"].shape[1], base.config.hidden_size, 4)
-    with torch.no_grad():
-        for p in (t.P, t.U):
-            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 0.05)
-    t.save(path / "transforms", base)
-    gen = MemoryGenerator.load(path / "stats", base, KVTransforms.load(path / "transforms", base), positions_per_chunk=4)
+    base = tiny_base(num_layers=3)
+    save_tiny_memory(base, path)
+    gen = load_tiny_memory(base, path)
     store = AdapterStore(path / "facts", gen, router="bm25", chunk_tokens=16, group_size=2, overlap_tokens=2)
     store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
     store.close()

@@ -69,15 +69,11 @@ def test_another_process_commit_is_seen_without_reopening(tmp_path: Path, gen) -
             import sys
             sys.path.insert(0, {str(REPO / 'tests')!r})
             import conftest  # offline, 2 threads
-            from conftest import TINY_NAME, build_tiny_model
             from test_store import HashEmbedder, small_generator
-            from transformers import AutoTokenizer
-            from doc2lora_rag.base_model import BaseModel, embedded_model_dir
+            from tiny import tiny_base
             from doc2lora_rag.store import AdapterStore
 
-            tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
-            base = BaseModel(build_tiny_model(vocab_size=len(tok)), tok, TINY_NAME)
-            with AdapterStore({str(path)!r}, small_generator(base), router=HashEmbedder()) as other:
+            with AdapterStore({str(path)!r}, small_generator(tiny_base()), router=HashEmbedder()) as other:
                 other.add_texts(["The lighthouse keeper trims the lamp of the Vell light at dusk."], ids=["light"])
         """)
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)

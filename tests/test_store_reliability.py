@@ -40,17 +40,13 @@ INGEST_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 import conftest  # offline, 2 threads
-from conftest import build_tiny_model
 from test_store import HashEmbedder, small_generator
 from test_store_reliability import CHUNKING, crash_doc
-from transformers import AutoTokenizer
-from doc2lora_rag.base_model import BaseModel, embedded_model_dir
+from tiny import tiny_base
 from doc2lora_rag.documents import Document
 from doc2lora_rag.store import AdapterStore
 
-tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
-base = BaseModel(build_tiny_model(vocab_size=len(tok)), tok, "tiny-llama")
-store = AdapterStore(sys.argv[1], small_generator(base), router=HashEmbedder(), **CHUNKING)
+store = AdapterStore(sys.argv[1], small_generator(tiny_base()), router=HashEmbedder(), **CHUNKING)
 n = int(sys.argv[2])
 print("ingesting", flush=True)
 store.add_documents([Document(crash_doc(i), {{"n": i}}) for i in range(n)], ids=[f"d{{i}}" for i in range(n)], batch_size=1)
@@ -92,15 +88,13 @@ def check_reopened(path: Path, tiny_base, expected_docs: dict[str, str], kind: s
 # -- a real crash ---------------------------------------------------------------------------------
 
 
-def test_sigkill_during_ingest_leaves_committed_adapters_intact(tmp_path: Path, tiny_base) -> None:
-    path, n = tmp_path / "store", 400
-    script = tmp_path / "ingest.py"
-    script.write_text(INGEST_SCRIPT.format(tests=str(TESTS)))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, str(script), str(path), str(n)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def kill_after_commits(argv: list[str], path: Path, n: int, deadline_s: float, **popen) -> int:
+    """Run an ingest subprocess of `n` documents (one per transaction, printing "done" at the end), SIGKILL it once
+    3 are committed, and return how many were (at least 3, fewer than n: the kill came mid-ingest)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **popen.pop("env", {})}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + deadline_s
         while committed_docs(path) < 3:  # one document per transaction: kill after a few commits
             assert proc.poll() is None, proc.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "the ingest subprocess made no progress"
@@ -113,6 +107,14 @@ def test_sigkill_during_ingest_leaves_committed_adapters_intact(tmp_path: Path, 
     assert proc.returncode == -signal.SIGKILL and "done" not in out, "the ingest finished before the kill"
     m = committed_docs(path)
     assert 3 <= m < n
+    return m
+
+
+def test_sigkill_during_ingest_leaves_committed_adapters_intact(tmp_path: Path, tiny_base) -> None:
+    path, n = tmp_path / "store", 400
+    script = tmp_path / "ingest.py"
+    script.write_text(INGEST_SCRIPT.format(tests=str(TESTS)))
+    m = kill_after_commits([sys.executable, str(script), str(path), str(n)], path, n, 120, cwd=REPO)
     store = check_reopened(path, tiny_base, {f"d{i}": crash_doc(i) for i in range(m)})
     with store:
         print(f"killed after {m} of {n} documents; recovery removed {store.recovered}")

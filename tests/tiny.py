@@ -30,3 +30,42 @@ def build_tiny_model(num_layers: int = 2, seed: int = 0, vocab_size: int = 49152
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
     return model.to(torch.float32).eval()
+
+
+TEXTS = [
+    "Merros Holdings sells kitchen scales. The founder of the firm was Wenmaine Ammann. The company has a staff of 1711.",
+    "Record card for Balrodun Robotics. Established in 1829. Started by Selios Merliworth. Headcount 4577.",
+    "The Pramund Kite Festival is famous for chestnut pancakes. Its first edition took place in 1924.",
+]
+ANSWERS = [["Wenmaine Ammann", "1711"], ["1829", "Selios Merliworth"], ["chestnut pancakes", "1924"]]
+
+
+def save_tiny_memory(base, folder) -> None:  # noqa: ANN001 - a BaseModel and a folder path
+    """A tiny memory generator's files under `folder`: statistics fitted on TEXTS in stats/, random non-zero
+    transforms (seed 3) in transforms/."""
+    from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator
+
+    fitted = MemoryGenerator.fit(base, TEXTS, ANSWERS, MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16))
+    fitted.save(folder / "stats")
+    t = KVTransforms(len(fitted.layers), fitted.stats["c_inv"].shape[1], base.config.hidden_size, 4)
+    with torch.no_grad():
+        for p in (t.P, t.U):
+            p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 0.05)
+    t.save(folder / "transforms", base)
+
+
+def load_tiny_memory(base, folder):  # noqa: ANN001, ANN201
+    """The memory generator of `save_tiny_memory`'s folders on `base`, loaded as a store would reload it."""
+    from doc2lora_rag.generators.memory import KVTransforms, MemoryGenerator
+
+    return MemoryGenerator.load(folder / "stats", base, KVTransforms.load(folder / "transforms", base), positions_per_chunk=4)
+
+
+def tiny_base(num_layers: int = 2):  # noqa: ANN201
+    """The tiny model with the embedded model's tokenizer as a BaseModel, built alone (a Ray worker, a subprocess)."""
+    from transformers import AutoTokenizer
+
+    from doc2lora_rag.base_model import BaseModel, embedded_model_dir
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+    return BaseModel(build_tiny_model(num_layers=num_layers, vocab_size=len(tok)), tok, TINY_NAME)
