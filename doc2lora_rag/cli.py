@@ -141,8 +141,8 @@ def _add_ingest(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--routing", choices=["dense", "bm25", "hybrid"], default=None, help="routing mode of a new store (default dense)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--adapter-format", choices=["record", "tokens", "lora"], default=None,
-                   help="a new store's files: record (default for the memory generator), tokens (token ids only, read when first "
-                        "routed to), lora (adapters)")
+                   help="a new store's files: tokens (the memory generator's default: token ids, each group read when a question "
+                        "first routes to it), record (read at ingest, ~1 MB a group), lora (adapters)")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="generate on a Ray cluster (ADDRESS: 'auto', 'ray://host:10001', host:port; none: a local one); "
                         "needs doc2lora-rag[ray]")
