@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--quick", action="store_true", help="4 questions: prints figures, judges no target")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default=None, help="torch device of the base model (default: cuda when present, else cpu)")
+    p.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                   help="base model dtype (default: fp32 on CPU, the checkpoint's own on GPU)")
     p.add_argument("--out", default=None, metavar="FILE.json")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     items = [i for i in load_qa(root / "qa.jsonl", root / "docs") if i.doc in part]
     if args.quick:
         items = items[:4]
-    base = load_base_model()
+    base = load_base_model(device=args.device, dtype=getattr(torch, args.dtype) if args.dtype else None)
     engine = AnswerEngine(base)
     modes = [m for m in args.modes.split(",") if m]
     gen = make_generator(args.generator, base, args.transforms, args.closed_form, args.positions) \
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({
             "set": root.name, "part": args.part, "date": date.today().isoformat(), "machine": platform.machine(),
-            "threads": args.threads, "torch": torch.__version__, "generator": args.generator, "transforms": args.transforms,
+            "threads": args.threads, "device": str(base.device), "dtype": str(base.dtype), "torch": torch.__version__, "generator": args.generator, "transforms": args.transforms,
             "closed_form": args.closed_form, "generator_identity": ident, "quick": args.quick, "rows": rows, "predictions": preds,
         }, indent=1, default=str))
     return 0

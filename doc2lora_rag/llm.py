@@ -197,7 +197,7 @@ class AnswerEngine:
         live = None
         present = [a for a in adapters if a is not None]
         if present:
-            live = stack_rows(adapters, present[0])
+            live = stack_rows(adapters, present[0], dev)
         t0 = time.perf_counter()
         with self.slots.lock, torch.no_grad():
             ctx = self.slots.use_live(*live) if live is not None else self.slots.use(None)
@@ -246,22 +246,22 @@ class _FirstRow:
         self.streamer.end()
 
 
-def stack_rows(adapters: Sequence[LoraWeights | None], like: LoraWeights):
-    """Per-row live tensors (a[t] (B, L, R, d_in), b[t] (B, L, d_out, R), layers) with zeros for None rows."""
+def stack_rows(adapters: Sequence[LoraWeights | None], like: LoraWeights, device: torch.device | str = "cpu"):
+    """Per-row live tensors (a[t] (B, L, R, d_in), b[t] (B, L, d_out, R), layers) on `device`, zeros for None rows."""
     R = max(a.rank for a in adapters if a is not None)
     a_out, b_out = {}, {}
     for t in like.targets:
         L, _, d_in = like.a[t].shape
         d_out = like.b[t].shape[1]
-        a_t = torch.zeros(len(adapters), L, R, d_in)
-        b_t = torch.zeros(len(adapters), L, d_out, R)
+        a_t = torch.zeros(len(adapters), L, R, d_in, device=device)
+        b_t = torch.zeros(len(adapters), L, d_out, R, device=device)
         for i, ad in enumerate(adapters):
             if ad is None:
                 continue
             if ad.layers != like.layers:
                 raise InputError("all adapters in one batch must cover the same layers")
             f = ad.folded()
-            a_t[i, :, : f.rank] = f.a[t].float()
-            b_t[i, :, :, : f.rank] = f.b[t].float()
+            a_t[i, :, : f.rank] = f.a[t].to(device, torch.float32)
+            b_t[i, :, :, : f.rank] = f.b[t].to(device, torch.float32)
         a_out[t], b_out[t] = a_t, b_t
     return a_out, b_out, like.layers

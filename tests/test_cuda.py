@@ -1,7 +1,8 @@
 """The same paths on a CUDA device as on the CPU (tiny model): adapters generated on the GPU equal the
 CPU's, a store on the GPU routes, writes jointly and answers in every mode as the CPU's does (the
-deferring hybrid's two rows included), a routed set exported to PEFT gives the engine's logits on the
-GPU, and the memory trainer takes its steps there. Skipped where no CUDA device is present (CI)."""
+deferring hybrid's two rows included), a batch with a different adapter per row answers alike, a routed
+set exported to PEFT gives the engine's logits on the GPU, and the memory trainer takes its steps there.
+Skipped where no CUDA device is present (CI)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,17 @@ def test_a_store_on_the_gpu_routes_writes_and_answers_as_on_the_cpu(pair, tmp_pa
     assert answers[1] == answers[0]
     for store in stores:
         store.close()
+
+
+def test_a_batch_with_a_different_adapter_per_row_answers_on_the_gpu_as_on_the_cpu(pair) -> None:
+    """`answer_batch` with per-row adapters (the evaluation's path): the rows' adapters are built on the CPU
+    and must reach the model's device."""
+    answers = []
+    for gen in pair:
+        rows = [*gen.generate(TEXTS), None]
+        engine = AnswerEngine(gen.base, num_slots=2, max_rank=4)
+        answers.append([a.text for a in engine.answer_batch([*QUESTIONS, QUESTIONS[0]], rows, max_new_tokens=6)])
+    assert answers[1] == answers[0]
 
 
 def test_the_engines_logits_with_adapters_on_the_gpu_equal_the_cpus_and_an_exported_peft_folders(pair, tmp_path) -> None:
