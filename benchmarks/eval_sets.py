@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({
             "set": root.name, "part": args.part, "date": date.today().isoformat(), "machine": platform.machine(),
-            "threads": args.threads, "device": str(base.device), "dtype": str(base.dtype), "torch": torch.__version__, "generator": args.generator, "transforms": args.transforms,
+            "threads": args.threads, "device": str(base.device), "dtype": str(base.dtype), "torch": torch.__version__,
+            "generator": args.generator, "transforms": args.transforms,
             "closed_form": args.closed_form, "generator_identity": ident, "quick": args.quick, "rows": rows, "predictions": preds,
         }, indent=1, default=str))
     return 0

@@ -458,4 +458,12 @@ def test_a_store_of_token_records_reads_them_when_routed_and_answers_as_a_store_
         again._read_file(victim)
     assert again.routed_adapters(ids[:1])[0].rank > 0
     again.close()
-    stores["record"].close()
+    # a bit flipped in a float record's data is refused too
+    records = stores["record"]
+    victim = records.path / "adapters" / records.manifest.entry_file(ids[2])[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x10  # inside the fp16 MLP inputs
+    victim.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="checksum"):
+        records._read_file(victim)
+    records.close()

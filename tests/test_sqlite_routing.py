@@ -1,5 +1,6 @@
 """Routing inside the store's SQLite file (`routing.sqlite_index`): nothing loaded on open, other processes'
-commits seen at once, the sign-bit search with exact rescoring ranks like the exact scan, old stores upgraded."""
+commits seen at once, the in-memory key cache ranks like the exact scan in SQLite and follows every change,
+the sign-bit search with exact rescoring ranks like the exact scan, old stores upgraded."""
 
 from __future__ import annotations
 
@@ -82,6 +83,74 @@ def test_another_process_commit_is_seen_without_reopening(tmp_path: Path, gen) -
         assert len(hits) == before + 1 and hits[0][0].metadata["doc_id"] == "light"
 
 
+ARCHIVE = [f"Entry {i}: the {w} of the {v} harbour archive, shelf {i % 7}." for i, (w, v) in
+           enumerate((w, v) for w in ("map", "ledger", "logbook", "chart", "letter") for v in ("north", "south", "east", "old"))]
+QUERIES = ["the chart of the east harbour", "logbook north shelf 3", "letter archive", "map", "shelf 5 ledger south"]
+
+
+def _ranked(store: AdapterStore, k: int = 5) -> list[list[tuple[str, float]]]:
+    return [[(d.id, round(s, 5)) for d, s in store.search(q, k=k)] for q in QUERIES]
+
+
+def test_the_key_cache_loads_on_the_first_search_and_ranks_like_the_exact_scan_in_sqlite(tmp_path: Path, gen, monkeypatch) -> None:
+    with AdapterStore(tmp_path / "s", gen, router=HashEmbedder(), chunk_tokens=64) as store:
+        store.add_texts(ARCHIVE, ids=[f"e{i}" for i in range(len(ARCHIVE))])
+    with AdapterStore(tmp_path / "s", gen, router=HashEmbedder()) as store:
+        cache = store.router.index.cache
+        assert len(cache) == 0 and cache.seen is None  # nothing read on open
+        in_memory = _ranked(store)
+        assert len(cache) == len(ARCHIVE) and store.router.index.method().startswith("exact cosine over the in-memory")
+        monkeypatch.setattr(store.router.index, "cache", None)
+        assert _ranked(store) == in_memory  # the exact scan in SQLite: same entries, same order, same scores
+
+
+def test_the_key_cache_follows_deletes_and_a_text_replaced_under_the_same_id(tmp_path: Path, gen) -> None:
+    with AdapterStore(tmp_path / "s", gen, router=HashEmbedder(), chunk_tokens=64) as store:
+        store.add_texts(ARCHIVE, ids=[f"e{i}" for i in range(len(ARCHIVE))])
+        store.search("map", k=1)  # the cache is filled
+        store.delete(["e19"])  # the newest rows: SQLite hands their rowids out again
+        store.add_texts(["The lighthouse keeper trims the lamp of the Vell light at dusk."], ids=["e19"])
+        hits = store.search("lighthouse keeper lamp Vell", k=1)
+        assert hits[0][0].metadata["doc_id"] == "e19" and "lighthouse" in hits[0][0].text
+        assert len(store.router.index.cache) == len(ARCHIVE)
+        assert all("letter of the old" not in d.text for d, _ in store.search("letter old archive", k=20))
+        conn = store.router.index.conn()
+        calls: list[str] = []
+        conn.set_trace_callback(calls.append)
+        store.add_texts(["The ferry timetable of the Vell crossing changes in May."], ids=["ferry"])
+        calls.clear()
+        assert store.search("ferry timetable Vell crossing", k=1)[0][0].metadata["doc_id"] == "ferry"
+        conn.set_trace_callback(None)
+        reads = [c for c in calls if "routing_key FROM entries" in c]
+        assert reads and all("rowid IN (" in c for c in reads)  # only the changed entry was read, not every key
+
+
+def test_a_cache_that_missed_pruned_changes_reads_every_key_again(tmp_path: Path, gen) -> None:
+    with AdapterStore(tmp_path / "s", gen, router=HashEmbedder(), chunk_tokens=64) as store:
+        store.add_texts(ARCHIVE[:10], ids=[f"e{i}" for i in range(10)])
+        want_before = store.search("map", k=1)
+        store.add_texts(ARCHIVE[10:], ids=[f"e{i}" for i in range(10, len(ARCHIVE))])
+        store.delete(["e0"])
+        with store.manifest.transaction() as c:
+            c.execute("DELETE FROM routing_changes")  # as the log's pruning does past CHANGES_KEPT
+        store.add_texts(["The ferry timetable of the Vell crossing changes in May."], ids=["ferry"])
+        assert want_before and len(store.router.index.cache) == 10
+        assert store.search("ferry timetable Vell crossing", k=1)[0][0].metadata["doc_id"] == "ferry"
+        assert len(store.router.index.cache) == len(ARCHIVE)  # 20 - e0 + ferry
+        in_memory = _ranked(store)
+        store.router.index.cache = None
+        assert _ranked(store) == in_memory
+
+
+def test_keys_over_the_cache_budget_are_searched_in_sqlite(tmp_path: Path, gen) -> None:
+    with AdapterStore(tmp_path / "s", gen, router=HashEmbedder(), chunk_tokens=64) as store:
+        store.add_texts(ARCHIVE, ids=[f"e{i}" for i in range(len(ARCHIVE))])
+        want = _ranked(store)
+        store.router.index.cache = sqlite_index.KeyCache(max_bytes=4 * 64)  # less than one key's worth per entry
+        assert _ranked(store) == want
+        assert len(store.router.index.cache) == 0 and store.router.index.method() == "exact scan in SQLite"
+
+
 def test_sign_bits_then_exact_rescoring_ranks_like_the_exact_scan(tmp_path: Path, gen, monkeypatch) -> None:
     if not sqlite.has_vec():
         pytest.skip("sqlite-vec cannot be loaded here")
@@ -91,6 +160,7 @@ def test_sign_bits_then_exact_rescoring_ranks_like_the_exact_scan(tmp_path: Path
         store.add_texts(texts, ids=[f"e{i}" for i in range(len(texts))])
         queries = ["the chart of the east harbour", "logbook north shelf 3", "letter archive"]
         exact = [store.search(q, k=3) for q in queries]
+        monkeypatch.setattr(store.router.index, "cache", None)  # search in SQLite, not over the in-memory keys
         monkeypatch.setattr(sqlite_index, "RESCORE", 8)  # 20 entries > 8 candidates: the sign-bit search runs
         monkeypatch.setattr(sqlite_index, "EXACT_LIMIT", 4)
         calls = []

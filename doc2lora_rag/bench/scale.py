@@ -114,7 +114,7 @@ def _search_only(store: Any, vectors: list[Any]) -> dict[str, Any]:
         index.dense(v, 4)
         lat.append(time.perf_counter() - t0)
     return {"search_p50_ms": round(_pct(lat, 0.5) * 1000, 2), "search_p95_ms": round(_pct(lat, 0.95) * 1000, 2),
-            "routing": "sqlite-vec sign bits + exact rescoring" if index.searches_bits() else "exact scan in SQLite"}
+            "routing": index.method()}
 
 
 def _exact_recall(store: Any, vectors: list[Any], found: list[list[str]]) -> float:

@@ -26,7 +26,8 @@ Heavy dependencies (sentence-transformers, rank_bm25) are imported on first use.
   dense.py      `EmbeddingIndex`
   lexical.py    `BM25Index`, `tokenize_words`
   router.py     `Router` (modes and fusion), `ExternalIndex` (routing in the user's own search engine)
-  sqlite_index.py  `SqliteIndex`: the modes run inside a store's SQLite manifest (FTS5, sqlite-vec)
+  sqlite_index.py  `SqliteIndex`: the modes run inside a store's SQLite manifest (FTS5, a `KeyCache`
+                   of its keys kept in step by a change log; sqlite-vec past the cache's budget)
   checks.py     argument checks and top-k shared by the above
 
 The routing keys themselves live with the store (its manifest). A store's router queries them there

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptFileError, StoreError
-from ..routing.sqlite_index import ensure_bits_index, ensure_text_index, has_table
+from ..routing.sqlite_index import ensure_bits_index, ensure_change_log, ensure_text_index, has_table
 from . import sqlite
 
 __all__ = ["SCHEMA", "Manifest", "StoreEntry"]
@@ -140,6 +140,7 @@ class Manifest:
             for key, value in meta.items():
                 self.set_meta(c, key, value)
             ensure_text_index(c)
+            ensure_change_log(c)
 
     def ensure_routing(self) -> bool:
         """Make the routing tables current (a store written before them, or a VACUUM that renumbered rows) and
@@ -154,6 +155,7 @@ class Manifest:
             return has_table(conn, "routing_text")
         with self.transaction() as c:
             ensure_text_index(c)
+            ensure_change_log(c)
             self._ensure_bits(c)
         return True
 
@@ -310,11 +312,12 @@ class Manifest:
             rev = self._bump(c)
         return gone, {r[2] for r in rows}, rev
 
-    def set_keys(self, keys: dict[str, bytes], meta: dict[str, Any]) -> None:
-        """Store routing keys for existing entries (and update `meta`) in one transaction (routing is unchanged:
-        no new revision)."""
+    def set_keys(self, keys: dict[str, bytes], meta: dict[str, Any]) -> int:
+        """Store routing keys for existing entries (and update `meta`) in one transaction; returns the new
+        revision (key caches of every process catch up with it)."""
         with self.transaction() as c:
             c.executemany("UPDATE entries SET routing_key = ? WHERE id = ?", [(key, entry_id) for entry_id, key in keys.items()])
             self._ensure_bits(c)
             for k, v in meta.items():
                 self.set_meta(c, k, v)
+            return self._bump(c)

@@ -72,7 +72,7 @@ class StoreRouting:
         """Load every entry's routing text (and key) into the router; embeds only keys that are missing."""
         self._revision = self.manifest.revision()  # read first: a change after it is caught by the next `_sync`
         if self.router.index is None and self.manifest.ensure_routing() and not (self.read_only and self.router.uses_keys and self.manifest.unkeyed_rows()):
-            self.router.attach(SqliteIndex(self.manifest.conn, sqlite.has_vec()))
+            self.router.attach(SqliteIndex(self.manifest.conn, sqlite.has_vec(), self.manifest.revision))
         if self.router.index is not None:
             self._check_keys()
             self._reconcile_external()
@@ -99,7 +99,7 @@ class StoreRouting:
             if not self.read_only:
                 router_meta = {**(self._meta.get("router") or {}), "embedder": self.router.embedder_name}
                 with self._write_lock:
-                    self.manifest.set_keys({ids[i]: fresh[j].tobytes() for j, i in enumerate(missing)}, {"router": router_meta})
+                    self._advance(self.manifest.set_keys({ids[i]: fresh[j].tobytes() for j, i in enumerate(missing)}, {"router": router_meta}))
                 self._meta["router"] = router_meta
         if not ids:
             return
@@ -137,7 +137,8 @@ class StoreRouting:
             fresh = self._embed([text for _, text in missing])
             router_meta = {**(self._meta.get("router") or {}), "embedder": self.router.embedder_name}
             with self._write_lock:
-                self.manifest.set_keys({entry_id: fresh[j].tobytes() for j, (entry_id, _) in enumerate(missing)}, {"router": router_meta})
+                self._advance(self.manifest.set_keys({entry_id: fresh[j].tobytes() for j, (entry_id, _) in enumerate(missing)},
+                                                     {"router": router_meta}))
             self._meta["router"] = router_meta
 
     def _embed(self, texts: list[str]) -> np.ndarray:

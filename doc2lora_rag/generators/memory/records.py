@@ -11,7 +11,8 @@ per chunk; the adapter it replaces is A and B in fp16 plus the fp32 Gram, 2.1 MB
 
 File: one safetensors file, tensors "inputs" (L_read, n, D) fp16, "value_ids" (n,) int32 and, when the
 generator predicts the keys of its upper layers, "hidden" (n, D) (the residual entering the last read
-layer); the header carries the format name and version, the layers, the base model and the metadata.
+layer); the header carries the format name and version, the layers, the base model, the metadata and
+the "sha256" of the tensors as written (a flipped bit is refused; files written before it read unchecked).
 
 A `TokenRecord` is the smallest record: the token ids of the text's chunks, from which the frozen model
 gives the rest (`MemoryGenerator.read_record`: the same forward pass ingest would make, done when a
@@ -81,8 +82,8 @@ class MemoryRecord:
         floats = self.float_tensors()
         tensors = {k: v.detach().to(dtype or v.dtype).contiguous().cpu() for k, v in floats.items()}
         tensors["value_ids"] = self.value_ids.detach().to(torch.int32).contiguous().cpu()
-        header = {"format": RECORD_FORMAT, "format_version": str(RECORD_VERSION), "layers": json.dumps(list(self.layers)),
-                  "base_model": self.base_model, "meta": json.dumps(self.meta, ensure_ascii=False)}
+        header = {"format": RECORD_FORMAT, "format_version": str(RECORD_VERSION), "sha256": _digest(tensors, RECORD_TENSORS),
+                  "layers": json.dumps(list(self.layers)), "base_model": self.base_model, "meta": json.dumps(self.meta, ensure_ascii=False)}
         atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
         return path
 
@@ -109,6 +110,8 @@ class MemoryRecord:
         try:
             if header.get("form") == "tokens":
                 return TokenRecord.from_tensors(tensors, header)
+            if "sha256" in header and header["sha256"] != _digest(tensors, RECORD_TENSORS):
+                raise ValueError("its tensors do not match the checksum written with them")
             return cls(tensors["inputs"], tensors["value_ids"].long(), tuple(json.loads(header["layers"])), header.get("base_model", ""),
                        json.loads(header.get("meta") or "{}"), tensors.get("hidden"))
         except (KeyError, ValueError, InputError) as exc:
@@ -147,14 +150,14 @@ class TokenRecord:
         path = Path(path)
         tensors = {"tokens": torch.tensor([t for c in self.chunks for t in c], dtype=torch.int32),
                    "chunk_lengths": torch.tensor([len(c) for c in self.chunks], dtype=torch.int32)}
-        header = {"format": RECORD_FORMAT, "format_version": str(RECORD_VERSION), "form": "tokens", "sha256": _digest(tensors),
+        header = {"format": RECORD_FORMAT, "format_version": str(RECORD_VERSION), "form": "tokens", "sha256": _digest(tensors, TOKEN_TENSORS),
                   "layers": json.dumps(list(self.layers)), "base_model": self.base_model, "meta": json.dumps(self.meta, ensure_ascii=False)}
         atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=header))
         return path
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], header: dict[str, str]) -> TokenRecord:
-        if "sha256" in header and header["sha256"] != _digest(tensors):  # a flipped bit would read as other tokens
+        if "sha256" in header and header["sha256"] != _digest(tensors, TOKEN_TENSORS):  # a flipped bit would read as other tokens
             raise ValueError("its token ids do not match the checksum written with them")
         tokens, lengths = tensors["tokens"].tolist(), tensors["chunk_lengths"].tolist()
         if sum(lengths) != len(tokens) or min(lengths, default=0) < 2:
@@ -164,13 +167,18 @@ class TokenRecord:
                    header.get("base_model", ""), json.loads(header.get("meta") or "{}"))
 
 
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
-    """sha256 of a token record's tensors (int32 token ids, then chunk lengths)."""
+RECORD_TENSORS = ("inputs", "value_ids", "hidden")
+TOKEN_TENSORS = ("tokens", "chunk_lengths")
+
+
+def _digest(tensors: dict[str, torch.Tensor], names: tuple[str, ...]) -> str:
+    """sha256 of the bytes of `names` (those present, in that order) as stored in the file."""
     import hashlib
 
     h = hashlib.sha256()
-    for name in ("tokens", "chunk_lengths"):
-        h.update(tensors[name].to(torch.int32).contiguous().numpy().tobytes())
+    for name in names:
+        if name in tensors:
+            h.update(tensors[name].contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 
