@@ -305,3 +305,47 @@ def test_concurrent_answers_while_ingesting(tmp_path: Path, make_tiny_base, kind
     assert {key: ask(*key) for key in expected} == expected  # the new documents did not change them
     print(f"concurrency: {len(results)} answers and searches checked while 10 batches were committed")
     store.close()
+
+
+# -- a store on a read-only disk ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def read_only_disk(tmp_path: Path):
+    """A small tmpfs mounted here; `remount()` makes it read-only. Skipped where this user cannot mount."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)],
+                                                       capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a filesystem here (needs root)")
+
+    def remount() -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True, capture_output=True)
+
+    try:
+        yield mnt, remount
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_store_on_a_read_only_disk_is_refused_for_writing_and_read_with_read_only(read_only_disk, tiny_base) -> None:
+    mnt, remount = read_only_disk
+    gen = small_generator(tiny_base)
+    with open_store(mnt / "s", gen, chunk_tokens=8, group_size=2, overlap_tokens=1) as store:
+        add_docs(store)
+        want = [(d.id, round(s, 5)) for d, s in store.search("rye bread oven", k=2)]
+        ids = [e.id for e in store.entries()][:2]
+    remount()
+
+    def files() -> dict[str, bytes]:
+        return {str(f): f.read_bytes() for f in sorted((mnt / "s").rglob("*")) if f.is_file()}
+
+    before = files()
+    with pytest.raises(StoreError, match="read_only=True"):
+        open_store(mnt / "s", gen)
+    with open_store(mnt / "s", gen, read_only=True) as store:  # SQLite cannot make its WAL index here: opened immutable
+        assert [(d.id, round(s, 5)) for d, s in store.search("rye bread oven", k=2)] == want
+        assert store.routed_adapters(ids)[0].rank > 0
+        with pytest.raises(StoreError, match="read-only"):
+            store.add_texts(["The ferry timetable changes in May."], ids=["ferry"])
+    assert files() == before

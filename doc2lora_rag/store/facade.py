@@ -94,6 +94,9 @@ class AdapterStore(AdapterReads, WriteProtocol, StoreRouting):
 
         manifest = self.path / MANIFEST
         exists = manifest.is_file()
+        if exists and not self.read_only and not os.access(self.path, os.W_OK):
+            raise StoreError(f"the store at {self.path} cannot be written here (a read-only disk, or a folder this user may not "
+                             "write); open it with AdapterStore(path, read_only=True) to search and answer, or copy it to a writable disk")
         self.manifest = Manifest(manifest, read_only=self.read_only)
         if not exists and (read_only or not create):
             raise StoreError(f"no adapter store at {self.path} (no {MANIFEST}); create one with AdapterStore(path) (create=True)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -99,7 +100,10 @@ class Manifest:
             if self._closed:
                 raise StoreError(f"the store at {self.path.parent} is closed; open it again")
             if self.read_only:
-                conn = sqlite.connect(self.path.as_uri() + "?mode=ro", uri=True)
+                # On a read-only disk nobody can write the file, and SQLite could not create the WAL index it
+                # reads through: open it as immutable (no locks, no index).
+                immutable = "&immutable=1" if self.path.is_file() and not os.access(self.path.parent, os.W_OK) else ""
+                conn = sqlite.connect(self.path.as_uri() + "?mode=ro" + immutable, uri=True)
             else:
                 conn = sqlite.connect(str(self.path))
                 conn.execute("PRAGMA synchronous=FULL")
