@@ -167,6 +167,13 @@ def _add_eval(subparsers: Any) -> argparse.ArgumentParser:
 def _export(args: argparse.Namespace) -> int:
     from .lora import LoraWeights
 
+    if args.check is not None:  # before serving a folder (e.g. with vLLM): made for this base model?
+        from .base_model import load_base_model
+        from .lora.weights import check_peft_folder
+
+        modules = check_peft_folder(args.check, load_base_model(args.base, device="cpu"))
+        print(f"{args.check}: a PEFT adapter of {modules} modules for this base model")
+        return EXIT_OK
     if args.store is not None:  # the adapter a routed set of entries is answered with (one joint write for memory stores)
         from .store import AdapterStore
 
@@ -198,7 +205,10 @@ def _add_export(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("out_dir", nargs="?", default=None, metavar="OUT_DIR")
     p.add_argument("--store", default=None, help="export the adapter a question routed to --ids of this store is answered with")
     p.add_argument("--ids", nargs="+", default=None, metavar="ENTRY_ID", help="with --store: the entry ids (adapter_id in search results)")
-    p.add_argument("--base", default=None, help="base_model_name_or_path to record (default: the adapter's base model)")
+    p.add_argument("--base", default=None, help="base_model_name_or_path to record (default: the adapter's base model); "
+                   "with --check, the base model to check against (default: the embedded one)")
+    p.add_argument("--check", default=None, metavar="PEFT_DIR",
+                   help="check an exported folder against a base model (recorded base model, module shapes) instead of exporting")
     p.set_defaults(handler=_export)
     return p
 

@@ -416,6 +416,27 @@ def test_a_routed_sets_adapter_exported_to_peft_gives_the_engines_logits(saved, 
             plain = bare(input_ids=tokens).logits
     assert (got - want).abs().max() <= 1e-4 * want.abs().max()
     assert (got - plain).abs().max() > 1e-3  # the adapter changes the logits
+    store.close()
+
+
+def test_an_exported_folder_is_checked_against_the_base_model_it_is_served_with(saved, make_tiny_base, tmp_path, capsys) -> None:
+    from doc2lora_rag.cli import main
+    from doc2lora_rag.lora.weights import check_peft_folder
+
+    gen = saved
+    with AdapterStore(tmp_path / "s", gen, router=HashEmbedder(), chunk_tokens=16, group_size=2, overlap_tokens=2) as store:
+        store.add_texts(TEXTS[:2], ids=["merros", "balrodun"])
+        out = LoraWeights.concat(store.routed_adapters([e.id for e in store.entries()][:2])).to_peft(tmp_path / "peft")
+    assert check_peft_folder(out, gen.base) == len(gen.layers)
+    with pytest.raises(ModelMismatchError, match="exported for base model"):
+        check_peft_folder(out, make_tiny_base(name="another-model"))
+    with pytest.raises(ModelMismatchError, match="does not have"):  # same name, one layer fewer
+        check_peft_folder(out, make_tiny_base(num_layers=max(gen.layers)))
+    (out / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CorruptFileError, match="export it again"):
+        check_peft_folder(out, gen.base)
+    assert main(["export", "--check", str(out)]) != 0  # the CLI's check, against the embedded model
+    assert "export it again" in capsys.readouterr().err
 
 
 def test_a_store_of_token_records_reads_them_when_routed_and_answers_as_a_store_of_records(saved, tmp_path) -> None:

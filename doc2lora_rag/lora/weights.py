@@ -225,6 +225,46 @@ class LoraWeights:
             "fan_in_fan_out": False,
             "inference_mode": True,
         }
-        atomic_write(out / "adapter_model.safetensors", lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+        header = {"format": "pt", "doc2lora_base_model": self.base_model, "doc2lora_model_type": self.model_type}
+        atomic_write(out / "adapter_model.safetensors", lambda tmp: save_file(tensors, tmp, metadata=header))
         atomic_write(out / "adapter_config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2)))
         return out
+
+
+PEFT_FIX = "export it again from a store built on that model (doc2lora export --store STORE --ids ... OUT_DIR)"
+
+
+def check_peft_folder(folder: str | Path, base: Any) -> int:
+    """Refuse a PEFT folder (as `LoraWeights.to_peft` writes) made for another base model than `base`: the base
+    model it records, and every LoRA matrix against the module it targets (present, same in/out width). Raises
+    ModelMismatchError naming the fix, CorruptFileError for an unreadable folder; returns how many modules it targets."""
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    try:
+        with safe_open(str(folder / "adapter_model.safetensors"), framework="pt") as fh:
+            header = fh.metadata() or {}
+            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
+        json.loads((folder / "adapter_config.json").read_text())
+    except Exception as exc:  # missing files, damaged safetensors or JSON
+        raise CorruptFileError(f"{folder} is not a readable PEFT adapter folder ({exc}); export it again") from exc
+    made_for = header.get("doc2lora_base_model", "")
+    if made_for and made_for != base.name:
+        raise ModelMismatchError(f"{folder} was exported for base model {made_for!r}, not {base.name!r}; {PEFT_FIX}")
+    modules = 0
+    for key, shape in shapes.items():
+        if not key.endswith((".lora_A.weight", ".lora_B.weight")):
+            continue
+        path = key.removeprefix("base_model.model.").rsplit(".lora_", 1)[0]
+        try:
+            module = base.model.get_submodule(path)
+        except AttributeError:
+            raise ModelMismatchError(f"{folder} adapts {path}, which {base.name!r} does not have; {PEFT_FIX}") from None
+        width = module.in_features if ".lora_A." in key else module.out_features
+        if len(shape) != 2 or shape[1 if ".lora_A." in key else 0] != width:
+            raise ModelMismatchError(f"{folder}: {key} has shape {list(shape)}, but {path} of {base.name!r} is "
+                                     f"{module.in_features} -> {module.out_features}; {PEFT_FIX}")
+        modules += ".lora_A." in key
+    if not modules:
+        raise CorruptFileError(f"{folder} holds no LoRA matrices; export it again")
+    return modules
