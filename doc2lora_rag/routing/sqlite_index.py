@@ -7,7 +7,7 @@ entries they index:
   BM25 (the query's words OR-ed);
 - `routing_bits`: a `sqlite-vec` table of the routing keys' sign bits (rowid = the entry's rowid),
   created with the first key when the extension is loaded;
-- `routing_changes`: a log of the rowids whose routing key came, went or changed.
+- `routing_changes`: a log of the entry ids whose routing key came, went or changed.
 
 A dense query is the exact cosine over every key. The keys are read into a `KeyCache` (one float32
 matrix per process) on the first dense query, not on open, and kept up to date from the change log
@@ -68,22 +68,22 @@ END
 """
 
 
-# Every change of an entry's routing key, by rowid, for the key caches of all processes (`KeyCache`); the
-# oldest are pruned past CHANGES_KEPT (a cache that missed them reads every key again).
+# Every change of an entry's routing key, by entry id (a VACUUM may renumber rowids), for the key caches of all
+# processes (`KeyCache`); the oldest are pruned past CHANGES_KEPT (a cache that missed them reads every key again).
 CHANGES_KEPT = 100000
 CHANGES_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS routing_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry INTEGER NOT NULL)
+CREATE TABLE IF NOT EXISTS routing_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL)
 
 CREATE TRIGGER IF NOT EXISTS routing_changes_insert AFTER INSERT ON entries WHEN new.routing_key IS NOT NULL BEGIN
-  INSERT INTO routing_changes(entry) VALUES (new.rowid);
+  INSERT INTO routing_changes(entry) VALUES (new.id);
 END
 
 CREATE TRIGGER IF NOT EXISTS routing_changes_delete AFTER DELETE ON entries WHEN old.routing_key IS NOT NULL BEGIN
-  INSERT INTO routing_changes(entry) VALUES (old.rowid);
+  INSERT INTO routing_changes(entry) VALUES (old.id);
 END
 
 CREATE TRIGGER IF NOT EXISTS routing_changes_update AFTER UPDATE OF routing_key ON entries BEGIN
-  INSERT INTO routing_changes(entry) VALUES (new.rowid);
+  INSERT INTO routing_changes(entry) VALUES (new.id);
 END
 
 CREATE TRIGGER IF NOT EXISTS routing_changes_prune AFTER INSERT ON routing_changes WHEN new.seq % 1000 = 0 BEGIN
@@ -160,7 +160,7 @@ class KeyCache:
 
     Empty until the first search, which reads every keyed entry. Before each later search it reads the
     `routing_changes` log past the last change it applied (a commit by any process) and re-reads only
-    the entries named there: removed, re-keyed or new (a rowid handed out again is logged again). The
+    the entries named there: removed, re-keyed or new (an id deleted and added again is logged twice). The
     log's position is read before the entries, so a commit in between is applied by the next search.
     A store without the log (opened read-only, written before it) is read again whole when its
     `revision` moves. Searches and updates take turns under one lock.
@@ -177,7 +177,7 @@ class KeyCache:
         self.keys = np.empty((0, 0), dtype=np.float32)  # [capacity, width]; rows [:len] are live
         self.rowids = np.empty(0, dtype=np.int64)
         self.ids: list[str] = []
-        self.slot: dict[int, int] = {}  # rowid -> row
+        self.slot: dict[str, int] = {}  # entry id -> row (rowids, kept for ties, may be renumbered by a VACUUM)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -215,7 +215,7 @@ class KeyCache:
         changed = [r[0] for r in conn.execute("SELECT DISTINCT entry FROM routing_changes WHERE seq > ? AND seq <= ?",
                                               (self.seen[0], now[0]))]
         rows = self._rows(conn, changed)
-        self._drop([r for r in changed if r in self.slot])
+        self._drop([e for e in changed if e in self.slot])
         if rows and (len(self.ids) + len(rows)) * len(rows[0][2]) > self.max_bytes:
             self._clear()
             self.over = now
@@ -240,21 +240,21 @@ class KeyCache:
         return True
 
     @staticmethod
-    def _rows(conn: Any, rowids: list[int]) -> list[tuple]:
+    def _rows(conn: Any, ids: list[str]) -> list[tuple]:
         rows: list[tuple] = []
-        for start in range(0, len(rowids), 900):  # under SQLite's default limit of bound parameters
-            part = rowids[start : start + 900]
-            rows += conn.execute(f"SELECT rowid, id, routing_key FROM entries WHERE rowid IN ({','.join('?' * len(part))}) "
+        for start in range(0, len(ids), 900):  # under SQLite's default limit of bound parameters
+            part = ids[start : start + 900]
+            rows += conn.execute(f"SELECT rowid, id, routing_key FROM entries WHERE id IN ({','.join('?' * len(part))}) "
                                  "AND routing_key IS NOT NULL", part).fetchall()
         return rows
 
-    def _drop(self, rowids: list[int]) -> None:
-        """Remove entries by rowid: the last live row moves into each freed one."""
-        for rowid in rowids:
-            i, last = self.slot.pop(rowid), len(self.ids) - 1
+    def _drop(self, ids: list[str]) -> None:
+        """Remove entries by id: the last live row moves into each freed one."""
+        for entry in ids:
+            i, last = self.slot.pop(entry), len(self.ids) - 1
             if i != last:
                 self.keys[i], self.rowids[i], self.ids[i] = self.keys[last], self.rowids[last], self.ids[last]
-                self.slot[int(self.rowids[i])] = i
+                self.slot[self.ids[i]] = i
             self.ids.pop()
 
     def _append(self, rows: list[tuple]) -> None:
@@ -275,7 +275,7 @@ class KeyCache:
         self.keys[count : count + len(rows)] = fresh
         self.rowids[count : count + len(rows)] = [r[0] for r in rows]
         for i, r in enumerate(rows, start=count):
-            self.slot[r[0]] = i
+            self.slot[r[1]] = i
         self.ids += [r[1] for r in rows]
 
 
