@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="also hybrid with the adapters of the k groups routed after the k in the prompt (StoreQA hybrid_adapters='next')")
     p.add_argument("--hybrid-defer", type=float, nargs="*", default=[],
                    help="also hybrid in which the text decides each token its text-only reading gives this probability (StoreQA hybrid_defer)")
+    p.add_argument("--hybrid-defer-next", type=float, nargs="*", default=[],
+                   help="also deferring hybrid with the adapters of the k groups routed after the k in the prompt")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -122,11 +124,11 @@ def main(argv: list[str] | None = None) -> None:
                 variants = [(v, 1.0) for v in args.base_variants] + [("hybrid", s) for s in args.hybrid_scales]
                 if args.hybrid_next:
                     variants.append(("hybrid next", 1.0))
-                variants += [("hybrid defer", t) for t in args.hybrid_defer]
+                variants += [("hybrid defer", t) for t in args.hybrid_defer] + [("hybrid defer next", t) for t in args.hybrid_defer_next]
                 if args.summed and k > 1:
                     variants.append(("summed", 1.0))
                 for mode, scale in variants:
-                    suffix = f" x{scale:g}" if mode == "hybrid" and len(args.hybrid_scales) > 1 else f" {scale:g}" if mode == "hybrid defer" else ""
+                    suffix = f" x{scale:g}" if mode == "hybrid" and len(args.hybrid_scales) > 1 else f" {scale:g}" if mode.startswith("hybrid defer") else ""
                     name = f"{mode}{suffix} k={k}"
                     if (item.doc, item.question, name) in done:
                         continue
@@ -134,8 +136,9 @@ def main(argv: list[str] | None = None) -> None:
                     if mode == "summed":
                         pred = qa.engine.answer(item.question, [store.adapter(i) for i in ids], max_new_tokens=args.max_new_tokens).text
                     else:
-                        qa.hybrid_scale, qa.hybrid_adapters = (1.0 if mode == "hybrid defer" else scale), "next" if mode == "hybrid next" else "same"
-                        qa.hybrid_defer = scale if mode == "hybrid defer" else None
+                        qa.hybrid_scale = 1.0 if mode.startswith("hybrid defer") else scale
+                        qa.hybrid_adapters = "next" if mode.endswith("next") else "same"
+                        qa.hybrid_defer = scale if mode.startswith("hybrid defer") else None
                         pred = qa.answer(item.question, mode=mode.split()[0], k=k, max_new_tokens=args.max_new_tokens).answer
                     records.append({"variant": name, "k": k, "doc": item.doc, "question": item.question, "answers": list(item.answers),
                                     "prediction": pred, "correct": is_correct(pred, item.answers), "f1": token_f1(pred, item.answers),
