@@ -151,6 +151,25 @@ def test_keys_over_the_cache_budget_are_searched_in_sqlite(tmp_path: Path, gen) 
         assert len(store.router.index.cache) == 0 and store.router.index.method() == "exact scan in SQLite"
 
 
+def test_a_read_only_store_without_the_change_log_reads_its_keys_again_when_the_revision_moves(tmp_path: Path, gen) -> None:
+    path = tmp_path / "s"
+    with AdapterStore(path, gen, router=HashEmbedder(), chunk_tokens=64) as store:
+        store.add_texts(ARCHIVE, ids=[f"e{i}" for i in range(len(ARCHIVE))])
+        with store.manifest.transaction() as c:  # as a store written before the log (session 11) has it
+            for name in ("routing_changes_insert", "routing_changes_delete", "routing_changes_update", "routing_changes_prune"):
+                c.execute(f"DROP TRIGGER {name}")
+            c.execute("DROP TABLE routing_changes")
+    with AdapterStore(path, gen, router=HashEmbedder(), read_only=True) as reader:
+        assert "routing_changes" not in tables(path)  # a read-only open adds nothing
+        assert reader.search("map", k=1) and len(reader.router.index.cache) == len(ARCHIVE)
+        with AdapterStore(path, gen, router=HashEmbedder()) as writer:  # a writable open adds the log, then a commit
+            writer.add_texts(["The ferry timetable of the Vell crossing changes in May."], ids=["ferry"])
+            writer.delete(["e0"])
+        assert reader.search("ferry timetable Vell crossing", k=1)[0][0].metadata["doc_id"] == "ferry"
+        assert len(reader.router.index.cache) == len(ARCHIVE)
+        assert all(d.metadata["doc_id"] != "e0" for d, _ in reader.search("map north", k=30))
+
+
 def test_sign_bits_then_exact_rescoring_ranks_like_the_exact_scan(tmp_path: Path, gen, monkeypatch) -> None:
     if not sqlite.has_vec():
         pytest.skip("sqlite-vec cannot be loaded here")
