@@ -320,7 +320,8 @@ def read_only_disk(tmp_path: Path):
         pytest.skip("cannot mount a filesystem here (needs root)")
 
     def remount() -> None:
-        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True, capture_output=True)
+        if subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True).returncode != 0:
+            pytest.skip("cannot remount the filesystem read-only here")
 
     try:
         yield mnt, remount
