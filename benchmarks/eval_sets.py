@@ -29,11 +29,14 @@ from doc2lora_rag.evaluation import MODES, evaluate, load_qa, load_split
 from doc2lora_rag.llm import AnswerEngine
 
 
-def make_generator(kind: str, base, transforms: str | None, closed_form: bool, positions: int | None):
+def make_generator(kind: str, base, transforms: str | None, closed_form: bool, positions: int | None,
+                   value_scale: float | None = None):
     if kind == "memory":
         from doc2lora_rag.generators.memory import MemoryGenerator
 
         extra = {"positions_per_chunk": positions} if positions else {}
+        if value_scale:
+            extra["value_scale"] = value_scale
         return MemoryGenerator.default(base, transforms, trained=not closed_form, **extra)
     if kind == "distill":
         from doc2lora_rag.generators.distill import DistillGenerator
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--transforms", default=None, metavar="DIR", help="memory transforms folder (default: the packaged ones)")
     p.add_argument("--closed-form", action="store_true")
     p.add_argument("--positions", type=int, default=None, help="memory generator: positions per chunk (default: its config)")
+    p.add_argument("--value-scale", type=float, default=None, help="memory generator: value scale (default: its config)")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--quick", action="store_true", help="4 questions: prints figures, judges no target")
     p.add_argument("--threads", type=int, default=2)
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     base = load_base_model(device=args.device, dtype=getattr(torch, args.dtype) if args.dtype else None)
     engine = AnswerEngine(base)
     modes = [m for m in args.modes.split(",") if m]
-    gen = make_generator(args.generator, base, args.transforms, args.closed_form, args.positions) \
+    gen = make_generator(args.generator, base, args.transforms, args.closed_form, args.positions, args.value_scale) \
         if any(m in ("adapter", "wrong-adapter") for m in modes) else None
     adapters: dict = {}
     rows, preds = [], {}
