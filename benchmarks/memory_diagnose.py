@@ -33,7 +33,6 @@ from doc2lora_rag.generators.memory import MemoryGenerator
 from doc2lora_rag.generators.memory.config import TARGET
 from doc2lora_rag.generators.memory.fit import encode_batch
 from doc2lora_rag.generators.memory.records import MemoryRecord
-from doc2lora_rag.generators.memory.write import _ridge, spd_solve, transform_keys
 from doc2lora_rag.prompts import prompt_ids
 
 
@@ -73,8 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"positions_per_chunk": args.positions} if args.positions else {}
     gen = MemoryGenerator.default(base, args.transforms, trained=not args.closed_form, **extra)
     tok = base.tokenizer
-    c_inv = gen.stats["c_inv"]
-    c_inv_p = None if gen.transforms is None else c_inv @ gen.transforms.P
     rows = []
     for doc in sorted({i.doc for i in items}):
         text = (root / "docs" / doc).read_text()
@@ -82,14 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         chunks = split_equal(enc["input_ids"], gen.max_chunk_tokens)
         if [t for c in chunks for t in c] != gen.tokenize(text):
             raise RuntimeError(f"{doc}: the offsets tokenization differs from the generator's")
-        record, picks = gen._read(chunks)
+        keys, value_ids, picks = gen.read(chunks)
         picked, start = [], 0
         for c, pk in zip(chunks, picks):
             picked += [start + int(x) for x in pk]
             start += len(c)
-        k = gen.keys(record).transpose(1, 2).float()
-        k, ck = transform_keys(k, c_inv @ k, gen.transforms, c_inv_p)
-        h = _ridge(k.transpose(1, 2) @ ck)
+        a = gen.write(keys, value_ids)[0]  # (L, n, d_in): A q gives the read-out coefficient of each stored key
         for item in (i for i in items if i.doc == doc):
             gold = stored_slots(enc["offset_mapping"], picked, text, list(item.answers))
             row = {"doc": doc, "question": item.question, "stored": bool(gold), "keys": len(picked)}
@@ -100,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 hidden = acts.hidden[0, -1, last].float().cpu() if gen.n_read < len(gen.layers) else None
                 q = gen.keys(MemoryRecord(acts.parent_inputs[TARGET][0, :, last].float().cpu(), torch.zeros(1, dtype=torch.long),
                                           gen.layers, base.name, {}, hidden)).float()  # (L, 1, d_in)
-                coef = spd_solve(h, ck.transpose(1, 2) @ q.transpose(1, 2))[..., 0]  # (L, n)
+                coef = (a @ q.transpose(1, 2))[..., 0]  # (L, n)
                 mean = coef.mean(0)
                 row["rank"] = min(int((mean > mean[j]).sum()) for j in gold)
                 row["rank_by_layer"] = [min(int((coef[lay] > coef[lay, j]).sum()) for j in gold) for lay in range(len(gen.layers))]
