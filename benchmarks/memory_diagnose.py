@@ -25,11 +25,11 @@ import statistics
 from pathlib import Path
 
 import torch
+from eval_sets import make_generator  # benchmarks/, beside this script
 
 from doc2lora_rag import load_base_model
 from doc2lora_rag.chunking import split_equal
 from doc2lora_rag.evaluation import load_qa, load_split
-from doc2lora_rag.generators.memory import MemoryGenerator
 from doc2lora_rag.generators.memory.config import TARGET
 from doc2lora_rag.generators.memory.fit import encode_batch
 from doc2lora_rag.generators.memory.records import MemoryRecord
@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     part = load_split(root / "qa.jsonl", args.part)
     items = [i for i in load_qa(root / "qa.jsonl", root / "docs") if i.doc in part]
     base = load_base_model()
-    extra = {"positions_per_chunk": args.positions} if args.positions else {}
-    gen = MemoryGenerator.default(base, args.transforms, trained=not args.closed_form, **extra)
+    gen = make_generator("memory", base, args.transforms, args.closed_form, args.positions)
     tok = base.tokenizer
     rows = []
     for doc in sorted({i.doc for i in items}):
