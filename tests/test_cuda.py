@@ -118,3 +118,29 @@ def test_the_memory_trainer_steps_on_the_gpu_as_on_the_cpu(pair, tmp_path) -> No
     (cpu0, gpu0) = (h[0] for h in histories)
     assert abs(gpu0["own"] - cpu0["own"]) <= 1e-3 * abs(cpu0["own"])  # step 0: the same transforms, the same loss
     assert all(torch.isfinite(torch.tensor(h["own"])) for h in histories[1])
+
+
+def test_the_memory_trainers_write_runs_on_the_gpu_and_equals_the_cpus(pair) -> None:
+    """The trainer's records and its differentiable write sit on the model's device: a GPU step moves no keys."""
+    from types import SimpleNamespace
+
+    from doc2lora_rag.generators.memory import KVTransforms
+    from doc2lora_rag.training.memory_trainer import _live, _records
+
+    cpu = pair[0]
+    t = KVTransforms(len(cpu.layers), cpu.stats["c_inv"].shape[1], cpu.base.config.hidden_size, 4)
+    with torch.no_grad():
+        t.P.normal_(std=0.1)
+        t.U.normal_(std=0.1)
+    deltas = []
+    for gen, dev in zip(pair, ("cpu", "cuda")):
+        c_inv = gen.stats["c_inv"].to(dev)
+        records = _records(gen, [SimpleNamespace(text=x) for x in TEXTS], False, c_inv)
+        assert all(k.device.type == dev and ck.device.type == dev and ids.device.type == dev for k, ck, ids in records)
+        moved = copy.deepcopy(t).to(dev)
+        a, b, _ = _live(gen, records, moved, torch.tensor([0, 1, 1, 2], device=dev), c_inv)
+        assert a[T].device.type == dev and b[T].device.type == dev
+        (b[T] @ a[T]).sum().backward()
+        assert moved.P.grad is not None and moved.P.grad.device.type == dev
+        deltas.append((b[T] @ a[T]).detach().cpu())
+    assert (deltas[1] - deltas[0]).norm() <= 1e-3 * deltas[0].norm()

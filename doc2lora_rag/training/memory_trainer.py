@@ -107,16 +107,17 @@ def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
     return docs[: -cfg.eval_docs], docs[-cfg.eval_docs :]
 
 
-def _records(gen: MemoryGenerator, docs: list[Any], progress: bool) -> list[Record]:
-    """(keys, C^-1 keys, value ids) of every document: the document side, read once (`factored_write`)."""
+def _records(gen: MemoryGenerator, docs: list[Any], progress: bool, c_inv: torch.Tensor) -> list[Record]:
+    """(keys, C^-1 keys, value ids) of every document: the document side, read once (`factored_write`), kept where
+    `c_inv` is (the device the write runs on)."""
     from tqdm.auto import tqdm
 
     out = []
     for doc in tqdm(docs, disable=not progress, desc="reading training documents"):
         (record,) = gen.records([doc.text])
-        keys = gen.keys(record)  # untransformed: the step applies the transforms being trained
-        c_keys = keys @ gen.stats["c_inv"]  # (L, n, d_in); C^-1 symmetric
-        out.append((half_or_float(keys), half_or_float(c_keys), record.value_ids))
+        keys = gen.keys(record).to(c_inv.device)  # untransformed: the step applies the transforms being trained
+        c_keys = keys @ c_inv  # (L, n, d_in); C^-1 symmetric
+        out.append((half_or_float(keys), half_or_float(c_keys), record.value_ids.to(c_inv.device)))
     return out
 
 
@@ -129,26 +130,31 @@ def _batch(gen: MemoryGenerator, docs: list[Any], picked: list[int], qas_per_doc
     return build_student_batch(gen.base.tokenizer, rows, gen.base.device)
 
 
-def _live(gen: MemoryGenerator, records: list[Record], transforms: KVTransforms,
-          row_doc: torch.Tensor) -> tuple[dict, dict, tuple[int, ...]]:
-    """Per-row adapters (rank-padded) of the documents in `records`, differentiable in `transforms`."""
-    c_inv_p = gen.stats["c_inv"] @ transforms.P  # the same for every document: once, not per document
-    pairs = [factored_write(keys, c_keys, gen.values(ids), c_inv_p, gen.value_gain(), transforms)
-             for keys, c_keys, ids in records]
+def _live(gen: MemoryGenerator, records: list[Record], transforms: KVTransforms, row_doc: torch.Tensor,
+          c_inv: torch.Tensor) -> tuple[dict, dict, tuple[int, ...]]:
+    """Per-row adapters (rank-padded) of the documents in `records`, differentiable in `transforms`.
+
+    The write runs where the records, `c_inv` (C^-1 per layer) and the transforms are: the model's device, so a
+    GPU step moves nothing between devices (with the write on the CPU beside a GPU student, a step of 16
+    documents at 48 positions took 3.4 s, nearly all of it the CPU write and the copies)."""
+    dev = c_inv.device
+    c_inv_p = c_inv @ transforms.P  # the same for every document: once, not per document
+    gain = gen.value_gain().to(dev)
+    pairs = [factored_write(keys, c_keys, gen.values(ids).to(dev), c_inv_p, gain, transforms) for keys, c_keys, ids in records]
     n = max(a.shape[1] for a, _ in pairs)
     a = torch.stack([torch.nn.functional.pad(a, (0, 0, 0, n - a.shape[1])) for a, _ in pairs])
     b = torch.stack([torch.nn.functional.pad(b, (0, n - b.shape[2])) for _, b in pairs])
-    dev = row_doc.device  # the write runs where the generator keeps its statistics (CPU); the student on the model's device
-    return {TARGET: a.to(dev)[row_doc]}, {TARGET: b.to(dev)[row_doc]}, gen.layers
+    return {TARGET: a[row_doc.to(dev)].to(row_doc.device)}, {TARGET: b[row_doc.to(dev)].to(row_doc.device)}, gen.layers
 
 
 @torch.no_grad()
-def eval_nll(gen: MemoryGenerator, records, docs, transforms: KVTransforms, qas_per_doc: int) -> dict[str, float]:
+def eval_nll(gen: MemoryGenerator, records, docs, transforms: KVTransforms, qas_per_doc: int,
+             c_inv: torch.Tensor) -> dict[str, float]:
     """Teacher-forced gold NLL per answer token: each document's own adapter, and the next document's."""
     batch = _batch(gen, docs, list(range(len(docs))), qas_per_doc, random.Random(1234))
     out = {}
     for name, row_doc in (("own", batch.row_doc), ("wrong", (batch.row_doc + 1) % len(docs))):
-        logp = answer_logprobs(gen.base, batch, _live(gen, records, transforms, row_doc))
+        logp = answer_logprobs(gen.base, batch, _live(gen, records, transforms, row_doc, c_inv))
         out[name] = float(answer_losses(batch, logp, False).mean())
     out["gap"] = out["wrong"] - out["own"]
     return out
@@ -195,6 +201,10 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     transforms.generation = {"positions_per_chunk": gen.config.positions_per_chunk}  # what reading the documents used
     if cfg.statistics:  # a refitted position scorer: the transforms carry it, so generation picks the same positions
         transforms.scorer = {k: gen.stats[k].clone() for k in SCORER_KEYS}
+    elif transforms.scorer:  # transforms that carry their own scorer (the packaged ones): the documents are read with it,
+        gen.stats = {**gen.stats, **{k: v.float() for k, v in transforms.scorer.items()}}  # as generation with them will be
+    c_inv = gen.stats["c_inv"].to(base.device)  # the write runs on the model's device (`_live`)
+    transforms.to(base.device)
     opt = torch.optim.AdamW([
         {"params": [transforms.P, transforms.Q, transforms.U, transforms.V], "lr": cfg.lr, "weight_decay": 0.0},
         {"params": [transforms.log_gain], "lr": cfg.scale_lr, "weight_decay": 0.0},
@@ -202,8 +212,8 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     if (ckpt / "optimizer.safetensors").is_file() and state["step"]:
         _load_optimizer(opt, ckpt / "optimizer.safetensors")
     docs, eval_docs = _split(cfg)
-    records = _records(gen, docs, progress)
-    eval_records = _records(gen, eval_docs, False)
+    records = _records(gen, docs, progress, c_inv)
+    eval_records = _records(gen, eval_docs, False, c_inv)
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / "train_config.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=2)))
     t_start = time.perf_counter() - state["train_seconds"]
@@ -217,7 +227,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
             _atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
 
     def evaluate(step: int, ema: float | None = None) -> None:
-        metrics = eval_nll(gen, eval_records, eval_docs, transforms, cfg.qas_per_doc)
+        metrics = eval_nll(gen, eval_records, eval_docs, transforms, cfg.qas_per_doc, c_inv)
         metrics.update(step=step, loss_ema=ema, minutes=(time.perf_counter() - t_start) / 60)
         state["history"].append(metrics)
         logger.info("eval %s", json.dumps(metrics))
@@ -227,7 +237,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         rng = random.Random(cfg.seed * 7919 + step)
         picked = rng.sample(range(len(docs)), min(cfg.docs_per_step, len(docs)))
         batch = _batch(gen, docs, picked, cfg.qas_per_doc, rng)
-        logp = answer_logprobs(base, batch, _live(gen, [records[i] for i in picked], transforms, batch.row_doc))
+        logp = answer_logprobs(base, batch, _live(gen, [records[i] for i in picked], transforms, batch.row_doc, c_inv))
         loss = per_doc_mean(answer_losses(batch, logp, False), batch.row_doc)
         return loss, float(loss.detach()), batch.input_ids.shape[0]
 

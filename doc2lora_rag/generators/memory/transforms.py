@@ -53,8 +53,8 @@ class KVTransforms(torch.nn.Module):
         path = Path(path)
         info = {"format": TRANSFORMS_FORMAT, "base_model": base.identity(), "rank": self.shape[3],
                 "stats_version": STATS_VERSION, "trained_steps": self.trained_steps, "generation": self.generation, **meta}
-        tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
-        tensors.update({f"{SCORER}{k}": v.detach().float().contiguous() for k, v in (self.scorer or {}).items()})
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        tensors.update({f"{SCORER}{k}": v.detach().float().cpu().contiguous() for k, v in (self.scorer or {}).items()})
         atomic_write(path / "transforms.safetensors", lambda tmp: save_file(tensors, tmp))
         atomic_write(path / "transforms.json", lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2)))
         return path
@@ -95,5 +95,5 @@ class KVTransforms(torch.nn.Module):
         scorer = {f"{SCORER}{k}": v for k, v in (self.scorer or {}).items()}
         for name, value in sorted({**self.state_dict(), **scorer}.items()):
             h.update(name.encode())
-            h.update(value.detach().float().contiguous().numpy().tobytes())
+            h.update(value.detach().float().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()[:16]

@@ -26,7 +26,7 @@ GRAM_EPS = 1e-4  # the write's ridge on K^T C^-1 K, relative to its mean diagona
 def _ridge(g: torch.Tensor) -> torch.Tensor:
     """(L, n, n) Gram matrices -> the same plus eps I, eps = GRAM_EPS x each layer's mean diagonal."""
     eps = GRAM_EPS * g.diagonal(dim1=1, dim2=2).mean(-1)[:, None, None]
-    return g + eps * torch.eye(g.shape[-1])
+    return g + eps * torch.eye(g.shape[-1], dtype=g.dtype, device=g.device)
 
 
 def spd_solve(h: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
