@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from doc2lora_rag import load_base_model
-from doc2lora_rag.evaluation import MODES, evaluate, load_qa, load_split
+from doc2lora_rag.evaluation import MODES, SELECTED_MODES, evaluate, load_qa, load_split
 from doc2lora_rag.llm import AnswerEngine
 
 
@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("set", help="evaluation set folder (docs/, qa.jsonl, split.json)")
     p.add_argument("--part", choices=["dev", "test"], required=True)
-    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--modes", default=",".join(MODES), help=f"of {', '.join(MODES + SELECTED_MODES)}")
+    p.add_argument("--sentences", type=int, default=1, help="selected modes: sentences per write (default 1)")
     p.add_argument("--generator", default="memory", choices=["memory", "hypernet", "distill"])
     p.add_argument("--transforms", default=None, metavar="DIR", help="memory transforms folder (default: the packaged ones)")
     p.add_argument("--closed-form", action="store_true")
@@ -75,14 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     engine = AnswerEngine(base)
     modes = [m for m in args.modes.split(",") if m]
     gen = make_generator(args.generator, base, args.transforms, args.closed_form, args.positions, args.value_scale) \
-        if any(m in ("adapter", "wrong-adapter") for m in modes) else None
+        if any(m in ("adapter", "wrong-adapter", *SELECTED_MODES) for m in modes) else None
     adapters: dict = {}
     rows, preds = [], {}
     scratch = tempfile.mkdtemp(prefix="eval_sets_")  # per run: two runs side by side do not share prediction files
     for mode in modes:
         t0 = time.perf_counter()
         out = Path(scratch) / f"{mode}.jsonl"
-        s = evaluate(items, root / "docs", mode, engine, gen, max_new_tokens=args.max_new_tokens, out=out, adapters=adapters)
+        s = evaluate(items, root / "docs", mode, engine, gen, max_new_tokens=args.max_new_tokens, out=out, adapters=adapters,
+                     sentences=args.sentences)
         s["seconds"] = time.perf_counter() - t0
         preds[mode] = [json.loads(x) for x in out.read_text().splitlines() if x]
         rows.append(s)
@@ -91,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
               f"f1 {s['f1']:.3f}  n={s['n']} docs={s['docs']}", flush=True)
     ctx = next((r["accuracy"] for r in rows if r["mode"] == "context"), None)
     ada = next((r["accuracy"] for r in rows if r["mode"] == "adapter"), None)
+    sel = next((r["accuracy"] for r in rows if r["mode"] == "selected"), None)
+    if ctx and sel is not None:
+        print(f"selected / context = {sel / ctx:.2f}" + ("  (quick run: judges no target)" if args.quick else ""))
     if ctx and ada is not None:
         print(f"adapter / context = {ada / ctx:.2f}" + ("  (quick run: judges no target)" if args.quick else ""))
     if args.out:

@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--closed-form", action="store_true")
     p.add_argument("--positions", type=int, default=None, help="positions per chunk of `picked` (default: the generator's)")
     p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--embed-context", choices=["none", "prev", "title"], default="none",
+                   help="sent variants: embed each sentence alone, after the sentence before it, or after the document's first line")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, metavar="FILE.json", help="every prediction of every variant")
@@ -133,7 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         spans = sentences(text)
         order = {}  # question -> its sentences, closest first
         if embedder is not None:
-            sv = torch.tensor(embedder.embed_documents([text[a:b] for a, b in spans]))
+            shown = [text[a:b] for a, b in spans]
+            if args.embed_context == "prev":
+                shown = [(shown[j - 1] + " " if j else "") + x for j, x in enumerate(shown)]
+            elif args.embed_context == "title":
+                shown = [(shown[0] + ". " if j else "") + x for j, x in enumerate(shown)]
+            sv = torch.tensor(embedder.embed_documents(shown))
             for item in qs:
                 order[item.question] = (sv @ torch.tensor(embedder.embed_query(item.question))).argsort(descending=True).tolist()
         for variant in variants:

@@ -26,6 +26,9 @@ from typing import Any
 from .errors import InputError
 
 MODES = ("none", "context", "adapter", "wrong-adapter")
+# an adapter per question: the memory write over the sentences of the document closest to it (`generate_for`);
+# "wrong-selected" selects from another document (the control)
+SELECTED_MODES = ("selected", "wrong-selected")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans({c: " " for c in string.punctuation})
 
@@ -161,13 +164,18 @@ def evaluate(
     max_new_tokens: int = 48,
     out: str | Path | None = None,
     adapters: dict[str, Any] | None = None,
+    embedder: Any | None = None,
+    sentences: int = 1,
 ) -> dict[str, Any]:
     """Answer every item in `mode`; return the summary (and write every prediction to `out`).
 
     `adapters`: doc name -> adapter already generated (adapter modes then skip generation); filled in when given empty.
+    `embedder`, `sentences`: the selected modes' sentence embedder (default: the store's MiniLM) and sentences per write.
     """
-    if mode not in MODES:
-        raise InputError(f"unknown mode {mode!r}; choose from {list(MODES)}")
+    if mode not in MODES + SELECTED_MODES:
+        raise InputError(f"unknown mode {mode!r}; choose from {list(MODES + SELECTED_MODES)}")
+    if mode in SELECTED_MODES and not hasattr(generator, "generate_for"):
+        raise InputError(f"mode {mode!r} needs a generator that writes for a question (the memory generator)")
     docs_dir = Path(docs_dir)
     from .loaders import load_file
 
@@ -188,11 +196,22 @@ def evaluate(
             adapters[d] = lora
         if shared is not None:
             shared.update(adapters)
-    swap = derangement(list(texts)) if mode == "wrong-adapter" else {}
+    swap = derangement(list(texts)) if mode in ("wrong-adapter", "wrong-selected") else {}
+    if mode in SELECTED_MODES and embedder is None:
+        from .routing.embedders import MiniLMEmbedder
+
+        embedder = MiniLMEmbedder()
     records = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
-        rows_adapters = [adapters[swap.get(i.doc, i.doc)] if adapters else None for i in chunk]
+        if mode in SELECTED_MODES:
+            rows_adapters = []
+            for i in chunk:
+                t0 = time.perf_counter()
+                rows_adapters.append(generator.generate_for(texts[swap.get(i.doc, i.doc)], i.question, embedder, sentences))
+                gen_seconds.append(time.perf_counter() - t0)
+        else:
+            rows_adapters = [adapters[swap.get(i.doc, i.doc)] if adapters else None for i in chunk]
         rows_contexts = [texts[i.doc] if mode == "context" else None for i in chunk]
         answers = engine.answer_batch([i.question for i in chunk], rows_adapters, rows_contexts, max_new_tokens=max_new_tokens)
         for item, ans in zip(chunk, answers):

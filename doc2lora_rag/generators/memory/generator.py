@@ -41,6 +41,7 @@ from typing import Any
 import torch
 
 from ...base_model import BaseModel
+from ...chunking import split_equal
 from ...encoder import Encoder, target_inputs_from_parents
 from ...errors import ConfigError, InputError, ModelMismatchError
 from ...files import atomic_write
@@ -244,8 +245,10 @@ class MemoryGenerator:
         return self.keys(record), record.value_ids, picks
 
     @torch.no_grad()
-    def _read(self, chunks: Sequence[Sequence[int]]) -> tuple[MemoryRecord, list[torch.Tensor]]:
-        """The record of a text's chunks (MLP inputs at the picked positions, next-token ids) and the picks per chunk."""
+    def _read(self, chunks: Sequence[Sequence[int]],
+              chosen: Sequence[torch.Tensor] | None = None) -> tuple[MemoryRecord, list[torch.Tensor]]:
+        """The record of a text's chunks (MLP inputs at the picked positions, next-token ids) and the picks per chunk.
+        `chosen`: the positions of each chunk to store (sorted, each before the chunk's last token) instead of the scorer's."""
         acts = encode_batch(self.encoder, chunks)
         inputs, hidden_last, value_ids, picks = [], [], [], []
         for i, chunk in enumerate(chunks):
@@ -253,6 +256,8 @@ class MemoryGenerator:
             hidden = acts.hidden[i, [self.score_index, -1], :n].float().cpu()  # (2, T, D): scorer layer, last read layer
             score = scorer_features(hidden[0], self.stats["mu"], self.stats["sd"]) @ self.stats["w"]
             top = score[:-1].topk(min(self.config.positions_per_chunk, n - 1)).indices.sort().values  # the last token has no successor here
+            if chosen is not None:
+                top = chosen[i].long()
             inputs.append(acts.parent_inputs[TARGET][i, :, top].float().cpu())  # (L_read, m, D)
             hidden_last.append(hidden[-1, top])
             value_ids.append(torch.tensor(chunk)[top + 1])
@@ -314,6 +319,27 @@ class MemoryGenerator:
             a, b, h = self.write(keys, value_ids)
             out.append(self._lora(a, b, {"chunks": len(chunks)}, {GRAM: h}))
         return out
+
+    def generate_for(self, text: str, question: str, embedder: Any, sentences: int = 1) -> LoraWeights:
+        """An adapter of `text` for one question: the write holds every position of the `sentences` sentences of the
+        text closest to the question (`select.closest_sentences`, `embedder` e.g. the store's MiniLM) and no other key.
+        One forward pass over the text, as `generate`; the selection costs one embedding per sentence."""
+        from .select import closest_sentences, positions_in
+
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("generate_for needs the text as a non-empty string")
+        if not isinstance(sentences, int) or sentences < 1:
+            raise InputError(f"sentences must be an int >= 1, got {sentences!r}")
+        enc = self.base.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        chunks = split_equal(enc["input_ids"], self.max_chunk_tokens)
+        wanted = set(positions_in(enc["offset_mapping"], closest_sentences(text, question, embedder, sentences)))
+        chosen, start = [], 0
+        for c in chunks:  # a chunk's last token has no successor inside it: not stored
+            chosen.append(torch.tensor([p - start for p in range(start, start + len(c) - 1) if p in wanted], dtype=torch.long))
+            start += len(c)
+        record, _ = self._read(chunks, chosen)
+        a, b, h = self.write(self.keys(record), record.value_ids)
+        return self._lora(a, b, {"chunks": len(chunks), "selected_for": question, "sentences": sentences}, {GRAM: h})
 
     def records(self, texts: Sequence[Text]) -> list[MemoryRecord]:
         """One record per text (`records.MemoryRecord`): what `generate` would write, before the write.

@@ -1,0 +1,102 @@
+"""Keys chosen by the question (`generators.memory.select`, `MemoryGenerator.generate_for`) on the tiny model:
+sentence spans, the embedder's choice with the title's context, the write over exactly those positions (the
+same adapter as writing those keys out of a read of every position), bad input, and the evaluation's modes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_store import HashEmbedder
+from tiny import TEXTS, load_tiny_memory, save_tiny_memory
+
+from doc2lora_rag import InputError
+from doc2lora_rag.chunking import split_equal
+from doc2lora_rag.evaluation import evaluate, load_qa
+from doc2lora_rag.generators.memory import KVTransforms, MemoryGenerator
+from doc2lora_rag.generators.memory.select import closest_sentences, positions_in, sentence_spans
+from doc2lora_rag.llm import AnswerEngine
+
+T = "down_proj"
+
+
+def test_sentence_spans_split_at_sentence_ends_and_lines() -> None:
+    text = "Ilse Marwood (1891-1967)\n\nShe was born in Tullagh Bay. Her father was a pilot! Was he?\nLast line"
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "Ilse Marwood (1891-1967)", "She was born in Tullagh Bay.", "Her father was a pilot!", "Was he?", "Last line"]
+    assert sentence_spans("   \n\n ") == []
+
+
+def test_closest_sentences_read_each_sentence_after_the_title() -> None:
+    text = "Ilse Marwood, engineer, surveyor, inventor and author of many books\nShe was born in Tullagh Bay. The bridge has eleven arches."
+    spans = closest_sentences(text, "Where was Ilse Marwood born?", HashEmbedder(), 1)
+    assert [text[a:b] for a, b in spans] == ["She was born in Tullagh Bay."]
+    assert len(closest_sentences(text, "arches", HashEmbedder(), 5)) == 3  # no more than there are
+
+
+def test_positions_in_are_the_positions_before_each_token_of_the_spans() -> None:
+    offsets = [(0, 3), (3, 6), (6, 9), (9, 12)]
+    assert positions_in(offsets, [(3, 9)]) == [0, 1]  # tokens 1 and 2 start inside: stored at positions 0 and 1
+    assert positions_in(offsets, [(0, 3)]) == []  # the first token has no position before it
+
+
+@pytest.fixture
+def gens(make_tiny_base, tmp_path):
+    base = make_tiny_base(num_layers=3)
+    save_tiny_memory(base, tmp_path)
+    every = MemoryGenerator.load(tmp_path / "stats", base, KVTransforms.load(tmp_path / "transforms", base), positions_per_chunk=16)
+    return load_tiny_memory(base, tmp_path), every
+
+
+def test_generate_for_writes_every_position_of_the_chosen_sentence_and_nothing_else(gens) -> None:
+    gen, every = gens
+    text, question = TEXTS[0], "Who was the founder of the firm?"
+    lora = gen.generate_for(text, question, HashEmbedder())
+    enc = gen.base.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    chunks = split_equal(enc["input_ids"], gen.max_chunk_tokens)
+    ends, start = set(), 0
+    for c in chunks:
+        start += len(c)
+        ends.add(start - 1)  # a chunk's last token: its successor is in the next chunk, not stored
+    (span,) = closest_sentences(text, question, HashEmbedder(), 1)
+    assert text[span[0]:span[1]] == "The founder of the firm was Wenmaine Ammann."
+    want = [p for p in positions_in(enc["offset_mapping"], [span]) if p not in ends]
+    assert lora.a[T].shape[1] == len(want) > 0 and lora.meta["selected_for"] == question
+    # the same adapter as the keys of those positions written out of a read of every position
+    keys, value_ids, picks = every.read(chunks)
+    flat, start = [], 0
+    for c, pk in zip(chunks, picks):
+        flat += [start + int(x) for x in pk]
+        start += len(c)
+    sel = [flat.index(p) for p in want]
+    a, b, _ = every.write(keys[:, sel], value_ids[sel])
+    x = torch.randn(len(gen.layers), 3, keys.shape[-1])
+    ref, got = b @ (a @ x.transpose(1, 2)), lora.b[T] @ (lora.a[T] @ x.transpose(1, 2))
+    assert (got - ref).norm() <= 1e-4 * ref.norm()
+    assert gen.generate_for(text, question, HashEmbedder(), sentences=3).a[T].shape[1] > len(want)
+
+
+def test_generate_for_rejects_bad_input(gens) -> None:
+    gen, _ = gens
+    with pytest.raises(InputError, match="non-empty string"):
+        gen.generate_for("  ", "Who?", HashEmbedder())
+    with pytest.raises(InputError, match="sentences must be an int >= 1"):
+        gen.generate_for(TEXTS[0], "Who?", HashEmbedder(), sentences=0)
+
+
+def test_evaluate_selected_modes_write_one_adapter_per_question(gens, tmp_path) -> None:
+    gen, _ = gens
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, t in enumerate(TEXTS[:2]):
+        (docs / f"{i}.txt").write_text(t)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(json.dumps({"doc": "0.txt", "question": "Who was the founder?", "answers": ["Wenmaine Ammann"]}) + "\n"
+                  + json.dumps({"doc": "1.txt", "question": "When was it established?", "answers": ["1829"]}) + "\n")
+    items, engine = load_qa(qa, docs), AnswerEngine(gen.base)
+    for mode in ("selected", "wrong-selected"):
+        summary = evaluate(items, docs, mode, engine, gen, max_new_tokens=3, embedder=HashEmbedder(), sentences=2)
+        assert summary["mode"] == mode and summary["n"] == 2 and summary["generation_s_per_doc_p50"] > 0
+    with pytest.raises(InputError, match="writes for a question"):
+        evaluate(items, docs, "selected", engine, object(), embedder=HashEmbedder())
