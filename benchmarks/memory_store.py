@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4])
     p.add_argument("--adapter-format", choices=["record", "tokens", "lora"], default=None,
                    help="what a new store's files hold (default: records for the memory generator)")
-    p.add_argument("--base-variants", nargs="*", choices=["adapter", "rag"], default=["adapter", "rag"],
+    p.add_argument("--base-variants", nargs="*", choices=["adapter", "rag", "selected"], default=["adapter", "rag"],
                    help="the plain variants to run (default both)")
     p.add_argument("--hybrid-scales", type=float, nargs="*", default=[1.0])
     p.add_argument("--summed", action="store_true", help="also the routed adapters added up (rank concatenation)")

@@ -230,7 +230,7 @@ def evaluate(
 
 # -- store-based evaluation ----------------------------------------------------------------------
 
-STORE_MODES = {"routed": "adapter", "rag": "rag", "hybrid": "hybrid"}  # evaluation mode -> StoreQA mode
+STORE_MODES = {"routed": "adapter", "rag": "rag", "hybrid": "hybrid", "selected": "selected"}  # evaluation mode -> StoreQA mode
 
 
 def evaluate_store(

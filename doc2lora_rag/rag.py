@@ -8,6 +8,9 @@ Modes (`StoreQA.MODES`):
            "same" the k groups whose text is in the prompt, "next" the k groups routed after them (the
            adapters carry what the prompt has no room for, never a second copy of its text). The text
            decides every token it is sure of (`hybrid_defer`, `HYBRID_DEFER`), the adapters the rest
+  selected one memory adapter written for the question: the routed texts are read once more and the write holds
+           the positions of the `sentences` sentences among them closest to the question, by the router's
+           embedder (`MemoryGenerator.generate_for`); no retrieved text in the prompt. Memory-generator stores only
   none     the bare base model (no routing)
 
 Relevance gate: with `threshold`, when the best routing score is below it nothing retrieved is used
@@ -27,7 +30,7 @@ from .lora import LoraWeights
 
 __all__ = ["MODES", "QAResult", "StoreQA"]
 
-MODES = ("adapter", "rag", "hybrid", "none")
+MODES = ("adapter", "rag", "hybrid", "selected", "none")
 HYBRID_SCALE = 1.0  # the adapters' strength next to the routed text in hybrid mode (benchmarks/memory_store.py)
 HYBRID_ADAPTERS = ("same", "next")  # which routed groups' adapters hybrid mode switches in (module docstring)
 # hybrid mode: the text decides each token its reading without adapters gives >= this probability (prose dev, k=1:
@@ -87,12 +90,17 @@ class StoreQA:
     MODES = MODES
 
     def __init__(self, store: Any, engine: Any = None, hybrid_scale: float = HYBRID_SCALE,
-                 hybrid_adapters: str = HYBRID_ADAPTERS[0], hybrid_defer: float | None = HYBRID_DEFER) -> None:
+                 hybrid_adapters: str = HYBRID_ADAPTERS[0], hybrid_defer: float | None = HYBRID_DEFER,
+                 sentences: int = 1) -> None:
         """`hybrid_scale`: in hybrid mode the adapters are scaled by this factor, so that the text in the
         prompt decides where it holds the answer (1.0 = the adapters at full strength). `hybrid_adapters`:
         "same" or "next" (module docstring). `hybrid_defer`: in hybrid mode the text in the prompt decides
         each token that its reading without adapters gives at least this probability (`AnswerEngine.answer`'s
-        `defer_to_text`); None switches the adapters in for every token."""
+        `defer_to_text`); None switches the adapters in for every token. `sentences`: in selected mode, the
+        sentences of the routed texts the write holds."""
+        if not isinstance(sentences, int) or isinstance(sentences, bool) or sentences < 1:
+            raise InputError(f"sentences must be an int >= 1, got {sentences!r}")
+        self.sentences = sentences
         if hybrid_defer is not None and (not isinstance(hybrid_defer, (int, float)) or isinstance(hybrid_defer, bool) or hybrid_defer < 0):
             raise InputError(f"hybrid_defer must be a number >= 0 or None, got {hybrid_defer!r}")
         self.hybrid_defer = None if hybrid_defer is None else float(hybrid_defer)
@@ -139,9 +147,16 @@ class StoreQA:
             adapters = self.store.routed_adapters([doc.id for doc, _ in adapter_hits])
             if mode == "hybrid" and self.hybrid_scale != 1.0:
                 adapters = [a.scaled(self.hybrid_scale) for a in adapters]
+        if mode == "selected" and use:
+            gen = self.store.generator
+            if not callable(getattr(gen, "generate_for", None)):
+                raise InputError(f"mode 'selected' needs a store built with the memory generator, this one uses "
+                                 f"{type(gen).__name__}; use mode 'adapter'")
+            text = CONTEXT_SEPARATOR.join(doc.text for doc, _ in use)
+            adapters = [gen.generate_for(text, question, self.store.router.embedder, self.sentences)]
         context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in text_hits) if mode in ("rag", "hybrid") and text_hits else None
         t2 = time.perf_counter()
-        ids = [doc.id for doc, _ in adapter_hits] if mode in ("adapter", "hybrid") else []
+        ids = [doc.id for doc, _ in adapter_hits] if mode in ("adapter", "hybrid", "selected") else []
         return _Prepared(mode, adapters, context, ids, sources, scores, gated, t1 - t0, t2 - t1)
 
     def answer(

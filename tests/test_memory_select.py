@@ -100,3 +100,34 @@ def test_evaluate_selected_modes_write_one_adapter_per_question(gens, tmp_path) 
         assert summary["mode"] == mode and summary["n"] == 2 and summary["generation_s_per_doc_p50"] > 0
     with pytest.raises(InputError, match="writes for a question"):
         evaluate(items, docs, "selected", engine, object(), embedder=HashEmbedder())
+
+
+def test_store_selected_mode_writes_the_routed_texts_closest_sentences(gens, tmp_path) -> None:
+    from doc2lora_rag.rag import CONTEXT_SEPARATOR, StoreQA
+    from doc2lora_rag.store import AdapterStore
+
+    gen, _ = gens
+    embedder = HashEmbedder()
+    store = AdapterStore(tmp_path / "store", gen, router=embedder, chunk_tokens=16, group_size=2, overlap_tokens=2)
+    store.add_texts(TEXTS, ids=["merros", "balrodun", "pramund"])
+    engine = AnswerEngine(gen.base, num_slots=2, max_rank=4)
+    q = "Who was the founder of Merros Holdings?"
+    res = StoreQA(store, engine, sentences=2).answer(q, mode="selected", k=2, max_new_tokens=5)
+    hits = store.search(q, 2)
+    assert res.mode == "selected" and res.adapter_ids == [d.id for d, _ in hits] and res.prompt_tokens < 40  # no text in the prompt
+    want = gen.generate_for(CONTEXT_SEPARATOR.join(d.text for d, _ in hits), q, embedder, 2)
+    assert res.answer == engine.answer(q, want, max_new_tokens=5).text
+    with pytest.raises(InputError, match="sentences must be an int >= 1"):
+        StoreQA(store, engine, sentences=0)
+    store.close()
+    other = AdapterStore(tmp_path / "hyper", router=HashEmbedder(), chunk_tokens=16, generator=_hypernet(gen.base))
+    other.add_texts(TEXTS[:1], ids=["merros"])
+    with pytest.raises(InputError, match="needs a store built with the memory generator"):
+        StoreQA(other, engine).answer(q, mode="selected", k=1)
+    other.close()
+
+
+def _hypernet(base):  # noqa: ANN001, ANN202
+    from doc2lora_rag import AdapterGenerator
+
+    return AdapterGenerator.untrained(base)
