@@ -82,14 +82,14 @@ def _eval_store(args: argparse.Namespace) -> int:
     if args.limit:
         items = items[: args.limit]
     with AdapterStore(args.store, create=False, read_only=True) as store:
-        summary = evaluate_store(items, store, args.mode, StoreQA(store), k=args.k, threshold=args.threshold,
+        summary = evaluate_store(items, store, args.mode, StoreQA(store, sentences=args.sentences), k=args.k, threshold=args.threshold,
                                  max_new_tokens=args.max_new_tokens, out=args.out)
     return _print_summary(summary, args.json)
 
 
 def _eval(args: argparse.Namespace) -> int:
     from .base_model import load_base_model
-    from .evaluation import MODES, evaluate, load_qa
+    from .evaluation import MODES, SELECTED_MODES, evaluate, load_qa
     from .llm import AnswerEngine
 
     if args.qa is None:
@@ -98,8 +98,8 @@ def _eval(args: argparse.Namespace) -> int:
         args.mode = args.mode or "routed"
         return _eval_store(args)
     args.mode = args.mode or "adapter"
-    if args.mode not in MODES:
-        raise InputError(f"unknown mode {args.mode!r}; choose from {list(MODES)}")
+    if args.mode not in MODES + SELECTED_MODES:
+        raise InputError(f"unknown mode {args.mode!r}; choose from {list(MODES + SELECTED_MODES)}")
     if args.docs is None:
         raise InputError("eval needs --docs DIR (the folder the QA file's 'doc' names refer to)")
     items = load_qa(args.qa, args.docs)
@@ -119,9 +119,10 @@ def _eval(args: argparse.Namespace) -> int:
         items = items[: args.limit]
     base = load_base_model(args.base)
     engine = AnswerEngine(base)
-    gen = _generator(args.generator, args.generator_path, base, args.closed_form) if args.mode in ("adapter", "wrong-adapter") else None
+    gen = _generator(args.generator, args.generator_path, base, args.closed_form) if args.mode in ("adapter", "wrong-adapter", *SELECTED_MODES) \
+        else None
     summary = evaluate(items, args.docs, args.mode, engine, gen, batch_size=args.batch_size,
-                       max_new_tokens=args.max_new_tokens, out=args.out)
+                       max_new_tokens=args.max_new_tokens, out=args.out, sentences=args.sentences)
     summary["generator"] = (gen.identity()["kind"] + ("-closed-form" if args.closed_form else "")) if gen is not None else None
     return _print_summary(summary, args.json)
 
@@ -140,7 +141,10 @@ def _add_eval(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("qa", nargs="?", default=None, metavar="QA.jsonl", help='one {"doc": ..., "question": ..., "answers": [...]} per line')
     p.add_argument("--docs", default=None, metavar="DIR", help="folder holding the documents named by 'doc'")
     p.add_argument("--mode", default=None,
-                   help="none | context | adapter | wrong-adapter (default adapter); with --store: routed | rag | hybrid (default routed)")
+                   help="none | context | adapter | wrong-adapter | selected | wrong-selected (default adapter); "
+                        "with --store: routed | rag | hybrid | selected (default routed)")
+    p.add_argument("--sentences", type=int, default=1,
+                   help="modes selected / wrong-selected: sentences of the document (or routed texts) the write holds (default 1)")
     p.add_argument("--store", default=None, metavar="DIR", help="answer from this AdapterStore (modes routed/rag/hybrid; no --docs)")
     p.add_argument("--k", type=int, default=2, help="with --store: entries routed per question (default 2)")
     p.add_argument("--threshold", type=float, default=None, help="with --store: relevance gate on the best routing score")
