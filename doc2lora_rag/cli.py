@@ -160,7 +160,7 @@ def _ask(args: argparse.Namespace) -> int:
     if not args.question:
         raise InputError('ask needs a QUESTION, e.g. doc2lora ask "Who founded the festival?" --store store')
     with AdapterStore(args.store, create=False, read_only=True) as store:
-        result = StoreQA(store).answer(
+        result = StoreQA(store, sentences=args.sentences).answer(
             args.question, mode=args.mode, k=args.k, threshold=args.threshold, max_new_tokens=args.max_new_tokens
         )
     if args.json:
@@ -185,7 +185,9 @@ def _add_ask(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("question", nargs="?", help="the question")
     p.add_argument("--store", default=DEFAULT_STORE, metavar="DIR", help=f"store directory from `doc2lora ingest` (default {DEFAULT_STORE})")
     p.add_argument("--mode", choices=list(MODES), default="adapter",
-                   help="adapter: routed adapters, no text; rag: routed text in the prompt; hybrid: both; none: bare model")
+                   help="adapter: routed adapters, no text; rag: routed text in the prompt; hybrid: both; selected: one memory "
+                        "adapter written for the question over the routed texts' closest sentences, no text; none: bare model")
+    p.add_argument("--sentences", type=int, default=1, help="with --mode selected: sentences the write holds (default 1)")
     p.add_argument("--k", type=int, default=2, help="entries to route to (default 2)")
     p.add_argument("--threshold", type=float, default=None, help="use nothing retrieved when the best routing score is below this")
     p.add_argument("--max-new-tokens", type=int, default=48, help="answer length cap (default 48)")
