@@ -51,6 +51,24 @@ def stored_slots(offsets: list[tuple[int, int]], picked: list[int], text: str, a
     return sorted(set(out))
 
 
+def doc_chunks(gen, text: str, doc: str) -> tuple[dict, list[list[int]]]:
+    """The text's tokens with their character offsets, and the chunks the generator reads (checked to be its own)."""
+    enc = gen.base.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    chunks = split_equal(enc["input_ids"], gen.max_chunk_tokens)
+    if [t for c in chunks for t in c] != gen.tokenize(text):
+        raise RuntimeError(f"{doc}: the offsets tokenization differs from the generator's")
+    return enc, chunks
+
+
+def flat_positions(chunks: list[list[int]], picks: list[torch.Tensor]) -> list[int]:
+    """The picked positions of every chunk as positions in the whole text's token list."""
+    out, start = [], 0
+    for c, pk in zip(chunks, picks):
+        out += [start + int(x) for x in pk]
+        start += len(c)
+    return out
+
+
 @torch.no_grad()
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -74,15 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for doc in sorted({i.doc for i in items}):
         text = (root / "docs" / doc).read_text()
-        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-        chunks = split_equal(enc["input_ids"], gen.max_chunk_tokens)
-        if [t for c in chunks for t in c] != gen.tokenize(text):
-            raise RuntimeError(f"{doc}: the offsets tokenization differs from the generator's")
+        enc, chunks = doc_chunks(gen, text, doc)
         keys, value_ids, picks = gen.read(chunks)
-        picked, start = [], 0
-        for c, pk in zip(chunks, picks):
-            picked += [start + int(x) for x in pk]
-            start += len(c)
+        picked = flat_positions(chunks, picks)
         a = gen.write(keys, value_ids)[0]  # (L, n, d_in): A q gives the read-out coefficient of each stored key
         for item in (i for i in items if i.doc == doc):
             gold = stored_slots(enc["offset_mapping"], picked, text, list(item.answers))

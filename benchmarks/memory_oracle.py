@@ -31,42 +31,16 @@ from pathlib import Path
 
 import torch
 from eval_sets import make_generator  # benchmarks/, beside this script
+from memory_diagnose import doc_chunks, flat_positions
 
 from doc2lora_rag import LoraWeights, load_base_model
-from doc2lora_rag.chunking import split_equal
 from doc2lora_rag.evaluation import SHORT_WORDS, bootstrap_ci, is_correct, load_qa, load_split
 from doc2lora_rag.generators.memory.config import TARGET
+from doc2lora_rag.generators.memory.select import positions_in, sentence_spans
 from doc2lora_rag.generators.memory.write import GRAM
 from doc2lora_rag.llm import AnswerEngine
 
 VARIANTS = ("picked", "picked+gold", "gold")  # and sent:S, sentpicked:S
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
-def sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) character spans of the text's sentences and lines (a plain splitter: ends at . ! ? or a newline)."""
-    spans, start = [], 0
-    for m in SENTENCE_END.finditer(text):
-        if text[start:m.start()].strip():
-            spans.append((start, m.start()))
-        start = m.end()
-    if text[start:].strip():
-        spans.append((start, len(text)))
-    return spans
-
-
-def in_spans(offsets: list[tuple[int, int]], positions: list[int], spans: list[tuple[int, int]]) -> list[int]:
-    """The positions whose next token starts inside one of `spans`."""
-    return [p for p in positions if p + 1 < len(offsets) and any(a <= offsets[p + 1][0] < b for a, b in spans)]
-
-
-def flat_positions(chunks: list[list[int]], picks: list[torch.Tensor]) -> list[int]:
-    """The picked positions of every chunk as positions in the whole text's token list."""
-    out, start = [], 0
-    for c, pk in zip(chunks, picks):
-        out += [start + int(x) for x in pk]
-        start += len(c)
-    return out
 
 
 def answer_positions(offsets: list[tuple[int, int]], text: str, answers: list[str]) -> list[int]:
@@ -113,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     engine = AnswerEngine(base)
     gen = make_generator("memory", base, args.transforms, args.closed_form, args.positions)
     every = make_generator("memory", base, args.transforms, args.closed_form, gen.max_chunk_tokens)  # all positions
-    tok = base.tokenizer
     embedder = None
     if any(v.startswith("sent") for v in variants):
         from doc2lora_rag.routing.embedders import MiniLMEmbedder
@@ -122,17 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[dict]] = {v: [] for v in variants}
     for doc in sorted({i.doc for i in items}):
         text = (root / "docs" / doc).read_text()
-        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-        chunks = split_equal(enc["input_ids"], gen.max_chunk_tokens)
-        if [t for c in chunks for t in c] != gen.tokenize(text):
-            raise RuntimeError(f"{doc}: the offsets tokenization differs from the generator's")
+        enc, chunks = doc_chunks(gen, text, doc)
         picked = flat_positions(chunks, gen.read(chunks)[2])
         keys, value_ids, picks = every.read(chunks)
         index = {pos: j for j, pos in enumerate(flat_positions(chunks, picks))}
         own = [index[x] for x in picked]
         shipped = lora(gen, keys[:, own], value_ids[own]) if "picked" in variants else None
         qs = [i for i in items if i.doc == doc]
-        spans = sentences(text)
+        spans = sentence_spans(text)
         order = {}  # question -> its sentences, closest first
         if embedder is not None:
             shown = [text[a:b] for a, b in spans]
@@ -155,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                     near = [spans[j] for j in order[item.question][: int(top)]]
                     covered.append(any(a <= m.start() < b for ans in item.answers for m in re.finditer(re.escape(ans), text)
                                        for a, b in near))
-                    pool = picked if kind == "sentpicked" else list(index)
-                    sel = [index[x] for x in in_spans(enc["offset_mapping"], pool, near)]
+                    inside = set(positions_in(enc["offset_mapping"], near))
+                    sel = [index[x] for x in (picked if kind == "sentpicked" else index) if x in inside]
                     adapters.append(lora(gen, keys[:, sel], value_ids[sel]) if sel else None)
                     continue
                 sel = sorted(set(gold) | (set(own) if variant == "picked+gold" else set()))

@@ -254,10 +254,11 @@ class MemoryGenerator:
         for i, chunk in enumerate(chunks):
             n = len(chunk)
             hidden = acts.hidden[i, [self.score_index, -1], :n].float().cpu()  # (2, T, D): scorer layer, last read layer
-            score = scorer_features(hidden[0], self.stats["mu"], self.stats["sd"]) @ self.stats["w"]
-            top = score[:-1].topk(min(self.config.positions_per_chunk, n - 1)).indices.sort().values  # the last token has no successor here
             if chosen is not None:
                 top = chosen[i].long()
+            else:
+                score = scorer_features(hidden[0], self.stats["mu"], self.stats["sd"]) @ self.stats["w"]
+                top = score[:-1].topk(min(self.config.positions_per_chunk, n - 1)).indices.sort().values  # the last token has no successor here
             inputs.append(acts.parent_inputs[TARGET][i, :, top].float().cpu())  # (L_read, m, D)
             hidden_last.append(hidden[-1, top])
             value_ids.append(torch.tensor(chunk)[top + 1])
