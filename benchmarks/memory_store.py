@@ -4,7 +4,8 @@ One ingest of a set's documents (one part: dev for choices, test to report), the
 in every variant, interleaved: routed adapters (the k routed groups written jointly, what StoreQA
 does), classic RAG (the k routed texts in the prompt), hybrid (both; at each --hybrid-scales value
 the adapters are scaled by it) and, with --summed, the routed adapters added up instead of written
-jointly; with --hybrid-next, hybrid with the adapters of the k groups routed after the k in the prompt.
+jointly; with --hybrid-next, hybrid with the adapters of the k groups routed after the k in the prompt; with
+--hybrid-defer-selected, hybrid with the selected write over the k texts in the prompt.
 Same prompt and answer budget (48 new tokens) in every variant.
 
     python benchmarks/memory_store.py data/eval/prose --part dev --ks 1 2 4 --hybrid-scales 1 0.5 --hybrid-next
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="also hybrid in which the text decides each token its text-only reading gives this probability (StoreQA hybrid_defer)")
     p.add_argument("--hybrid-defer-next", type=float, nargs="*", default=[],
                    help="also deferring hybrid with the adapters of the k groups routed after the k in the prompt")
+    p.add_argument("--hybrid-defer-selected", type=float, nargs="*", default=[],
+                   help="also deferring hybrid with the selected write over the k routed texts (StoreQA hybrid_adapters='selected')")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -125,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
                 if args.hybrid_next:
                     variants.append(("hybrid next", 1.0))
                 variants += [("hybrid defer", t) for t in args.hybrid_defer] + [("hybrid defer next", t) for t in args.hybrid_defer_next]
+                variants += [("hybrid defer selected", t) for t in args.hybrid_defer_selected]
                 if args.summed and k > 1:
                     variants.append(("summed", 1.0))
                 for mode, scale in variants:
@@ -137,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
                         pred = qa.engine.answer(item.question, [store.adapter(i) for i in ids], max_new_tokens=args.max_new_tokens).text
                     else:
                         qa.hybrid_scale = 1.0 if mode.startswith("hybrid defer") else scale
-                        qa.hybrid_adapters = "next" if mode.endswith("next") else "same"
+                        qa.hybrid_adapters = mode.split()[-1] if mode.endswith(("next", "selected")) else "same"
                         qa.hybrid_defer = scale if mode.startswith("hybrid defer") else None
                         pred = qa.answer(item.question, mode=mode.split()[0], k=k, max_new_tokens=args.max_new_tokens).answer
                     records.append({"variant": name, "k": k, "doc": item.doc, "question": item.question, "answers": list(item.answers),

@@ -6,8 +6,9 @@ Modes (`StoreQA.MODES`):
   rag      classic retrieval: the k routed chunk-group texts are joined into the prompt; no adapter
   hybrid   both: the k routed texts in the prompt and adapters; which adapters is `hybrid_adapters`:
            "same" the k groups whose text is in the prompt, "next" the k groups routed after them (the
-           adapters carry what the prompt has no room for, never a second copy of its text). The text
-           decides every token it is sure of (`hybrid_defer`, `HYBRID_DEFER`), the adapters the rest
+           adapters carry what the prompt has no room for, never a second copy of its text), "selected" the
+           selected write (below) over the texts in the prompt. The text decides every token it is sure of
+           (`hybrid_defer`, `HYBRID_DEFER`), the adapters the rest
   selected one memory adapter written for the question: the routed texts are read once more and the write holds
            the positions of the `sentences` sentences among them closest to the question, by the router's
            embedder (`MemoryGenerator.generate_for`); no retrieved text in the prompt. Memory-generator stores only
@@ -32,7 +33,7 @@ __all__ = ["MODES", "QAResult", "StoreQA"]
 
 MODES = ("adapter", "rag", "hybrid", "selected", "none")
 HYBRID_SCALE = 1.0  # the adapters' strength next to the routed text in hybrid mode (benchmarks/memory_store.py)
-HYBRID_ADAPTERS = ("same", "next")  # which routed groups' adapters hybrid mode switches in (module docstring)
+HYBRID_ADAPTERS = ("same", "next", "selected")  # which routed groups' adapters hybrid mode switches in (module docstring)
 # hybrid mode: the text decides each token its reading without adapters gives >= this probability (prose dev, k=1:
 # 0.1 -> 0.453, 0.2 -> 0.467, 0.3 -> 0.440, 0.6 -> 0.240, adapters throughout 0.267; classic RAG 0.467)
 HYBRID_DEFER = 0.2
@@ -143,17 +144,18 @@ class StoreQA:
         use = [] if gated else hits
         text_hits, adapter_hits = (use[:k], use[k:]) if beyond else (use, use)
         adapters: list[LoraWeights] = []
-        if mode in ("adapter", "hybrid") and adapter_hits:
+        selected = mode == "selected" or (mode == "hybrid" and self.hybrid_adapters == "selected")
+        if mode in ("adapter", "hybrid") and adapter_hits and not selected:
             adapters = self.store.routed_adapters([doc.id for doc, _ in adapter_hits])
-            if mode == "hybrid" and self.hybrid_scale != 1.0:
-                adapters = [a.scaled(self.hybrid_scale) for a in adapters]
-        if mode == "selected" and use:
+        if selected and use:
             gen = self.store.generator
             if not callable(getattr(gen, "generate_for", None)):
-                raise InputError(f"mode 'selected' needs a store built with the memory generator, this one uses "
-                                 f"{type(gen).__name__}; use mode 'adapter'")
+                raise InputError(f"the selected write needs a store built with the memory generator, this one uses "
+                                 f"{type(gen).__name__}; use mode 'adapter' (or hybrid_adapters 'same')")
             text = CONTEXT_SEPARATOR.join(doc.text for doc, _ in use)
             adapters = [gen.generate_for(text, question, self.store.router.embedder, self.sentences)]
+        if mode == "hybrid" and self.hybrid_scale != 1.0:
+            adapters = [a.scaled(self.hybrid_scale) for a in adapters]
         context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in text_hits) if mode in ("rag", "hybrid") and text_hits else None
         t2 = time.perf_counter()
         ids = [doc.id for doc, _ in adapter_hits] if mode in ("adapter", "hybrid", "selected") else []

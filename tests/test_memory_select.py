@@ -35,6 +35,29 @@ def test_closest_sentences_read_each_sentence_after_the_title() -> None:
     assert len(closest_sentences(text, "arches", HashEmbedder(), 5)) == 3  # no more than there are
 
 
+class ConstantEmbedder:
+    """Every text the same vector: the cosine cannot tell sentences apart, only the lexical share can."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [[1.0, 0.0] for _ in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return [1.0, 0.0]
+
+
+def test_bm25_and_the_lexical_share_of_the_sentence_choice() -> None:
+    from doc2lora_rag.generators.memory.select import bm25, sentence_scores
+
+    scores = bm25(["the harbour of the town", "the town hall", "a pilot at sea"], "Which harbour is in the town?")
+    assert scores[0] > scores[1] > 0 and scores[2] == 0  # "harbour" is rarer than "town"; no shared word scores 0
+    text = "Ilse Marwood\nShe sailed to Orkney in 1912. Her brother stayed at home."
+    spans = sentence_spans(text)
+    flat = sentence_scores(text, "When did she sail to Orkney?", ConstantEmbedder(), spans, lexical=0.0)
+    assert torch.allclose(flat, torch.ones(3))  # the cosine alone: a tie
+    assert [text[a:b] for a, b in closest_sentences(text, "When did she sail to Orkney?", ConstantEmbedder(), 1)] == [
+        "She sailed to Orkney in 1912."]  # the words it shares with the question decide
+
+
 def test_positions_in_are_the_positions_before_each_token_of_the_spans() -> None:
     offsets = [(0, 3), (3, 6), (6, 9), (9, 12)]
     assert positions_in(offsets, [(3, 9)]) == [0, 1]  # tokens 1 and 2 start inside: stored at positions 0 and 1
@@ -117,6 +140,11 @@ def test_store_selected_mode_writes_the_routed_texts_closest_sentences(gens, tmp
     assert res.mode == "selected" and res.adapter_ids == [d.id for d, _ in hits] and res.prompt_tokens < 40  # no text in the prompt
     want = gen.generate_for(CONTEXT_SEPARATOR.join(d.text for d, _ in hits), q, embedder, 2)
     assert res.answer == engine.answer(q, want, max_new_tokens=5).text
+    # hybrid with the selected write: the routed texts in the prompt, the same selected adapter, deferring to the text
+    hy = StoreQA(store, engine, sentences=2, hybrid_adapters="selected", hybrid_defer=0.2).answer(q, mode="hybrid", k=2, max_new_tokens=5)
+    context = CONTEXT_SEPARATOR.join(d.text for d, _ in hits)
+    assert hy.context == context and hy.adapter_ids == res.adapter_ids
+    assert hy.answer == engine.answer(q, want, context, max_new_tokens=5, defer_to_text=0.2).text
     with pytest.raises(InputError, match="sentences must be an int >= 1"):
         StoreQA(store, engine, sentences=0)
     store.close()
@@ -124,6 +152,8 @@ def test_store_selected_mode_writes_the_routed_texts_closest_sentences(gens, tmp
     other.add_texts(TEXTS[:1], ids=["merros"])
     with pytest.raises(InputError, match="needs a store built with the memory generator"):
         StoreQA(other, engine).answer(q, mode="selected", k=1)
+    with pytest.raises(InputError, match="needs a store built with the memory generator"):
+        StoreQA(other, engine, hybrid_adapters="selected").answer(q, mode="hybrid", k=1)
     other.close()
 
 

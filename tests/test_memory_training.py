@@ -139,11 +139,38 @@ def test_training_from_transforms_with_a_scorer_reads_with_that_scorer(fitted, t
     assert torch.equal(KVTransforms.load(final, fitted.base).scorer["w"], scorer["w"])
 
 
+def test_selected_training_writes_each_question_its_sentence(fitted, tmp_path) -> None:
+    """write="selected": one record per question over the sentence that holds its answer; the loss falls."""
+    from test_store import HashEmbedder
+
+    from doc2lora_rag.generators.memory.select import positions_in
+    from doc2lora_rag.training.memory_trainer import per_question
+
+    docs, _ = _split(_cfg(tmp_path))
+    items = per_question(docs[:3], 2, 1, HashEmbedder(), 0)
+    assert len(items) == 6 and all(len(d.qas) == 1 for d, _ in items)
+    for doc, spans in items:
+        (a, b), answer = spans[0], doc.qas[0].answers[0]
+        assert answer in doc.text[a:b]  # the chosen sentence, or the one holding the answer
+        record = fitted.selected_record(doc.text, spans)
+        enc = fitted.base.tokenizer(doc.text, add_special_tokens=False, return_offsets_mapping=True)
+        want = positions_in(enc["offset_mapping"], spans)
+        assert 0 < record.value_ids.numel() <= len(want)  # a chunk's last position is not stored
+        assert set(record.value_ids.tolist()) <= {enc["input_ids"][p + 1] for p in want}
+    final = train_memory(_cfg(tmp_path, steps=12, write="selected", docs_per_step=2), progress=False, generator=fitted,
+                         embedder=HashEmbedder())
+    history = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["history"]
+    assert history[-1]["own"] < history[0]["own"] - 0.05, history
+    assert KVTransforms.load(final, fitted.base).trained_steps == 12
+
+
 def test_training_config_is_checked(tmp_path) -> None:
     with pytest.raises(ConfigError, match="kind"):
         MemoryTrainConfig(kind="hypernet")
     with pytest.raises(ConfigError, match="rank"):
         MemoryTrainConfig(rank=0)
+    with pytest.raises(ConfigError, match="write"):
+        MemoryTrainConfig(write="sentences")
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"kind": "memory", "docs": 10, "ranks": 4}))
     with pytest.raises(ConfigError, match="unknown training config keys \\['ranks'\\]"):

@@ -8,6 +8,12 @@ questions with the question alone in the prompt and its own adapter, and the los
 answer's cross-entropy (answer tokens + end of turn), averaged per answer, then per document.
 Gradients reach only the transforms: the base model and the fitted statistics stay frozen.
 
+`write: "selected"` trains for the question-selected write (`MemoryGenerator.generate_for`): every question
+gets its own record, the positions of the sentence of its document closest to it (the embedder's choice, as at
+question time) or, where that sentence does not hold the gold answer, of the first sentence that does (a
+wrong choice teaches the transforms nothing they could use). A row's adapter is then written from ~20-40 keys
+of one sentence, and the loss teaches the keys to single out the answer's position among them.
+
 `doc2lora train --config configs/train_memory_smollm2.json` runs it (resuming from OUT_DIR/checkpoint).
 """
 
@@ -68,6 +74,9 @@ class MemoryTrainConfig:
     positions_per_chunk: int = 0  # positions the generator stores per chunk while training (0 = MemoryConfig's default)
     init: str = ""  # start from these transforms ("packaged" or a folder) instead of the closed form; "" = closed form
     statistics: str = ""  # a folder of memory statistics (e.g. with a refitted position scorer); "" = the cached ones
+    write: str = "document"  # "document": the whole-document write; "selected": one record per question (module docstring)
+    sentences: int = 1  # selected write: sentences chosen per question
+    selected_qas_per_doc: int = 4  # selected write: questions of each training document kept (one record each)
 
     def __post_init__(self) -> None:
         if self.kind != "memory":
@@ -79,6 +88,11 @@ class MemoryTrainConfig:
             raise ConfigError("MemoryTrainConfig.eval_docs must be >= 2 (the curve also scores another document's adapter)")
         if not isinstance(self.positions_per_chunk, int) or self.positions_per_chunk < 0:
             raise ConfigError(f"MemoryTrainConfig.positions_per_chunk must be an int >= 0 (0 = the default), got {self.positions_per_chunk!r}")
+        if self.write not in ("document", "selected"):
+            raise ConfigError(f"MemoryTrainConfig.write must be 'document' or 'selected', got {self.write!r}")
+        for name in ("sentences", "selected_qas_per_doc"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ConfigError(f"MemoryTrainConfig.{name} must be an int >= 1, got {getattr(self, name)!r}")
         if not self.lr > 0 or not self.scale_lr > 0:
             raise ConfigError(f"MemoryTrainConfig.lr and scale_lr must be > 0, got {self.lr}, {self.scale_lr}")
 
@@ -107,14 +121,39 @@ def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
     return docs[: -cfg.eval_docs], docs[-cfg.eval_docs :]
 
 
-def _records(gen: MemoryGenerator, docs: list[Any], progress: bool, c_inv: torch.Tensor) -> list[Record]:
+def per_question(docs: list[Any], per_doc: int, sentences: int, embedder: Any, seed: int) -> list[tuple[Any, list]]:
+    """The selected regime's training items: (a one-question document, the sentence spans its record stores) for up to
+    `per_doc` seeded questions of each document whose gold answer occurs in its text. The spans: the `sentences`
+    closest to the question when they hold the answer, else the first sentence that holds it."""
+    from dataclasses import replace
+
+    from ..generators.memory.select import closest_sentences, sentence_spans, sentence_vectors
+
+    rng, out = random.Random(seed), []
+    for doc in docs:
+        spans = sentence_spans(doc.text)
+        qas = [q for q in doc.qas if q.answers and q.answers[0] in doc.text]
+        if not spans or not qas:
+            continue
+        vectors = sentence_vectors(doc.text, spans, embedder)  # once per document
+        for qa in rng.sample(qas, min(per_doc, len(qas))):
+            at = doc.text.index(qa.answers[0])
+            chosen = closest_sentences(doc.text, qa.question, embedder, sentences, spans, vectors)
+            if not any(a <= at < b for a, b in chosen):
+                chosen = [next(s for s in spans if s[0] <= at < s[1])] if any(s[0] <= at < s[1] for s in spans) else chosen
+            out.append((replace(doc, qas=(qa,)), chosen))
+    return out
+
+
+def _records(gen: MemoryGenerator, docs: list[Any], progress: bool, c_inv: torch.Tensor,
+             spans: list[list] | None = None) -> list[Record]:
     """(keys, C^-1 keys, value ids) of every document: the document side, read once (`factored_write`), kept where
-    `c_inv` is (the device the write runs on)."""
+    `c_inv` is (the device the write runs on). `spans`: per document, the sentence spans a selected record stores."""
     from tqdm.auto import tqdm
 
     out = []
-    for doc in tqdm(docs, disable=not progress, desc="reading training documents"):
-        (record,) = gen.records([doc.text])
+    for i, doc in enumerate(tqdm(docs, disable=not progress, desc="reading training documents")):
+        record = gen.selected_record(doc.text, spans[i]) if spans is not None else gen.records([doc.text])[0]
         keys = gen.keys(record).to(c_inv.device)  # untransformed: the step applies the transforms being trained
         c_keys = keys @ c_inv  # (L, n, d_in); C^-1 symmetric
         out.append((half_or_float(keys), half_or_float(c_keys), record.value_ids.to(c_inv.device)))
@@ -150,21 +189,26 @@ def _live(gen: MemoryGenerator, records: list[Record], transforms: KVTransforms,
 @torch.no_grad()
 def eval_nll(gen: MemoryGenerator, records, docs, transforms: KVTransforms, qas_per_doc: int,
              c_inv: torch.Tensor) -> dict[str, float]:
-    """Teacher-forced gold NLL per answer token: each document's own adapter, and the next document's."""
+    """Teacher-forced gold NLL per answer token: each document's own adapter, and the next other document's."""
     batch = _batch(gen, docs, list(range(len(docs))), qas_per_doc, random.Random(1234))
+    ids = [d.doc_id for d in docs]  # one-question documents of the selected regime share their document's id
+    other = torch.tensor([next((j % len(ids) for j in range(i + 1, i + len(ids)) if ids[j % len(ids)] != ids[i]), (i + 1) % len(ids))
+                          for i in range(len(ids))])
     out = {}
-    for name, row_doc in (("own", batch.row_doc), ("wrong", (batch.row_doc + 1) % len(docs))):
+    for name, row_doc in (("own", batch.row_doc), ("wrong", other[batch.row_doc])):
         logp = answer_logprobs(gen.base, batch, _live(gen, records, transforms, row_doc, c_inv))
         out[name] = float(answer_losses(batch, logp, False).mean())
     out["gap"] = out["wrong"] - out["own"]
     return out
 
 
-def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: MemoryGenerator | None = None) -> Path:
+def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: MemoryGenerator | None = None,
+                 embedder: Any = None) -> Path:
     """Run (or resume) meta-training of the transforms; returns the folder of the final transforms.
 
     `generator`: a memory generator with fitted statistics (default: `MemoryGenerator.default` of
-    `cfg.base_model`, closed form, statistics from the cache or fitted on first use).
+    `cfg.base_model`, closed form, statistics from the cache or fitted on first use). `embedder`: the selected
+    regime's sentence embedder (default: the store's MiniLM).
     """
     from tqdm.auto import tqdm
 
@@ -212,8 +256,20 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     if (ckpt / "optimizer.safetensors").is_file() and state["step"]:
         _load_optimizer(opt, ckpt / "optimizer.safetensors")
     docs, eval_docs = _split(cfg)
-    records = _records(gen, docs, progress, c_inv)
-    eval_records = _records(gen, eval_docs, False, c_inv)
+    spans = eval_spans = None
+    qas_per_doc = cfg.qas_per_doc
+    if cfg.write == "selected":  # one record per question; a step's rows are docs_per_step x qas_per_doc questions
+        from ..routing.embedders import MiniLMEmbedder
+
+        embedder = embedder or MiniLMEmbedder()
+        items = per_question(docs, cfg.selected_qas_per_doc, cfg.sentences, embedder, cfg.seed)
+        held = per_question(eval_docs, cfg.qas_per_doc, cfg.sentences, embedder, cfg.seed + 1)
+        (docs, spans), (eval_docs, eval_spans) = ([list(x) for x in zip(*items)], [list(x) for x in zip(*held)])
+        rows, qas_per_doc = cfg.docs_per_step * cfg.qas_per_doc, 1
+    else:
+        rows = cfg.docs_per_step
+    records = _records(gen, docs, progress, c_inv, spans)
+    eval_records = _records(gen, eval_docs, False, c_inv, eval_spans)
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / "train_config.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=2)))
     t_start = time.perf_counter() - state["train_seconds"]
@@ -227,7 +283,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
             _atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
 
     def evaluate(step: int, ema: float | None = None) -> None:
-        metrics = eval_nll(gen, eval_records, eval_docs, transforms, cfg.qas_per_doc, c_inv)
+        metrics = eval_nll(gen, eval_records, eval_docs, transforms, qas_per_doc, c_inv)
         metrics.update(step=step, loss_ema=ema, minutes=(time.perf_counter() - t_start) / 60)
         state["history"].append(metrics)
         logger.info("eval %s", json.dumps(metrics))
@@ -235,8 +291,8 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
 
     def step_loss(step: int) -> tuple[torch.Tensor, float, int]:
         rng = random.Random(cfg.seed * 7919 + step)
-        picked = rng.sample(range(len(docs)), min(cfg.docs_per_step, len(docs)))
-        batch = _batch(gen, docs, picked, cfg.qas_per_doc, rng)
+        picked = rng.sample(range(len(docs)), min(rows, len(docs)))
+        batch = _batch(gen, docs, picked, qas_per_doc, rng)
         logp = answer_logprobs(base, batch, _live(gen, [records[i] for i in picked], transforms, batch.row_doc, c_inv))
         loss = per_doc_mean(answer_losses(batch, logp, False), batch.row_doc)
         return loss, float(loss.detach()), batch.input_ids.shape[0]

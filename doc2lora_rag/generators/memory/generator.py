@@ -249,6 +249,18 @@ class MemoryGenerator:
               chosen: Sequence[torch.Tensor] | None = None) -> tuple[MemoryRecord, list[torch.Tensor]]:
         """The record of a text's chunks (MLP inputs at the picked positions, next-token ids) and the picks per chunk.
         `chosen`: the positions of each chunk to store (sorted, each before the chunk's last token) instead of the scorer's."""
+        if chosen is not None:  # chunks are read independently: those that store nothing need no forward pass
+            read = [i for i, c in enumerate(chosen) if len(c)] or [0]
+            record, picks = self._read_all([chunks[i] for i in read], [chosen[i] for i in read])
+            out = [torch.zeros(0, dtype=torch.long) for _ in chunks]
+            for i, p in zip(read, picks):
+                out[i] = p
+            record.meta["chunks"] = len(chunks)
+            return record, out
+        return self._read_all(chunks, None)
+
+    def _read_all(self, chunks: Sequence[Sequence[int]],
+                  chosen: Sequence[torch.Tensor] | None) -> tuple[MemoryRecord, list[torch.Tensor]]:
         acts = encode_batch(self.encoder, chunks)
         inputs, hidden_last, value_ids, picks = [], [], [], []
         for i, chunk in enumerate(chunks):
@@ -325,22 +337,31 @@ class MemoryGenerator:
         """An adapter of `text` for one question: the write holds every position of the `sentences` sentences of the
         text closest to the question (`select.closest_sentences`, `embedder` e.g. the store's MiniLM) and no other key.
         One forward pass over the text, as `generate`; the selection costs one embedding per sentence."""
-        from .select import closest_sentences, positions_in
+        from .select import closest_sentences
 
         if not isinstance(text, str) or not text.strip():
             raise InputError("generate_for needs the text as a non-empty string")
         if not isinstance(sentences, int) or sentences < 1:
             raise InputError(f"sentences must be an int >= 1, got {sentences!r}")
+        record = self.selected_record(text, closest_sentences(text, question, embedder, sentences))
+        a, b, h = self.write(self.keys(record), record.value_ids)
+        return self._lora(a, b, {"chunks": record.meta["chunks"], "selected_for": question, "sentences": sentences}, {GRAM: h})
+
+    def selected_record(self, text: str, spans: Sequence[tuple[int, int]]) -> MemoryRecord:
+        """The record of `text` read in one forward pass with every position whose next token starts inside one of
+        the character `spans` stored, and no other (what `generate_for` writes; the trainer's selected regime)."""
+        from .select import positions_in
+
         enc = self.base.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         chunks = split_equal(enc["input_ids"], self.max_chunk_tokens)
-        wanted = set(positions_in(enc["offset_mapping"], closest_sentences(text, question, embedder, sentences)))
+        if not chunks:
+            raise InputError("the text produced no tokens; pass real text")
+        wanted = set(positions_in(enc["offset_mapping"], spans))
         chosen, start = [], 0
         for c in chunks:  # a chunk's last token has no successor inside it: not stored
             chosen.append(torch.tensor([p - start for p in range(start, start + len(c) - 1) if p in wanted], dtype=torch.long))
             start += len(c)
-        record, _ = self._read(chunks, chosen)
-        a, b, h = self.write(self.keys(record), record.value_ids)
-        return self._lora(a, b, {"chunks": len(chunks), "selected_for": question, "sentences": sentences}, {GRAM: h})
+        return self._read(chunks, chosen)[0]
 
     def records(self, texts: Sequence[Text]) -> list[MemoryRecord]:
         """One record per text (`records.MemoryRecord`): what `generate` would write, before the write.
