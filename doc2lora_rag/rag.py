@@ -29,7 +29,7 @@ from typing import Any
 from .errors import InputError
 from .lora import LoraWeights
 
-__all__ = ["MODES", "QAResult", "StoreQA"]
+__all__ = ["MODES", "QAResult", "StoreQA", "write_for_question"]
 
 MODES = ("adapter", "rag", "hybrid", "selected", "none")
 HYBRID_SCALE = 1.0  # the adapters' strength next to the routed text in hybrid mode (benchmarks/memory_store.py)
@@ -40,6 +40,20 @@ HYBRID_DEFER = 0.2
 CONTEXT_SEPARATOR = "\n\n"
 
 
+def write_for_question(store: Any, question: str, texts: list[str], sentences: int = 1) -> LoraWeights:
+    """The selected write: one adapter of the store's memory generator for `question`, over the `sentences` sentences
+    of `texts` (joined as in the prompt of rag mode) that best match it, chosen with the store's routing embedder."""
+    gen = store.generator
+    if not callable(getattr(gen, "generate_for", None)):
+        raise InputError(f"the selected write needs a store built with the memory generator, this one uses "
+                         f"{type(gen).__name__}; use mode 'adapter' (or hybrid_adapters 'same')")
+    embedder = getattr(store.router, "embedder", None)
+    if embedder is None:
+        raise InputError("the selected write chooses sentences with the store's embedder, and this store routes without one "
+                         "(BM25); open it with a dense or hybrid router")
+    return gen.generate_for(CONTEXT_SEPARATOR.join(texts), question, embedder, sentences)
+
+
 @dataclass
 class QAResult:
     """An answer and what it was grounded on.
@@ -47,7 +61,8 @@ class QAResult:
     `adapter_ids`: adapters switched into the model (empty in rag/none mode and when gated).
     `sources`: metadata of the routed entries, best first (each has "adapter_id", "doc_id", "score");
     `scores` aligned with them. When `gated`, they were routed but not used.
-    `timings`: route_s, adapter_s (loading adapters), generate_s, total_s.
+    `timings`: route_s, adapter_s (loading adapters), generate_s, total_s. `adapter_bytes`: the adapters switched in
+    (`LoraWeights.nbytes`, as loaded or written for the question).
     """
 
     answer: str
@@ -59,11 +74,13 @@ class QAResult:
     prompt_tokens: int
     gated: bool = False
     context: str | None = field(default=None, repr=False)
+    adapter_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "answer": self.answer, "mode": self.mode, "adapter_ids": list(self.adapter_ids), "sources": list(self.sources),
             "scores": list(self.scores), "timings": dict(self.timings), "prompt_tokens": self.prompt_tokens, "gated": self.gated,
+            "adapter_bytes": self.adapter_bytes,
         }
 
 
@@ -148,12 +165,7 @@ class StoreQA:
         if mode in ("adapter", "hybrid") and adapter_hits and not selected:
             adapters = self.store.routed_adapters([doc.id for doc, _ in adapter_hits])
         if selected and use:
-            gen = self.store.generator
-            if not callable(getattr(gen, "generate_for", None)):
-                raise InputError(f"the selected write needs a store built with the memory generator, this one uses "
-                                 f"{type(gen).__name__}; use mode 'adapter' (or hybrid_adapters 'same')")
-            text = CONTEXT_SEPARATOR.join(doc.text for doc, _ in use)
-            adapters = [gen.generate_for(text, question, self.store.router.embedder, self.sentences)]
+            adapters = [write_for_question(self.store, question, [doc.text for doc, _ in use], self.sentences)]
         if mode == "hybrid" and self.hybrid_scale != 1.0:
             adapters = [a.scaled(self.hybrid_scale) for a in adapters]
         context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in text_hits) if mode in ("rag", "hybrid") and text_hits else None
@@ -171,7 +183,8 @@ class StoreQA:
         out = self.engine.answer(question, p.adapters or None, p.context, max_new_tokens=max_new_tokens, defer_to_text=self._defer(p))
         t2 = time.perf_counter()
         timings = {"route_s": p.route_s, "adapter_s": p.adapter_s, "generate_s": t2 - t1, "total_s": t2 - t0}
-        return QAResult(out.text, mode, p.adapter_ids, p.sources, p.scores, timings, out.prompt_tokens, p.gated, p.context)
+        return QAResult(out.text, mode, p.adapter_ids, p.sources, p.scores, timings, out.prompt_tokens, p.gated, p.context,
+                        sum(a.nbytes for a in p.adapters))
 
     def stream(
         self, question: str, *, mode: str = "adapter", k: int = 2, threshold: float | None = None, max_new_tokens: int = 48

@@ -148,6 +148,24 @@ def load_adapters(store: Any, ids: Sequence[str]) -> list[LoraWeights]:
     return store.routed_adapters(list(ids))
 
 
+def selected_adapters(store: Any, question: str, ids: Sequence[str], sentences: int = 1) -> list[LoraWeights]:
+    """One adapter written for `question` over the texts of the entries `ids` (`rag.write_for_question`: the memory
+    generator's write over their sentences that best match the question), or none without ids."""
+    if not ids:
+        return []
+    if store is None:
+        raise InputError(f"select_ids {list(ids)[:5]} were given but no store to read them from; pass store=AdapterStore(...)")
+    from .rag import write_for_question
+
+    store = core_store(store)
+    found = {e.id: e.text for e in store.manifest.entries(ids=list(ids))}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise InputError(f"select ids {missing[:5]} are not in store {store.path} (deleted or replaced since they were retrieved); "
+                         "retrieve again, or pass ids from the store's search results")
+    return [write_for_question(store, question, [found[i] for i in ids], sentences)]
+
+
 def routing_keys(store: Any, ids: Sequence[str]) -> np.ndarray:
     """The stored routing keys (unit vectors, one row per id in the order of `ids`) of a store's entries.
 
@@ -252,18 +270,20 @@ def answer(
     *,
     context: str | None = None,
     adapter_ids: Sequence[str] = (),
+    select_ids: Sequence[str] = (),
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     temperature: float = 0.0,
     stop: Sequence[str] = (),
 ) -> tuple[str, Any, dict[str, float]]:
     """(answer text cut at `stop`, the engine's Answer, timings) with the adapters of `adapter_ids` active
-    (with `context` too, greedy: the text decides the tokens it is sure of, as `StoreQA`'s hybrid mode).
+    (with `context` too, greedy: the text decides the tokens it is sure of, as `StoreQA`'s hybrid mode), and an
+    adapter written for the question over the texts of `select_ids` (`selected_adapters`).
 
-    Timings: ``adapter_s`` (loading and combining the adapters), ``generate_s``, ``total_s``.
+    Timings: ``adapter_s`` (loading, combining or writing the adapters), ``generate_s``, ``total_s``.
     """
     check_question(question)
     t0 = time.perf_counter()
-    adapters = load_adapters(store, adapter_ids)
+    adapters = load_adapters(store, adapter_ids) + selected_adapters(store, question, select_ids)
     t1 = time.perf_counter()
     out = engine.answer(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop,
                         defer_to_text=_defer(temperature))
@@ -278,6 +298,7 @@ def stream(
     *,
     context: str | None = None,
     adapter_ids: Sequence[str] = (),
+    select_ids: Sequence[str] = (),
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     temperature: float = 0.0,
     stop: Sequence[str] = (),
@@ -287,7 +308,7 @@ def stream(
     The question is checked and the adapters are loaded at the call, before the first piece is requested.
     """
     check_question(question)
-    adapters = load_adapters(store, adapter_ids)
+    adapters = load_adapters(store, adapter_ids) + selected_adapters(store, question, select_ids)
     pieces = engine.stream(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop,
                            defer_to_text=_defer(temperature))
     return _filtered(pieces, StopFilter(stop))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from doc2lora_rag.bench import BENCH_MODES, BenchConfig, kv_cache_bytes
+from doc2lora_rag.bench.config import bench_modes
 from doc2lora_rag.cli import main
 from doc2lora_rag.errors import InputError
 
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "examples" / "sample_corpus"
 QA = ROOT / "examples" / "sample_qa.jsonl"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+TINY_MODES = tuple(m for m in BENCH_MODES if m != "selected")
 
 pytest.importorskip("matplotlib")
 
@@ -43,13 +45,14 @@ def test_files_written(bench_out: Path) -> None:
     report = (bench_out / "report.md").read_text()
     for needle in ("## Results by mode", "## Accuracy vs number of chunks", "## Project targets", "load average", "transformers", "peft", "torch threads"):
         assert needle in report
-    for mode in BENCH_MODES:
+    for mode in TINY_MODES:
         assert f"| {mode} |" in report
+    assert "| selected |" not in report  # the tiny run's hypernetwork cannot write for a question
 
 
 def test_results_are_sane(bench_out: Path) -> None:
     r = json.loads((bench_out / "results.json").read_text())
-    assert set(r["modes"]) == set(BENCH_MODES)
+    assert set(r["modes"]) == set(TINY_MODES)
     assert r["corpus"]["questions"] == 4 and r["config"]["quick"] and r["config"]["tiny"]
     for mode, s in r["modes"].items():
         assert s["n"] == 4
@@ -90,7 +93,16 @@ def test_results_are_sane(bench_out: Path) -> None:
         assert t["met"] in (True, False, None)
         assert t["value"] is None or math.isfinite(t["value"])
     lines = (bench_out / "predictions.jsonl").read_text().splitlines()
-    assert len(lines) == 4 * len(BENCH_MODES)
+    assert len(lines) == 4 * len(TINY_MODES)
+
+
+def test_selected_mode_runs_where_the_generator_writes_for_a_question() -> None:
+    class Memory:
+        def generate_for(self, text, question, embedder, sentences=1):  # noqa: ANN001, ANN202
+            raise AssertionError("not called")
+
+    assert bench_modes(Memory()) == BENCH_MODES and "selected" in BENCH_MODES
+    assert bench_modes(object()) == TINY_MODES
 
 
 def test_kv_cache_bytes_formats() -> None:

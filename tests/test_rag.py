@@ -69,7 +69,7 @@ def test_modes_use_adapters_and_or_text_as_documented(qa: StoreQA, reference: An
     for r in (none, adapter, rag, hybrid):
         assert isinstance(r, QAResult) and set(r.timings) == {"route_s", "adapter_s", "generate_s", "total_s"}
         assert r.timings["total_s"] >= r.timings["generate_s"] > 0
-        assert set(r.to_dict()) == {"answer", "mode", "adapter_ids", "sources", "scores", "timings", "prompt_tokens", "gated"}
+        assert set(r.to_dict()) == {"answer", "mode", "adapter_ids", "sources", "scores", "timings", "prompt_tokens", "gated", "adapter_bytes"}
 
 
 def test_hybrid_scale_weakens_the_adapters_next_to_the_text(qa: StoreQA, reference: AnswerEngine) -> None:

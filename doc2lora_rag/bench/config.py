@@ -7,10 +7,16 @@ from pathlib import Path
 
 from ..errors import InputError
 
-BENCH_MODES = ("classic-rag", "adapter", "hybrid", "oracle", "none")
+BENCH_MODES = ("classic-rag", "adapter", "hybrid", "selected", "oracle", "none")
 
 
-ROUTED_MODES = ("classic-rag", "adapter", "hybrid")
+ROUTED_MODES = ("classic-rag", "adapter", "hybrid", "selected")
+
+
+def bench_modes(generator: object) -> tuple[str, ...]:
+    """The modes a run answers in: all of BENCH_MODES, less "selected" (StoreQA's question-selected write) where the
+    store's generator cannot write for a question (only the memory generator can)."""
+    return tuple(m for m in BENCH_MODES if m != "selected" or callable(getattr(generator, "generate_for", None)))
 
 
 MEMORY_LENGTHS = (512, 1024, 2048, 4096, 8192, 16384)

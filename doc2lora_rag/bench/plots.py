@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .config import BENCH_MODES
-
 
 def plots(r: dict[str, Any], out_dir: Path, small: bool) -> list[str]:
     import matplotlib
@@ -15,8 +13,8 @@ def plots(r: dict[str, Any], out_dir: Path, small: bool) -> list[str]:
     import matplotlib.pyplot as plt
 
     size, dpi = ((4.5, 3), 72) if small else ((7, 4.5), 110)
-    modes = list(BENCH_MODES)
     m = r["modes"]
+    modes = list(m)
     written = []
 
     def save(fig: Any, name: str) -> None:

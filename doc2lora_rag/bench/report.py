@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..generators import describe, zero_adapters
-from .config import BENCH_MODES, TARGETS, BenchConfig
+from .config import TARGETS, BenchConfig
 
 
 def _target(name: str, text: str, value: float | None, threshold: float, higher_is_better: bool, note: str = "") -> dict[str, Any]:
@@ -113,8 +113,7 @@ def report(r: dict[str, Any], cfg: BenchConfig) -> str:
         "| mode | accuracy | F1 | recall@k | latency p50 (s) | latency p95 (s) | prompt tokens | KV cache / query | routed adapters in memory |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for mode in BENCH_MODES:
-        s = m[mode]
+    for mode, s in m.items():
         lines.append(
             f"| {mode} | {s['accuracy']:.3f} | {s['f1']:.3f} | {fmt(s['recall_at_k'])} | {s['latency_p50_s']:.3f} | "
             f"{s['latency_p95_s']:.3f} | {s['prompt_tokens_mean']:.1f} | {_mb(s['kv_cache_bytes_mean'])} | "

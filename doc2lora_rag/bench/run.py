@@ -19,7 +19,7 @@ from ..evaluation import QAItem, is_correct, load_qa, token_f1
 from ..prompts import prompt_ids
 from ..rag import CONTEXT_SEPARATOR, StoreQA
 from .classic import ClassicRAG
-from .config import BENCH_MODES, CHUNK_COUNTS, ROUTED_MODES, BenchConfig
+from .config import CHUNK_COUNTS, ROUTED_MODES, BenchConfig, bench_modes
 from .measure import machine, measure_kv, memory_curve, summary, versions
 from .plots import plots
 from .report import report, targets
@@ -67,9 +67,9 @@ def _answer_one(mode: str, item: QAItem, k: int, cfg: BenchConfig, engine: Any, 
         context = CONTEXT_SEPARATOR.join(d.text for d in hits)
         text = engine.answer(item.question, context=context, max_new_tokens=cfg.max_new_tokens).text
         return text, context, [d.metadata.get("file_name") for d in hits], 0
-    if mode in ("adapter", "hybrid"):
+    if mode in ("adapter", "hybrid", "selected"):
         res = qa.answer(item.question, mode=mode, k=k, max_new_tokens=cfg.max_new_tokens)
-        mem = sum(store.adapter(i).nbytes for i in res.adapter_ids)
+        mem = sum(store.adapter(i).nbytes for i in res.adapter_ids) if mode != "selected" else res.adapter_bytes
         return res.answer, res.context, [s.get("file_name") for s in res.sources], mem
     context = doc_texts[item.doc] if mode == "oracle" else None
     return engine.answer(item.question, context=context, max_new_tokens=cfg.max_new_tokens).text, context, [], 0
@@ -80,7 +80,7 @@ def _answer_all(items: list[QAItem], cfg: BenchConfig, base: Any, engine: Any, q
     engine.answer("Warm up.", max_new_tokens=2)
     records = []
     for n, item in enumerate(items, 1):
-        for mode in BENCH_MODES:
+        for mode in bench_modes(store.generator):
             t0 = time.perf_counter()
             text, context, routed, mem = _answer_one(mode, item, cfg.k, cfg, engine, qa, store, classic, doc_texts)
             latency = time.perf_counter() - t0
@@ -124,11 +124,11 @@ def _accuracy_vs_chunks(items: list[QAItem], records: list[dict], cfg: BenchConf
         "skipped_k": [k for k in ks if k not in fits],
         "max_entry_rank": max_entry_rank,
         "engine_max_rank": engine.slots.max_rank,
-        "modes": {m: {"accuracy": [], "recall": [], "f1": []} for m in ROUTED_MODES},
+        "modes": {m: {"accuracy": [], "recall": [], "f1": []} for m in ROUTED_MODES if m in bench_modes(store.generator)},
     }
     ks = fits
     for k in ks:
-        for mode in ROUTED_MODES:
+        for mode in out["modes"]:
             if k == cfg.k:
                 rows = [(r["prediction"], r["hit"], r["answers"]) for r in records if r["mode"] == mode]
             else:
@@ -255,7 +255,7 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
             "mem_bytes_per_chunk": per_chunk,
         }
         store.close()
-    for mode in BENCH_MODES:
+    for mode in bench_modes(generator):
         results["modes"][mode] = summary(records, mode)
     max_chunk = int(getattr(generator, "max_chunk_tokens", 512))
     results["memory_vs_length"] = memory_curve(base, per_chunk, max_chunk, 1024 if cfg.quick else 4096)

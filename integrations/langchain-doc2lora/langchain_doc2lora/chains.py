@@ -1,10 +1,12 @@
-"""create_adapter_documents_chain: the drop-in for `create_stuff_documents_chain`, in three modes.
+"""create_adapter_documents_chain: the drop-in for `create_stuff_documents_chain`, in four modes.
 
 Where the stuff chain formats the retrieved documents into the prompt, this chain reads each
 document's adapter id and calls the chat model with those adapters active:
 
   adapter  the adapters only; the prompt carries the question (no ``{context}`` in the prompt)
   hybrid   the adapters and the documents' text in the prompt (a ``{context}`` prompt is honoured)
+  selected one adapter written for the question over the documents' texts (the memory generator's selected
+           write: the sentences that best match the question, nothing else); no text in the prompt
   rag      the text only (classic stuffing; any chat model, hosted ones included)
 
 It takes the same input (`{"input": ..., "context": [Document, ...]}`) and returns a string, so
@@ -28,7 +30,8 @@ from doc2lora_rag import InputError
 
 __all__ = ["MODES", "adapter_ids_from_documents", "check_documents", "create_adapter_documents_chain", "question_text", "routing_scores"]
 
-MODES = ("adapter", "hybrid", "rag")
+MODES = ("adapter", "hybrid", "selected", "rag")
+NO_TEXT = ("adapter", "selected")  # the modes that put no document text in the prompt
 QUESTION_KEYS = ("input", "question", "query")
 DEFAULT_DOCUMENT_PROMPT = PromptTemplate.from_template("{page_content}")
 
@@ -87,12 +90,12 @@ def _check_prompt(prompt: Any, mode: str, variable: str) -> None:
     if not isinstance(prompt, BasePromptTemplate):
         raise InputError(f"prompt must be a LangChain prompt template or None, got {type(prompt).__name__}")
     uses_text = variable in prompt.input_variables
-    if mode == "adapter" and uses_text:
+    if mode in NO_TEXT and uses_text:
         raise InputError(
-            f"the prompt uses {{{variable}}}, but mode='adapter' puts no document text in the prompt (the documents' adapters "
+            f"the prompt uses {{{variable}}}, but mode={mode!r} puts no document text in the prompt (the documents' adapters "
             f"are switched in instead); pass mode='hybrid' for adapters and text, or remove {{{variable}}} from the prompt"
         )
-    if mode != "adapter" and not uses_text:
+    if mode not in NO_TEXT and not uses_text:
         raise InputError(f"mode={mode!r} puts the documents' text in the prompt, and the prompt has no {{{variable}}}; add it, or pass prompt=None")
 
 
@@ -109,7 +112,8 @@ def create_adapter_documents_chain(
 
     In ``adapter`` and ``hybrid`` mode the documents' adapters are switched in
     (``llm.bind(adapter_ids=..., routing_scores=...)``, so `llm` is a ``ChatDoc2LoRA`` or another model
-    accepting ``adapter_ids``); in ``hybrid`` and ``rag`` mode their text is formatted into the prompt
+    accepting ``adapter_ids``); in ``selected`` mode one adapter is written for the question over their texts
+    (``llm.bind(select_ids=...)``; a store built with the memory generator); in ``hybrid`` and ``rag`` mode their text is formatted into the prompt
     as the stuff chain does (``document_prompt`` per document, joined by ``document_separator``).
 
     Args:
@@ -118,7 +122,7 @@ def create_adapter_documents_chain(
             ``{context}``); ``hybrid``/``rag``: with ``{context}``, which receives the documents' text.
             None: the question (``input``, ``question`` or ``query`` key) as one human message,
             preceded in ``hybrid``/``rag`` mode by a system message holding the documents' text.
-        mode: ``"adapter"`` (default), ``"hybrid"`` or ``"rag"``.
+        mode: ``"adapter"`` (default), ``"hybrid"``, ``"selected"`` or ``"rag"``.
         document_variable_name: the input key holding the documents (as in the stuff chain).
     """
     if not isinstance(llm, Runnable) or not callable(getattr(llm, "bind", None)):
@@ -128,11 +132,11 @@ def create_adapter_documents_chain(
 
     def messages(inputs: dict[str, Any], text: str) -> list[BaseMessage]:
         question = [HumanMessage(content=question_text(inputs))]
-        return [SystemMessage(content=text), *question] if mode != "adapter" and text else question
+        return [SystemMessage(content=text), *question] if mode not in NO_TEXT and text else question
 
     def prompt_inputs(inputs: dict[str, Any], text: str) -> dict[str, Any]:
         values = {k: v for k, v in inputs.items() if k != document_variable_name}
-        return values if mode == "adapter" else {**values, document_variable_name: text}
+        return values if mode in NO_TEXT else {**values, document_variable_name: text}
 
     def route(inputs: dict[str, Any]) -> Runnable:
         if not isinstance(inputs, dict):
@@ -141,11 +145,13 @@ def create_adapter_documents_chain(
             raise InputError(f"the chain input has no {document_variable_name!r} key (the retrieved documents); got keys {sorted(inputs)}")
         documents = check_documents(inputs[document_variable_name])
         model = llm
-        if mode != "rag":
+        if mode == "selected":
+            model = llm.bind(select_ids=adapter_ids_from_documents(documents))
+        elif mode != "rag":
             ids = adapter_ids_from_documents(documents)
             scores = routing_scores(documents)
             model = llm.bind(adapter_ids=ids, **({"routing_scores": scores} if scores is not None and len(scores) == len(ids) else {}))
-        text = document_separator.join(format_document(doc, doc_prompt) for doc in documents) if mode != "adapter" else ""
+        text = document_separator.join(format_document(doc, doc_prompt) for doc in documents) if mode not in NO_TEXT else ""
         if prompt is None:
             return RunnableLambda(lambda x: messages(x, text), name="question") | model
         return RunnableLambda(lambda x: prompt_inputs(x, text), name="format_inputs") | prompt | model

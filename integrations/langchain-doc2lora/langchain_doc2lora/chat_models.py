@@ -5,7 +5,8 @@ present, are joined into context text placed before the question (that is how a 
 reaches the model), followed by the conversation so far (earlier human and AI turns as a transcript,
 "User: ..." / "Assistant: ..."); tool messages are not used. `adapter_ids=[...]` (per call, or via `.bind(adapter_ids=[...])`) activates those adapters
 of the store together (memory adapters: one joint write over their keys; others rank-concatenated);
-without it the bare base model answers.
+`select_ids=[...]` instead writes one adapter for the question over those entries' texts (the memory generator's
+selected write: only their sentences that best match the question); without either the bare base model answers.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from doc2lora_rag.serving import (
 
 __all__ = ["ChatDoc2LoRA"]
 
-_CALL_KWARGS = ("adapter_ids", "routing_scores", "max_tokens", "temperature", "model", "stream")
+_CALL_KWARGS = ("adapter_ids", "select_ids", "routing_scores", "max_tokens", "temperature", "model", "stream")
 HISTORY_HEADER = "Conversation so far:"
 
 
@@ -168,7 +169,7 @@ class ChatDoc2LoRA(BaseChatModel):
     def _call(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(kwargs) - set(_CALL_KWARGS))
         if unknown:
-            raise InputError(f"ChatDoc2LoRA got unknown call arguments {unknown}; it accepts {list(_CALL_KWARGS[:5])} and stop")
+            raise InputError(f"ChatDoc2LoRA got unknown call arguments {unknown}; it accepts {list(_CALL_KWARGS[:6])} and stop")
         model = kwargs.get("model")
         if model is not None and model != self.model_name:
             raise InputError(f"this ChatDoc2LoRA runs base model {self.model_name!r}; model={model!r} cannot be switched per call")
@@ -184,6 +185,7 @@ class ChatDoc2LoRA(BaseChatModel):
             "question": question,
             "context": context,
             "adapter_ids": check_adapter_ids(kwargs.get("adapter_ids")),
+            "select_ids": check_adapter_ids(kwargs.get("select_ids")),
             "max_new_tokens": max_tokens or DEFAULT_MAX_NEW_TOKENS,
             "temperature": float(temperature),
             "stop": check_stop(stop if stop is not None else self.stop),
@@ -191,6 +193,8 @@ class ChatDoc2LoRA(BaseChatModel):
 
     def _response_metadata(self, call: dict[str, Any], kwargs: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
         meta: dict[str, Any] = {"model_name": self.model_name, "adapter_ids": call["adapter_ids"], "timings": timings}
+        if call["select_ids"]:
+            meta["select_ids"] = call["select_ids"]
         if kwargs.get("routing_scores") is not None:
             meta["routing_scores"] = [float(x) for x in kwargs["routing_scores"]]
         return meta

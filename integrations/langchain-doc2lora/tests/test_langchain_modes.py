@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from integration_corpus import DOCS, QUESTION, direct_answer
+from integration_corpus import DOCS, MAX_TOKENS, QUESTION, direct_answer
 from langchain_classic.chains import create_retrieval_chain
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
@@ -52,7 +52,7 @@ def test_rag_mode_stuffs_the_text_and_switches_no_adapter(store, llm, calls) -> 
 
 
 def test_modes_and_prompts_that_do_not_fit_are_refused(llm) -> None:
-    with pytest.raises(InputError, match=r"unknown mode 'stuff'; choose one of 'adapter', 'hybrid', 'rag'"):
+    with pytest.raises(InputError, match=r"unknown mode 'stuff'; choose one of 'adapter', 'hybrid', 'selected', 'rag'"):
         create_adapter_documents_chain(llm, mode="stuff")
     with pytest.raises(InputError, match="mode='hybrid'"):
         create_adapter_documents_chain(llm, STUFFING)  # adapter mode with a {context} prompt: the fix is named
@@ -61,6 +61,42 @@ def test_modes_and_prompts_that_do_not_fit_are_refused(llm) -> None:
         create_adapter_documents_chain(llm, no_context, mode="hybrid")
     with pytest.raises(InputError, match="list of Document"):
         create_adapter_documents_chain(llm, mode="rag").invoke({"input": QUESTION, "context": "text"})
+
+
+def test_selected_mode_writes_one_adapter_for_the_question_over_the_documents(make_tiny_base, word_embeddings, tmp_path) -> None:
+    from langchain_doc2lora import ChatDoc2LoRA
+
+    from doc2lora_rag.generators.memory import MemoryConfig, MemoryGenerator
+    from doc2lora_rag.rag import write_for_question
+    from doc2lora_rag.serving import core_store, shared_engine
+
+    base = make_tiny_base(num_layers=3)
+    gen = MemoryGenerator.fit(base, list(DOCS.values()), [["Ada Morrow"], ["2013"], ["Seven"], ["1698"]],
+                              MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16))
+    engine = shared_engine(base, num_slots=2, max_rank=32)
+    vs = AdapterVectorStore(tmp_path / "memory-store", word_embeddings, generator=gen)
+    vs.add_texts(list(DOCS.values()), ids=list(DOCS))
+    llm = ChatDoc2LoRA(engine=engine, store=vs, max_tokens=MAX_TOKENS)
+    docs = vs.similarity_search(QUESTION, k=2)
+    seen = LastResponse()
+    out = create_adapter_documents_chain(llm, mode="selected").invoke({"input": QUESTION, "context": docs}, config={"callbacks": [seen]})
+    ids = [d.id for d in docs]
+    assert seen.metadata["select_ids"] == ids and seen.metadata["adapter_ids"] == []
+    want = write_for_question(core_store(vs), QUESTION, [DOCS[i] for i in ids])
+    assert out == engine.answer(QUESTION, [want], max_new_tokens=MAX_TOKENS).text  # the question alone in the prompt
+    assert "".join(c.content for c in llm.stream(QUESTION, select_ids=ids)) == out
+    with pytest.raises(InputError, match="mode='selected' puts no document text"):
+        create_adapter_documents_chain(llm, STUFFING, mode="selected")
+    vs.delete(["lighthouse"])
+    with pytest.raises(InputError, match=r"select ids \['lighthouse'\] are not in store"):
+        llm.invoke(QUESTION, select_ids=ids)
+    vs.close()
+
+
+def test_selected_mode_needs_a_memory_generator_store(store, llm) -> None:
+    docs = store.similarity_search(QUESTION, k=1)
+    with pytest.raises(InputError, match="needs a store built with the memory generator"):
+        create_adapter_documents_chain(llm, mode="selected").invoke({"input": QUESTION, "context": docs})
 
 
 def test_routing_scores_adapter_ids_and_timings_reach_response_metadata(store, llm) -> None:
