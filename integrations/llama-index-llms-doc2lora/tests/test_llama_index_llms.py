@@ -111,6 +111,25 @@ def test_query_engine_answers_with_the_nodes_adapters_and_no_text(engine, index,
     assert set(response.metadata) == set(ids)
 
 
+def test_selected_query_engine_writes_one_adapter_for_the_question(make_tiny_base, word_embed_model, tmp_path) -> None:
+    from doc2lora_rag.generators.memory import MemoryConfig, MemoryGenerator
+    from doc2lora_rag.rag import write_for_question
+    from doc2lora_rag.serving import shared_engine
+
+    base = make_tiny_base(num_layers=3)
+    gen = MemoryGenerator.fit(base, list(DOCS.values()), [["Ada Morrow"], ["2013"], ["Seven"], ["1698"]],
+                              MemoryConfig(positions_per_chunk=4, max_chunk_tokens=16))
+    engine = shared_engine(base, num_slots=2, max_rank=32)
+    with AdapterIndex.from_documents(documents(), store_path=tmp_path / "memory", generator=gen, embed_model=word_embed_model) as idx:
+        llm = Doc2LoRALLM(engine=engine, store=idx.store, max_new_tokens=MAX_TOKENS)
+        response = idx.as_query_engine(llm=llm, similarity_top_k=2, selected=True).query(QUESTION)
+        ids = [n.node.node_id for n in response.source_nodes]
+        want = write_for_question(idx.store, QUESTION, [DOCS[i] for i in ids])
+        assert response.response == engine.answer(QUESTION, [want], max_new_tokens=MAX_TOKENS).text  # the question alone
+        out = llm.complete(QUESTION, select_ids=ids)
+        assert out.text == response.response and out.additional_kwargs["select_ids"] == ids and out.additional_kwargs["adapter_ids"] == []
+
+
 async def test_query_engine_async_matches_sync(index, llm, calls) -> None:
     query_engine = index.as_query_engine(llm=llm, similarity_top_k=1)
     sync = query_engine.query(QUESTION)

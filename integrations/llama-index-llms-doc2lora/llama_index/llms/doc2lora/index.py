@@ -120,15 +120,17 @@ class AdapterIndex:
     def as_retriever(self, similarity_top_k: int = 2, **kwargs: Any) -> Doc2LoRARetriever:
         return Doc2LoRARetriever(self.store, similarity_top_k, **kwargs)
 
-    def as_query_engine(self, llm: Any = None, *, streaming: bool = False, similarity_top_k: int = 2, **kwargs: Any) -> RetrieverQueryEngine:
-        """LlamaIndex's RetrieverQueryEngine with this index's retriever and an AdapterSynthesizer."""
+    def as_query_engine(self, llm: Any = None, *, streaming: bool = False, similarity_top_k: int = 2, selected: bool = False,
+                        **kwargs: Any) -> RetrieverQueryEngine:
+        """LlamaIndex's RetrieverQueryEngine with this index's retriever and an AdapterSynthesizer (`selected`: one adapter
+        written for each question over the retrieved nodes' texts, `AdapterSynthesizer(selected=True)`)."""
         unknown = sorted(set(kwargs) - set(_QUERY_ENGINE_KWARGS))
         if unknown:
             raise InputError(
-                f"as_query_engine got unsupported arguments {unknown}; it takes llm, streaming, similarity_top_k and "
+                f"as_query_engine got unsupported arguments {unknown}; it takes llm, streaming, similarity_top_k, selected and "
                 f"{list(_QUERY_ENGINE_KWARGS)} (response modes do not apply: no text is synthesized from nodes)"
             )
-        synthesizer = AdapterSynthesizer(llm or self.llm, streaming=streaming, callback_manager=kwargs.get("callback_manager"))
+        synthesizer = AdapterSynthesizer(llm or self.llm, streaming=streaming, selected=selected, callback_manager=kwargs.get("callback_manager"))
         return RetrieverQueryEngine(self.as_retriever(similarity_top_k), response_synthesizer=synthesizer, **kwargs)
 
     def close(self) -> None:

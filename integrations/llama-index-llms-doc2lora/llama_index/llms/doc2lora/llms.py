@@ -24,7 +24,7 @@ from doc2lora_rag.serving import DEFAULT_MAX_NEW_TOKENS, answer, check_adapter_i
 
 __all__ = ["Doc2LoRALLM"]
 
-_CALL_KWARGS = ("adapter_ids", "context", "max_new_tokens", "temperature", "stop")
+_CALL_KWARGS = ("adapter_ids", "select_ids", "context", "max_new_tokens", "temperature", "stop")
 
 
 def last_user_message(messages: Sequence[ChatMessage]) -> str:
@@ -106,6 +106,7 @@ class Doc2LoRALLM(CustomLLM):
             "question": prompt if formatted else self.completion_to_prompt(prompt),
             "context": context or None,
             "adapter_ids": check_adapter_ids(kwargs.get("adapter_ids")),
+            "select_ids": check_adapter_ids(kwargs.get("select_ids")),
             "max_new_tokens": max_new_tokens,
             "temperature": float(kwargs.get("temperature", self.temperature)),
             "stop": check_stop(stop if stop is not None else self.stop),
@@ -114,13 +115,13 @@ class Doc2LoRALLM(CustomLLM):
     def _complete(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> CompletionResponse:
         call = self._call(prompt, formatted, kwargs)
         text, out, timings = answer(self.answer_engine, self.store, **call)
-        info = {"adapter_ids": call["adapter_ids"], "prompt_tokens": out.prompt_tokens, "new_tokens": out.new_tokens, "timings": timings}
+        info = {"adapter_ids": call["adapter_ids"], "select_ids": call["select_ids"], "prompt_tokens": out.prompt_tokens, "new_tokens": out.new_tokens, "timings": timings}
         return CompletionResponse(text=text, raw=dict(info), additional_kwargs=info)
 
     def _stream_complete(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> CompletionResponseGen:
         call = self._call(prompt, formatted, kwargs)
         pieces = stream(self.answer_engine, self.store, **call)  # adapters load here, before the first piece
-        info = {"adapter_ids": call["adapter_ids"]}
+        info = {"adapter_ids": call["adapter_ids"], "select_ids": call["select_ids"]}
 
         def gen() -> CompletionResponseGen:
             text = ""

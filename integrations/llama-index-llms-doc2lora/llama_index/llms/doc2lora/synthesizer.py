@@ -44,7 +44,9 @@ class AdapterSynthesizer(BaseSynthesizer):
 
     Instantiate: ``AdapterSynthesizer(llm=Doc2LoRALLM(store=store), streaming=False)``; the LLM must
     accept ``adapter_ids`` in ``complete``/``stream_complete``. ``hybrid=True``: the nodes' text goes
-    in as well (``context=``, placed before the question), next to their adapters. With no nodes it returns the
+    in as well (``context=``, placed before the question), next to their adapters. ``selected=True``: instead of
+    the nodes' adapters, one adapter written for the question over their texts (``select_ids=``: the memory
+    generator's selected write, only the sentences that best match the question). With no nodes it returns the
     "Empty Response" like the built-in synthesizers.
     """
 
@@ -54,6 +56,7 @@ class AdapterSynthesizer(BaseSynthesizer):
         *,
         streaming: bool = False,
         hybrid: bool = False,
+        selected: bool = False,
         callback_manager: CallbackManager | None = None,
         empty_response: str | None = None,
     ) -> None:
@@ -61,6 +64,10 @@ class AdapterSynthesizer(BaseSynthesizer):
             raise InputError(f"llm must be a LlamaIndex LLM accepting adapter_ids (Doc2LoRALLM), got {type(llm).__name__}")
         super().__init__(llm=llm, callback_manager=callback_manager, streaming=streaming, empty_response=empty_response)
         self.hybrid = bool(hybrid)
+        self.selected = bool(selected)
+
+    def _ids(self, nodes: Sequence[NodeWithScore]) -> dict[str, list[str]]:
+        return {"select_ids" if self.selected else "adapter_ids": adapter_ids_from_nodes(nodes)}
 
     def _get_prompts(self) -> PromptDictType:
         return {}  # no templates: nothing is formatted into a prompt
@@ -73,7 +80,7 @@ class AdapterSynthesizer(BaseSynthesizer):
         return {**response_kwargs, "context": CONTEXT_SEPARATOR.join(text_chunks)} if self.hybrid and text_chunks else response_kwargs
 
     def get_response(self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any) -> RESPONSE_TEXT_TYPE:
-        """The answer to `query_str`; ``adapter_ids`` come in response_kwargs; `text_chunks` go in as context only when hybrid."""
+        """The answer to `query_str`; ``adapter_ids`` (or ``select_ids``) come in response_kwargs; `text_chunks` go in as context only when hybrid."""
         response_kwargs = self._with_text(text_chunks, response_kwargs)
         if self._streaming:
             pieces = self._llm.stream_complete(query_str, **response_kwargs)
@@ -94,8 +101,7 @@ class AdapterSynthesizer(BaseSynthesizer):
         additional_source_nodes: Sequence[NodeWithScore] | None = None,
         **response_kwargs: Any,
     ) -> RESPONSE_TYPE:
-        ids = adapter_ids_from_nodes(nodes)
-        return super().synthesize(query, nodes, additional_source_nodes, adapter_ids=ids, **response_kwargs)
+        return super().synthesize(query, nodes, additional_source_nodes, **self._ids(nodes), **response_kwargs)
 
     async def asynthesize(
         self,
@@ -104,8 +110,7 @@ class AdapterSynthesizer(BaseSynthesizer):
         additional_source_nodes: Sequence[NodeWithScore] | None = None,
         **response_kwargs: Any,
     ) -> RESPONSE_TYPE:
-        ids = adapter_ids_from_nodes(nodes)
-        return await super().asynthesize(query, nodes, additional_source_nodes, adapter_ids=ids, **response_kwargs)
+        return await super().asynthesize(query, nodes, additional_source_nodes, **self._ids(nodes), **response_kwargs)
 
 
 def _deltas(responses: Any) -> Generator[str, None, None]:
