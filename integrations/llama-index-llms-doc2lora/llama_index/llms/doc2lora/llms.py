@@ -115,7 +115,8 @@ class Doc2LoRALLM(CustomLLM):
     def _complete(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> CompletionResponse:
         call = self._call(prompt, formatted, kwargs)
         text, out, timings = answer(self.answer_engine, self.store, **call)
-        info = {"adapter_ids": call["adapter_ids"], "select_ids": call["select_ids"], "prompt_tokens": out.prompt_tokens, "new_tokens": out.new_tokens, "timings": timings}
+        info = {"adapter_ids": call["adapter_ids"], "select_ids": call["select_ids"], "prompt_tokens": out.prompt_tokens,
+                "new_tokens": out.new_tokens, "timings": timings}
         return CompletionResponse(text=text, raw=dict(info), additional_kwargs=info)
 
     def _stream_complete(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> CompletionResponseGen:
