@@ -136,16 +136,23 @@ def load_adapters(store: Any, ids: Sequence[str]) -> list[LoraWeights]:
     """
     if not ids:
         return []
+    store = _holding(store, ids, "adapter_ids", "adapter ids", "load them from")
+    return store.routed_adapters(list(ids))
+
+
+def _holding(store: Any, ids: Sequence[str], argument: str, label: str, use: str) -> Any:
+    """The core store, after checking that there is one and that it still has every entry of `ids` (InputError
+    naming the missing ones: deleted or replaced since they were retrieved)."""
     if store is None:
-        raise InputError(f"adapter_ids {list(ids)[:5]} were given but no store to load them from; pass store=AdapterStore(...)")
+        raise InputError(f"{argument} {list(ids)[:5]} were given but no store to {use}; pass store=AdapterStore(...)")
     store = core_store(store)
     missing = [i for i in ids if store.manifest.entry_file(i) is None]
     if missing:
         raise InputError(
-            f"adapter ids {missing[:5]} are not in store {store.path} (deleted or replaced since they were retrieved); "
+            f"{label} {missing[:5]} are not in store {store.path} (deleted or replaced since they were retrieved); "
             "retrieve again, or pass ids from the store's search results"
         )
-    return store.routed_adapters(list(ids))
+    return store
 
 
 def selected_adapters(store: Any, question: str, ids: Sequence[str], sentences: int = 1) -> list[LoraWeights]:
@@ -153,16 +160,10 @@ def selected_adapters(store: Any, question: str, ids: Sequence[str], sentences: 
     generator's write over their sentences that best match the question), or none without ids."""
     if not ids:
         return []
-    if store is None:
-        raise InputError(f"select_ids {list(ids)[:5]} were given but no store to read them from; pass store=AdapterStore(...)")
     from .rag import write_for_question
 
-    store = core_store(store)
+    store = _holding(store, ids, "select_ids", "select ids", "read them from")
     found = {e.id: e.text for e in store.manifest.entries(ids=list(ids))}
-    missing = [i for i in ids if i not in found]
-    if missing:
-        raise InputError(f"select ids {missing[:5]} are not in store {store.path} (deleted or replaced since they were retrieved); "
-                         "retrieve again, or pass ids from the store's search results")
     return [write_for_question(store, question, [found[i] for i in ids], sentences)]
 
 

@@ -79,8 +79,9 @@ def _answer_all(items: list[QAItem], cfg: BenchConfig, base: Any, engine: Any, q
                 doc_texts: dict[str, str]) -> list[dict]:
     engine.answer("Warm up.", max_new_tokens=2)
     records = []
+    modes = bench_modes(store.generator)
     for n, item in enumerate(items, 1):
-        for mode in bench_modes(store.generator):
+        for mode in modes:
             t0 = time.perf_counter()
             text, context, routed, mem = _answer_one(mode, item, cfg.k, cfg, engine, qa, store, classic, doc_texts)
             latency = time.perf_counter() - t0
@@ -124,7 +125,7 @@ def _accuracy_vs_chunks(items: list[QAItem], records: list[dict], cfg: BenchConf
         "skipped_k": [k for k in ks if k not in fits],
         "max_entry_rank": max_entry_rank,
         "engine_max_rank": engine.slots.max_rank,
-        "modes": {m: {"accuracy": [], "recall": [], "f1": []} for m in ROUTED_MODES if m in bench_modes(store.generator)},
+        "modes": {m: {"accuracy": [], "recall": [], "f1": []} for m in bench_modes(store.generator) if m in ROUTED_MODES},
     }
     ks = fits
     for k in ks:

@@ -139,8 +139,9 @@ def per_question(docs: list[Any], per_doc: int, sentences: int, embedder: Any, s
         for qa in rng.sample(qas, min(per_doc, len(qas))):
             at = doc.text.index(qa.answers[0])
             chosen = closest_sentences(doc.text, qa.question, embedder, sentences, spans, vectors)
-            if not any(a <= at < b for a, b in chosen):
-                chosen = [next(s for s in spans if s[0] <= at < s[1])] if any(s[0] <= at < s[1] for s in spans) else chosen
+            holding = [s for s in spans if s[0] <= at < s[1]]
+            if holding and not any(a <= at < b for a, b in chosen):
+                chosen = holding[:1]
             out.append((replace(doc, qas=(qa,)), chosen))
     return out
 

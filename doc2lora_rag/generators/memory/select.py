@@ -25,9 +25,10 @@ from typing import Any
 
 import torch
 
+from ...routing.lexical import tokenize_words
+
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 LEXICAL_WEIGHT = 0.3  # the BM25 share of a sentence's score (module docstring)
-WORD = re.compile(r"\w+")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -51,12 +52,13 @@ def sentence_vectors(text: str, spans: Sequence[tuple[int, int]], embedder: Any)
 
 
 def bm25(sentences: Sequence[str], question: str, k1: float = 1.5, b: float = 0.75) -> torch.Tensor:
-    """Okapi BM25 of `question` against each sentence (lower-cased word tokens; the routing index's always-positive
-    idf log(1 + (N - n + 0.5) / (n + 0.5)), N and n counted over these sentences)."""
-    docs = [WORD.findall(s.lower()) for s in sentences]
+    """Okapi BM25 of `question` against each sentence (the routing index's word tokens and always-positive idf
+    log(1 + (N - n + 0.5) / (n + 0.5)), N and n counted over these sentences; each distinct question word counted
+    once, where the routing index's `BM25Index` counts a repeated word again)."""
+    docs = [tokenize_words(s) for s in sentences]
     avg = max(sum(map(len, docs)) / max(len(docs), 1), 1e-9)
     df = Counter(w for d in docs for w in set(d))
-    words = set(WORD.findall(question.lower()))
+    words = set(tokenize_words(question))
     out = []
     for d in docs:
         tf = Counter(d)
