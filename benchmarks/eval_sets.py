@@ -30,13 +30,15 @@ from doc2lora_rag.llm import AnswerEngine
 
 
 def make_generator(kind: str, base, transforms: str | None, closed_form: bool, positions: int | None,
-                   value_scale: float | None = None):
+                   value_scale: float | None = None, selected_value_scale: float | None = None):
     if kind == "memory":
         from doc2lora_rag.generators.memory import MemoryGenerator
 
         extra = {"positions_per_chunk": positions} if positions else {}
         if value_scale:
             extra["value_scale"] = value_scale
+        if selected_value_scale:
+            extra["selected_value_scale"] = selected_value_scale
         return MemoryGenerator.default(base, transforms, trained=not closed_form, **extra)
     if kind == "distill":
         from doc2lora_rag.generators.distill import DistillGenerator
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--closed-form", action="store_true")
     p.add_argument("--positions", type=int, default=None, help="memory generator: positions per chunk (default: its config)")
     p.add_argument("--value-scale", type=float, default=None, help="memory generator: value scale (default: its config)")
+    p.add_argument("--selected-value-scale", type=float, default=None,
+                   help="memory generator: value scale of the selected write (default: its config)")
     p.add_argument("--max-new-tokens", type=int, default=48)
     p.add_argument("--quick", action="store_true", help="4 questions: prints figures, judges no target")
     p.add_argument("--threads", type=int, default=2)
@@ -75,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     base = load_base_model(device=args.device, dtype=getattr(torch, args.dtype) if args.dtype else None)
     engine = AnswerEngine(base)
     modes = [m for m in args.modes.split(",") if m]
-    gen = make_generator(args.generator, base, args.transforms, args.closed_form, args.positions, args.value_scale) \
+    gen = make_generator(args.generator, base, args.transforms, args.closed_form, args.positions, args.value_scale,
+                         args.selected_value_scale) \
         if any(m in ("adapter", "wrong-adapter", *SELECTED_MODES) for m in modes) else None
     adapters: dict = {}
     rows, preds = [], {}

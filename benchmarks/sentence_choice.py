@@ -7,6 +7,12 @@ questions with a gold answer inside the top-S sentences, with a 95 % interval (b
 
     python benchmarks/sentence_choice.py data/eval/prose --part dev
     python benchmarks/sentence_choice.py data/eval/tech --part dev --top 1 2 3
+    python benchmarks/sentence_choice.py data/eval/prose --part dev --routed 1 2 4
+
+With --routed, the part's documents go into a store (the default generator, token records, MiniLM routing) and
+the sentences are chosen among the k routed chunk groups, as `StoreQA`'s selected mode does; each sentence is
+scored after a title: `joined` the first line of the joined texts (every sentence), `group` its own group's first
+line, `doc` its document's first line (the first line of the document's first group).
 
 Choosers: `dense` (MiniLM cosine, each sentence after the document's first line: what shipped in session 14),
 `dense-bare` (each sentence alone), `bm25` (BM25 over the document's sentences, Lucene idf, each sentence after the
@@ -23,7 +29,7 @@ from pathlib import Path
 import torch
 
 from doc2lora_rag.evaluation import bootstrap_ci, load_qa, load_split
-from doc2lora_rag.generators.memory.select import bm25, sentence_scores, sentence_spans, sentence_vectors
+from doc2lora_rag.generators.memory.select import bm25, closest_sentences, joined, sentence_scores, sentence_spans, sentence_vectors
 from doc2lora_rag.routing.embedders import MiniLMEmbedder
 
 
@@ -40,12 +46,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--part", choices=["dev", "test"], default="dev")
     p.add_argument("--top", type=int, nargs="+", default=[1, 2])
     p.add_argument("--weights", type=float, nargs="+", default=[0.1, 0.2, 0.3], help="fused-w: BM25 weights")
+    p.add_argument("--routed", type=int, nargs="*", default=[], help="choose among the k routed chunk groups of a store")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     root = Path(args.set)
     part = load_split(root / "qa.jsonl", args.part)
     items = [i for i in load_qa(root / "qa.jsonl", root / "docs") if i.doc in part]
     embedder = MiniLMEmbedder()
+    if args.routed:
+        rows = routed_rows(root, sorted(part), items, embedder, args.routed, args.top)
+        report(root, args, rows, f"{len(items)} questions, {len(part)} documents, chosen among the routed groups")
+        return
     texts = {d: (root / "docs" / d).read_text(encoding="utf-8") for d in sorted(part)}
     prepared = {}
     for d, text in texts.items():
@@ -70,7 +81,53 @@ def main(argv: list[str] | None = None) -> None:
             order = score.argsort(descending=True)
             for top in args.top:
                 rows.setdefault(f"{name} S={top}", []).append({"doc": item.doc, "correct": bool(holds[order[:top]].any())})
-    print(f"{root.name}/{args.part}: {len(items)} questions, {len(texts)} documents; a gold answer inside the chosen sentences")
+    report(root, args, rows, f"{len(items)} questions, {len(texts)} documents")
+
+
+def routed_rows(root: Path, part: list[str], items: list, embedder, ks: list[int], tops: list[int]) -> dict[str, list[dict]]:  # noqa: ANN001
+    """The rows of --routed: for each k and title rule, whether the chosen sentences among the routed groups hold an answer."""
+    import tempfile
+
+    from doc2lora_rag.generators import make_generator
+    from doc2lora_rag.loaders import load_paths
+    from doc2lora_rag.rag import CONTEXT_SEPARATOR
+    from doc2lora_rag.store import AdapterStore
+
+    rows: dict[str, list[dict]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = Path(tmp) / "docs"
+        docs.mkdir()
+        for name in part:
+            (docs / name).write_bytes((root / "docs" / name).read_bytes())
+        with AdapterStore(Path(tmp) / "store", make_generator("memory"), adapter_format="tokens") as store:
+            loaded = load_paths([docs])
+            store.add_documents(loaded, ids=[f"{d.metadata['file_name']}:p{d.metadata.get('page', 0)}" for d in loaded])
+            first: dict[str, str] = {}
+            for item in items:
+                for k in ks:
+                    hits = store.search(item.question, k)
+                    texts = [d.text for d, _ in hits]
+                    for d, _ in hits:
+                        doc_id = d.metadata["doc_id"]
+                        if doc_id not in first:
+                            head = min(store.entries(doc_id), key=lambda e: e.group_index).text
+                            spans = sentence_spans(head)
+                            first[doc_id] = head[spans[0][0]:spans[0][1]] if spans else ""
+                    for rule in ("joined", "group", "doc"):
+                        titles = [first[d.metadata["doc_id"]] for d, _ in hits] if rule == "doc" else None
+                        text, spans, heads = joined(texts, CONTEXT_SEPARATOR, titles)
+                        chosen = closest_sentences(text, item.question, embedder, max(tops), spans,
+                                                   titles=None if rule == "joined" else heads)
+                        for top in tops:
+                            holds = any(a.lower() in text[s:e].lower() for s, e in chosen[:top] for a in item.answers)
+                            rows.setdefault(f"{rule} k={k} S={top}", []).append({"doc": item.doc, "correct": holds})
+                    routed = item.doc in [d.metadata.get("file_name") for d, _ in hits]
+                    rows.setdefault(f"gold group routed k={k}", []).append({"doc": item.doc, "correct": routed})
+    return rows
+
+
+def report(root: Path, args: argparse.Namespace, rows: dict[str, list[dict]], what: str) -> None:
+    print(f"{root.name}/{args.part}: {what}; a gold answer inside the chosen sentences")
     print("| chooser | n | holds the answer [95 % CI] |\n|---|---|---|")
     table = []
     for name, rs in rows.items():

@@ -1,10 +1,11 @@
 """An OpenAI-compatible chat endpoint over adapter stores.
 
 `POST /v1/chat/completions`: the request's `model` names a store; the last user message is the
-question; the answer comes from that store's routed adapters (default), its routed text, both, or the
-bare model. Besides the OpenAI fields (`messages`, `max_tokens` / `max_completion_tokens`,
+question; the answer comes from that store's routed adapters, one adapter written for the question over its
+routed texts (selected), its routed text, both, or the bare model (default: the store's `rag.default_mode`,
+selected for a memory-generator store, else adapter). Besides the OpenAI fields (`messages`, `max_tokens` / `max_completion_tokens`,
 `temperature`, `stop`, `stream`, `n` = 1) a request may carry `k` (chunk groups to route to) and
-`mode` ("adapter", "rag", "hybrid", "none"); OpenAI clients send them through `extra_body`. The
+`mode` ("adapter", "rag", "hybrid", "selected", "none"); OpenAI clients send them through `extra_body`. The
 response is a `chat.completion` (or `chat.completion.chunk` events) with a `doc2lora` field: mode, k,
 the adapter ids switched in, the routed sources and `batch` (the rows of the `generate` that answered). `GET /v1/models` lists the stores, `GET /health`
 answers "ok". Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`.
@@ -25,7 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,7 @@ from .errors import InputError
 
 __all__ = ["ChatRequestError", "ChatService", "make_app", "open_stores"]
 
-MODES = ("adapter", "rag", "hybrid", "none")
-DEFAULT_MODE = "adapter"
+MODES = ("adapter", "rag", "hybrid", "selected", "none")
 DEFAULT_K = 2
 MAX_K = 32
 MAX_TOKENS_LIMIT = 4096
@@ -54,11 +54,11 @@ class ChatRequestError(InputError):
 
 @dataclass
 class ChatRequest:
-    """A checked request: the store's name, the question and how to answer it."""
+    """A checked request: the store's name, the question and how to answer it (`mode` None: the store's default)."""
 
     model: str
     question: str
-    mode: str = DEFAULT_MODE
+    mode: str | None = None
     k: int = DEFAULT_K
     max_tokens: int = 48
     temperature: float = 0.0
@@ -72,6 +72,7 @@ class _Routed:
     adapter_ids: list[str]
     context: str | None
     sources: list[dict[str, Any]]
+    select_ids: list[str] = field(default_factory=list)
 
 
 def _text(content: Any, where: str) -> str:
@@ -120,8 +121,8 @@ def parse_request(body: Any, default_max_tokens: int = 48) -> ChatRequest:
         raise ChatRequestError("messages must hold a user message with the question (the last user message is answered)",
                                param="messages")
     _number(body, "n", 1, 1, 1, True)  # one choice per request
-    mode = body.get("mode", DEFAULT_MODE)
-    if mode not in MODES:
+    mode = body.get("mode")
+    if mode is not None and mode not in MODES:
         raise ChatRequestError(f"mode must be one of {', '.join(MODES)}, got {mode!r:.40}", param="mode")
     stop = body.get("stop")
     stops = [] if stop is None else [stop] if isinstance(stop, str) else stop
@@ -200,20 +201,26 @@ class ChatService:
         return req
 
     def _route(self, req: ChatRequest) -> _Routed:
-        from .rag import CONTEXT_SEPARATOR
+        from .rag import CONTEXT_SEPARATOR, default_mode
 
         store = self.stores[req.model]
+        if req.mode is None:
+            req = replace(req, mode=default_mode(store))
         with self._locks[req.model]:
             hits = [] if req.mode == "none" else store.search(req.question, req.k)
         ids = [doc.id for doc, _ in hits] if req.mode in ("adapter", "hybrid") else []
         context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in hits) if req.mode in ("rag", "hybrid") and hits else None
-        return _Routed(req, ids, context, [dict(doc.metadata) for doc, _ in hits])
+        select = [doc.id for doc, _ in hits] if req.mode == "selected" else []
+        return _Routed(req, ids, context, [dict(doc.metadata) for doc, _ in hits], select)
 
     def _adapters(self, routed: _Routed) -> list[Any]:
-        from .serving import load_adapters
+        from .serving import load_adapters, selected_adapters
 
-        with self._locks[routed.request.model]:
-            return load_adapters(self.stores[routed.request.model], routed.adapter_ids)
+        req = routed.request
+        with self._locks[req.model]:
+            if routed.select_ids:
+                return selected_adapters(self.stores[req.model], req.question, routed.select_ids)
+            return load_adapters(self.stores[req.model], routed.adapter_ids)
 
     def _response(self, routed: _Routed, text: str, prompt_tokens: int, new_tokens: int, batch: int = 1) -> dict[str, Any]:
         req = routed.request
@@ -227,7 +234,8 @@ class ChatService:
 
     @staticmethod
     def _extension(routed: _Routed) -> dict[str, Any]:
-        return {"mode": routed.request.mode, "k": routed.request.k, "adapter_ids": list(routed.adapter_ids), "sources": routed.sources}
+        return {"mode": routed.request.mode, "k": routed.request.k, "adapter_ids": list(routed.adapter_ids or routed.select_ids),
+                "sources": routed.sources}
 
     def complete(self, body: Any) -> dict[str, Any]:
         """One chat completion (the request's `stream` is ignored here; see `stream`)."""
@@ -238,7 +246,8 @@ class ChatService:
 
         req = routed.request
         text, out, _ = answer(self.engine(req.model), self.stores[req.model], req.question, context=routed.context,
-                              adapter_ids=routed.adapter_ids, max_new_tokens=req.max_tokens, temperature=req.temperature, stop=req.stop)
+                              adapter_ids=routed.adapter_ids, select_ids=routed.select_ids, max_new_tokens=req.max_tokens,
+                              temperature=req.temperature, stop=req.stop)
         return self._response(routed, text, out.prompt_tokens, out.new_tokens)
 
     def stream(self, body: Any) -> Iterator[dict[str, Any]]:
@@ -251,7 +260,7 @@ class ChatService:
         req = routed.request
         engine = self.engine(req.model)
         pieces = stream(engine, self.stores[req.model], req.question, context=routed.context, adapter_ids=routed.adapter_ids,
-                        max_new_tokens=req.max_tokens, temperature=req.temperature, stop=req.stop)
+                        select_ids=routed.select_ids, max_new_tokens=req.max_tokens, temperature=req.temperature, stop=req.stop)
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(self._clock()),
                 "model": req.model}
 

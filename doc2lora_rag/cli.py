@@ -184,9 +184,10 @@ def _add_ask(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("ask", help="answer a question from a store")
     p.add_argument("question", nargs="?", help="the question")
     p.add_argument("--store", default=DEFAULT_STORE, metavar="DIR", help=f"store directory from `doc2lora ingest` (default {DEFAULT_STORE})")
-    p.add_argument("--mode", choices=list(MODES), default="adapter",
+    p.add_argument("--mode", choices=list(MODES), default=None,
                    help="adapter: routed adapters, no text; rag: routed text in the prompt; hybrid: both; selected: one memory "
-                        "adapter written for the question over the routed texts' closest sentences, no text; none: bare model")
+                        "adapter written for the question over the routed texts' closest sentences, no text; none: bare model "
+                        "(default: selected for a memory-generator store, else adapter)")
     p.add_argument("--sentences", type=int, default=1, help="with --mode selected: sentences the write holds (default 1)")
     p.add_argument("--k", type=int, default=2, help="entries to route to (default 2)")
     p.add_argument("--threshold", type=float, default=None, help="use nothing retrieved when the best routing score is below this")

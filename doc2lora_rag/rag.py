@@ -14,6 +14,10 @@ Modes (`StoreQA.MODES`):
            embedder (`MemoryGenerator.generate_for`); no retrieved text in the prompt. Memory-generator stores only
   none     the bare base model (no routing)
 
+Default mode (`default_mode`): "selected" for a store of the memory generator that routes with an embedder (it
+answered 0.346 of the prose test questions and 0.316 of the technical ones where the whole-group adapters answered
+0.150 and 0.017, README), "adapter" for every other store.
+
 Relevance gate: with `threshold`, when the best routing score is below it nothing retrieved is used
 (no adapter, no text) and the result says so (`gated=True`). Routing scores depend on the router
 mode (cosine in [-1, 1] for dense, BM25 scores, [0, 1] per query for hybrid).
@@ -29,7 +33,7 @@ from typing import Any
 from .errors import InputError
 from .lora import LoraWeights
 
-__all__ = ["MODES", "QAResult", "StoreQA", "write_for_question"]
+__all__ = ["MODES", "QAResult", "StoreQA", "default_mode", "write_for_question"]
 
 MODES = ("adapter", "rag", "hybrid", "selected", "none")
 HYBRID_SCALE = 1.0  # the adapters' strength next to the routed text in hybrid mode (benchmarks/memory_store.py)
@@ -40,9 +44,22 @@ HYBRID_DEFER = 0.2
 CONTEXT_SEPARATOR = "\n\n"
 
 
-def write_for_question(store: Any, question: str, texts: list[str], sentences: int = 1) -> LoraWeights:
+def default_mode(store: Any) -> str:
+    """The mode a store answers in when none is named: "selected" where its generator writes for a question and its
+    router has an embedder to choose the sentences with, else "adapter" (module docstring)."""
+    writes = callable(getattr(getattr(store, "generator", None), "generate_for", None))
+    return "selected" if writes and getattr(getattr(store, "router", None), "embedder", None) is not None else "adapter"
+
+
+def write_for_question(store: Any, question: str, texts: list[str], sentences: int = 1,
+                       doc_ids: list[str] | None = None) -> LoraWeights:
     """The selected write: one adapter of the store's memory generator for `question`, over the `sentences` sentences
-    of `texts` (joined as in the prompt of rag mode) that best match it, chosen with the store's routing embedder."""
+    of `texts` (joined as in the prompt of rag mode) that best match it, chosen with the store's routing embedder.
+    `doc_ids`: the store's document of each text; each sentence is then scored after its document's first line (its
+    title; prose dev, the answer inside the chosen sentence at k = 1 / 2 / 4: 0.587 / 0.653 / 0.707 against 0.613 /
+    0.613 / 0.600 after the first routed text's first line, `benchmarks/sentence_choice.py --routed`, session 16)."""
+    from .generators.memory.select import first_sentence, joined
+
     gen = store.generator
     if not callable(getattr(gen, "generate_for", None)):
         raise InputError(f"the selected write needs a store built with the memory generator, this one uses "
@@ -51,7 +68,13 @@ def write_for_question(store: Any, question: str, texts: list[str], sentences: i
     if embedder is None:
         raise InputError("the selected write chooses sentences with the store's embedder, and this store routes without one "
                          "(BM25); open it with a dense or hybrid router")
-    return gen.generate_for(CONTEXT_SEPARATOR.join(texts), question, embedder, sentences)
+    if doc_ids is None:
+        return gen.generate_for(CONTEXT_SEPARATOR.join(texts), question, embedder, sentences)
+    if len(doc_ids) != len(texts):
+        raise InputError(f"write_for_question got {len(doc_ids)} doc_ids for {len(texts)} texts; pass one per text")
+    firsts = store.first_texts([d for d in doc_ids if d])
+    text, spans, titles = joined(texts, CONTEXT_SEPARATOR, [first_sentence(firsts.get(d, "")) for d in doc_ids])
+    return gen.generate_for(text, question, embedder, sentences, spans, titles)
 
 
 @dataclass
@@ -101,8 +124,8 @@ class StoreQA:
     """Question answering over an `AdapterStore` with an `llm.AnswerEngine`.
 
     Setup: an AdapterStore (ingested). Instantiate: `qa = StoreQA(store)` (the engine is built on
-    the store generator's base model when not given). Use: `qa.answer("question", mode="adapter", k=2)`
-    or `for piece in qa.stream(...)`.
+    the store generator's base model when not given). Use: `qa.answer("question", k=2)` (the store's
+    `default_mode`; or name one: `mode="rag"`) or `for piece in qa.stream(...)`.
     """
 
     MODES = MODES
@@ -132,6 +155,7 @@ class StoreQA:
             if not callable(getattr(store, attr, None)):
                 raise InputError(f"store must be an AdapterStore (with search/routed_adapters), got {type(store).__name__}")
         self.store = store
+        self.default_mode = default_mode(store)
         if engine is None:
             from .llm import AnswerEngine
 
@@ -147,7 +171,8 @@ class StoreQA:
         if threshold is not None and (not isinstance(threshold, (int, float)) or isinstance(threshold, bool)):
             raise InputError(f"threshold must be a number or None, got {threshold!r}")
 
-    def _prepare(self, question: str, mode: str, k: int, threshold: float | None) -> _Prepared:
+    def _prepare(self, question: str, mode: str | None, k: int, threshold: float | None) -> _Prepared:
+        mode = self.default_mode if mode is None else mode
         self._check(mode, k, threshold)
         if not isinstance(question, str) or not question.strip():
             raise InputError(f"question must be a non-empty string, got {question!r:.80}")
@@ -165,7 +190,8 @@ class StoreQA:
         if mode in ("adapter", "hybrid") and adapter_hits and not selected:
             adapters = self.store.routed_adapters([doc.id for doc, _ in adapter_hits])
         if selected and use:
-            adapters = [write_for_question(self.store, question, [doc.text for doc, _ in use], self.sentences)]
+            adapters = [write_for_question(self.store, question, [doc.text for doc, _ in use], self.sentences,
+                                           [doc.metadata.get("doc_id", "") for doc, _ in use])]
         if mode == "hybrid" and self.hybrid_scale != 1.0:
             adapters = [a.scaled(self.hybrid_scale) for a in adapters]
         context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in text_hits) if mode in ("rag", "hybrid") and text_hits else None
@@ -174,20 +200,21 @@ class StoreQA:
         return _Prepared(mode, adapters, context, ids, sources, scores, gated, t1 - t0, t2 - t1)
 
     def answer(
-        self, question: str, *, mode: str = "adapter", k: int = 2, threshold: float | None = None, max_new_tokens: int = 48
+        self, question: str, *, mode: str | None = None, k: int = 2, threshold: float | None = None, max_new_tokens: int = 48
     ) -> QAResult:
-        """Route, load adapters, answer (greedy). See the module docstring for the modes and the gate."""
+        """Route, load adapters, answer (greedy). See the module docstring for the modes and the gate; `mode` None: the
+        store's `default_mode`."""
         t0 = time.perf_counter()
         p = self._prepare(question, mode, k, threshold)
         t1 = time.perf_counter()
         out = self.engine.answer(question, p.adapters or None, p.context, max_new_tokens=max_new_tokens, defer_to_text=self._defer(p))
         t2 = time.perf_counter()
         timings = {"route_s": p.route_s, "adapter_s": p.adapter_s, "generate_s": t2 - t1, "total_s": t2 - t0}
-        return QAResult(out.text, mode, p.adapter_ids, p.sources, p.scores, timings, out.prompt_tokens, p.gated, p.context,
+        return QAResult(out.text, p.mode, p.adapter_ids, p.sources, p.scores, timings, out.prompt_tokens, p.gated, p.context,
                         sum(a.nbytes for a in p.adapters))
 
     def stream(
-        self, question: str, *, mode: str = "adapter", k: int = 2, threshold: float | None = None, max_new_tokens: int = 48
+        self, question: str, *, mode: str | None = None, k: int = 2, threshold: float | None = None, max_new_tokens: int = 48
     ) -> Iterator[str]:
         """Like `answer`, yielding the answer text piece by piece (arguments are checked at the call)."""
         p = self._prepare(question, mode, k, threshold)

@@ -163,8 +163,8 @@ def selected_adapters(store: Any, question: str, ids: Sequence[str], sentences: 
     from .rag import write_for_question
 
     store = _holding(store, ids, "select_ids", "select ids", "read them from")
-    found = {e.id: e.text for e in store.manifest.entries(ids=list(ids))}
-    return [write_for_question(store, question, [found[i] for i in ids], sentences)]
+    found = {e.id: e for e in store.manifest.entries(ids=list(ids))}
+    return [write_for_question(store, question, [found[i].text for i in ids], sentences, [found[i].doc_id for i in ids])]
 
 
 def routing_keys(store: Any, ids: Sequence[str]) -> np.ndarray:

@@ -1,8 +1,10 @@
 """Demo: documents become adapters; the model answers with them switched in, no text in the prompt.
 
 Ingests examples/sample_corpus/ into an AdapterStore (a fresh temporary one unless --store), then
-for the first N questions of examples/sample_qa.jsonl prints the gold answer, the adapter-mode
-answer (routed adapters, question only) and the no-context answer side by side, with timings.
+for the first N questions of examples/sample_qa.jsonl prints the gold answer, the answer in the store's
+default mode (for the memory generator "selected": one adapter written for the question over the routed
+groups' closest sentences), the routed groups' own adapters ("adapter") and the no-context answer side by
+side, with timings. No mode puts retrieved text in the prompt.
 
     python examples/demo.py [--store DIR] [--n 8] [--k 2]
 """
@@ -44,21 +46,25 @@ def _ingest_and_ask(store: AdapterStore, n: int, k: int, max_new_tokens: int) ->
     print(f"ingested {r.documents} documents -> {r.entries} adapters ({r.generated} generated, {r.reused} reused) "
           f"in {r.seconds:.1f}s ({r.generate_seconds / max(r.generated, 1):.2f}s per adapter); store: {store.path}")
     qa = StoreQA(store)
+    modes = list(dict.fromkeys([qa.default_mode, "adapter", "none"]))  # the store's default first
     items = load_qa(QA_FILE)[:n]
-    hits = {"adapter": 0, "none": 0}
+    hits = dict.fromkeys(modes, 0)
     for i, item in enumerate(items, 1):
-        adapted = qa.answer(item.question, mode="adapter", k=k, max_new_tokens=max_new_tokens)
-        bare = qa.answer(item.question, mode="none", max_new_tokens=max_new_tokens)
-        hits["adapter"] += is_correct(adapted.answer, item.answers)
-        hits["none"] += is_correct(bare.answer, item.answers)
-        routed = ", ".join(f"{s.get('file_name', s['doc_id'])}#{s['group_index']} ({s['score']:.2f})" for s in adapted.sources)
         print(f"\n[{i}] {item.question}")
         print(f"    gold       : {item.answers[0]}")
-        print(f"    adapter    : {adapted.answer!r}  [{adapted.timings['total_s']:.2f}s: route {adapted.timings['route_s'] * 1000:.0f} ms, "
-              f"generate {adapted.timings['generate_s']:.2f}s; {adapted.prompt_tokens} prompt tokens]")
-        print(f"                 routed to {routed}")
-        print(f"    no context : {bare.answer!r}  [{bare.timings['total_s']:.2f}s; {bare.prompt_tokens} prompt tokens]")
-    print(f"\ncontains the gold answer: adapter {hits['adapter']}/{len(items)}, no context {hits['none']}/{len(items)}")
+        sources = []
+        for mode in modes:
+            got = qa.answer(item.question, mode=mode, k=k, max_new_tokens=max_new_tokens)
+            sources = sources or got.sources
+            hits[mode] += is_correct(got.answer, item.answers)
+            t = got.timings
+            print(f"    {mode:<11}: {got.answer!r}  [{t['total_s']:.2f}s: route {t['route_s'] * 1000:.0f} ms, adapters "
+                  f"{t['adapter_s'] * 1000:.0f} ms, generate {t['generate_s']:.2f}s; {got.prompt_tokens} prompt tokens]")
+        routed = ", ".join(f"{s.get('file_name', s['doc_id'])}#{s['group_index']} ({s['score']:.2f})" for s in sources)
+        if routed:
+            print(f"                 routed to {routed}")
+    print("\ncontains the gold answer: " + ", ".join(f"{m} {hits[m]}/{len(items)}" for m in modes)
+          + f"  (default mode: {qa.default_mode})")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,10 +46,11 @@ def body(question: str, **kw) -> dict:
 def test_completions_answer_as_store_qa_in_every_mode(service) -> None:
     store = service.stores["facts"]
     qa = StoreQA(store, shared_engine(store.generator.base))
-    for mode in ("adapter", "rag", "hybrid", "none"):
+    for mode in ("adapter", "rag", "hybrid", "selected", "none", None):
         for q in QUESTIONS[:2]:
-            got = service.complete(body(q, mode=mode, k=2))
+            got = service.complete(body(q, k=2, **({"mode": mode} if mode else {})))
             want = qa.answer(q, mode=mode, k=2, max_new_tokens=6)
+            mode = mode or "selected"  # no mode: the store's default, selected for a memory-generator store
             assert got["object"] == "chat.completion" and got["model"] == "facts"
             (choice,) = got["choices"]
             assert choice["message"] == {"role": "assistant", "content": want.answer}
@@ -77,7 +78,7 @@ def test_streamed_chunks_add_up_to_the_completion(service) -> None:
 
 def test_batched_completions_equal_one_at_a_time(service) -> None:
     bodies = [body(q, mode=m, k=k, max_tokens=n) for q in QUESTIONS for m, k, n in
-              (("adapter", 1, 6), ("adapter", 2, 6), ("rag", 2, 6), ("none", 2, 4), ("hybrid", 2, 6))]
+              (("adapter", 1, 6), ("adapter", 2, 6), ("rag", 2, 6), ("none", 2, 4), ("hybrid", 2, 6), ("selected", 2, 6))]
     bodies.append(body(QUESTIONS[0], stop=["."]))
     bodies.append({"model": "nope", "messages": [{"role": "user", "content": "x"}]})
     got = service.complete_many(bodies)

@@ -15,7 +15,7 @@ from doc2lora_rag import InputError
 from doc2lora_rag.chunking import split_equal
 from doc2lora_rag.evaluation import evaluate, load_qa
 from doc2lora_rag.generators.memory import KVTransforms, MemoryGenerator
-from doc2lora_rag.generators.memory.select import closest_sentences, positions_in, sentence_spans
+from doc2lora_rag.generators.memory.select import closest_sentences, first_sentence, joined, positions_in, sentence_spans, titled
 from doc2lora_rag.llm import AnswerEngine
 
 T = "down_proj"
@@ -93,11 +93,28 @@ def test_generate_for_writes_every_position_of_the_chosen_sentence_and_nothing_e
         flat += [start + int(x) for x in pk]
         start += len(c)
     sel = [flat.index(p) for p in want]
-    a, b, _ = every.write(keys[:, sel], value_ids[sel])
+    a, b, _ = every.write(keys[:, sel], value_ids[sel], gen.config.selected_value_scale)  # at the selected write's scale
+    assert gen.config.selected_value_scale != gen.config.value_scale
     x = torch.randn(len(gen.layers), 3, keys.shape[-1])
     ref, got = b @ (a @ x.transpose(1, 2)), lora.b[T] @ (lora.a[T] @ x.transpose(1, 2))
     assert (got - ref).norm() <= 1e-4 * ref.norm()
     assert gen.generate_for(text, question, HashEmbedder(), sentences=3).a[T].shape[1] > len(want)
+
+
+def test_joined_texts_keep_their_sentences_and_titles() -> None:
+    texts = ["Ilse Marwood. She was born in Tullagh Bay.", "Second part.\nIt sank in 1912."]
+    text, spans, titles = joined(texts, "\n\n")
+    assert text == "\n\n".join(texts)
+    assert [text[a:b] for a, b in spans] == ["Ilse Marwood.", "She was born in Tullagh Bay.", "Second part.", "It sank in 1912."]
+    assert titles == ["Ilse Marwood.", "Ilse Marwood.", "Second part.", "Second part."]  # each text's own first line
+    _, _, titles = joined(texts, "\n\n", ["Ilse Marwood.", "The ferry Corran."])  # e.g. each text's document's first line
+    assert titled(text, spans, titles) == ["Ilse Marwood.", "Ilse Marwood.. She was born in Tullagh Bay.",
+                                           "The ferry Corran.. Second part.", "The ferry Corran.. It sank in 1912."]
+    assert titled(text, spans) == ["Ilse Marwood.", "Ilse Marwood.. She was born in Tullagh Bay.", "Ilse Marwood.. Second part.",
+                                   "Ilse Marwood.. It sank in 1912."]  # default: the joined text's first line on every sentence
+    assert first_sentence("  \n ") is None
+    with pytest.raises(ValueError, match="2 titles for 1 texts"):
+        joined(texts[:1], "\n\n", ["a", "b"])
 
 
 def test_generate_for_rejects_bad_input(gens) -> None:
@@ -138,18 +155,29 @@ def test_store_selected_mode_writes_the_routed_texts_closest_sentences(gens, tmp
     res = StoreQA(store, engine, sentences=2).answer(q, mode="selected", k=2, max_new_tokens=5)
     hits = store.search(q, 2)
     assert res.mode == "selected" and res.adapter_ids == [d.id for d, _ in hits] and res.prompt_tokens < 40  # no text in the prompt
-    want = gen.generate_for(CONTEXT_SEPARATOR.join(d.text for d, _ in hits), q, embedder, 2)
+    # each routed text's sentences scored after their document's first line
+    heads = [first_sentence(store.first_texts([d.metadata["doc_id"]])[d.metadata["doc_id"]]) for d, _ in hits]
+    assert set(heads) <= {first_sentence(t) for t in TEXTS}
+    text, spans, titles = joined([d.text for d, _ in hits], CONTEXT_SEPARATOR, heads)
+    want = gen.generate_for(text, q, embedder, 2, spans, titles)
     assert res.answer == engine.answer(q, want, max_new_tokens=5).text
     # hybrid with the selected write: the routed texts in the prompt, the same selected adapter, deferring to the text
     hy = StoreQA(store, engine, sentences=2, hybrid_adapters="selected", hybrid_defer=0.2).answer(q, mode="hybrid", k=2, max_new_tokens=5)
     context = CONTEXT_SEPARATOR.join(d.text for d, _ in hits)
     assert hy.context == context and hy.adapter_ids == res.adapter_ids
     assert hy.answer == engine.answer(q, want, context, max_new_tokens=5, defer_to_text=0.2).text
+    # no mode named: a memory-generator store routing with an embedder answers in selected mode
+    qa = StoreQA(store, engine, sentences=2)
+    assert qa.default_mode == "selected"
+    default = qa.answer(q, k=2, max_new_tokens=5)
+    assert default.mode == "selected" and default.answer == res.answer
+    assert "".join(qa.stream(q, k=2, max_new_tokens=5)) == res.answer
     with pytest.raises(InputError, match="sentences must be an int >= 1"):
         StoreQA(store, engine, sentences=0)
     store.close()
     other = AdapterStore(tmp_path / "hyper", router=HashEmbedder(), chunk_tokens=16, generator=_hypernet(gen.base))
     other.add_texts(TEXTS[:1], ids=["merros"])
+    assert StoreQA(other, engine).default_mode == "adapter"
     with pytest.raises(InputError, match="needs a store built with the memory generator"):
         StoreQA(other, engine).answer(q, mode="selected", k=1)
     with pytest.raises(InputError, match="needs a store built with the memory generator"):

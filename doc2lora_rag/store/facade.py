@@ -261,6 +261,11 @@ class AdapterStore(AdapterReads, WriteProtocol, StoreRouting):
         """Every entry (chunk group) in write order, or those of one document."""
         return self.manifest.entries(doc_id)
 
+    def first_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """Document id -> the text of its first chunk group (where a document's title usually is); unknown ids are
+        skipped."""
+        return self.manifest.first_texts(check_id_list(doc_ids))
+
     def get_by_ids(self, ids: Sequence[str]) -> list[Document]:
         """Whole documents (full original text, metadata, id) in the order of `ids`; unknown ids are skipped."""
         found = self.manifest.documents(check_id_list(ids))

@@ -229,6 +229,13 @@ class Manifest:
             rows = self.conn().execute(f"SELECT {_ENTRY_COLUMNS} FROM entries ORDER BY rowid").fetchall()
         return [StoreEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9]) for r in rows]
 
+    def first_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """Document id -> the text of its first chunk group (group 0), for the ids the store holds."""
+        out: dict[str, str] = {}
+        for part, marks in _parts(list(dict.fromkeys(doc_ids))):
+            out.update(self.conn().execute(f"SELECT doc_id, text FROM entries WHERE group_index = 0 AND doc_id IN ({marks})", part).fetchall())
+        return out
+
     def entry_file(self, entry_id: str) -> tuple[str, str] | None:
         """(adapter_file, content_hash) of an entry, or None."""
         return self.conn().execute("SELECT adapter_file, content_hash FROM entries WHERE id = ?", (entry_id,)).fetchone()

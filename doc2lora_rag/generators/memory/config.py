@@ -9,7 +9,7 @@ from ...base_model import BaseModel
 from ...errors import ConfigError
 
 TARGET = "down_proj"
-GENERATION_KEYS = ("positions_per_chunk", "value_scale")  # settings `load` does not take from the file
+GENERATION_KEYS = ("positions_per_chunk", "value_scale", "selected_value_scale")  # settings `load` does not take from the file
 
 
 @dataclass
@@ -17,6 +17,9 @@ class MemoryConfig:
     first_layer: int = -1  # first target layer; -1 = num_layers // 3
     positions_per_chunk: int = 24  # rank per chunk
     value_scale: float = 0.05
+    # the selected write's (`MemoryGenerator.generate_for`): ~25 keys of one sentence instead of ~24 per chunk of a
+    # document (prose dev, session 16: 0.07 -> 0.307, 0.05 -> 0.400, 0.035 -> 0.453)
+    selected_value_scale: float = 0.035
     max_chunk_tokens: int = 128
     ridge: float = 0.01  # C + ridge * mean(diag C) * I before inverting
     scorer_ridge: float = 10.0
@@ -29,7 +32,7 @@ class MemoryConfig:
             raise ConfigError(f"MemoryConfig.max_chunk_tokens must be an int >= 8, got {self.max_chunk_tokens!r}")
         if not isinstance(self.last_read_layer, int) or self.last_read_layer < -1:
             raise ConfigError(f"MemoryConfig.last_read_layer must be an int >= 0 or -1 (default), got {self.last_read_layer!r}")
-        for name in ("value_scale", "ridge", "scorer_ridge"):
+        for name in ("value_scale", "selected_value_scale", "ridge", "scorer_ridge"):
             if not float(getattr(self, name)) > 0:
                 raise ConfigError(f"MemoryConfig.{name} must be > 0, got {getattr(self, name)!r}")
 

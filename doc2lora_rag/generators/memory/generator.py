@@ -296,13 +296,15 @@ class MemoryGenerator:
         return torch.cat([read, predicted])
 
     @torch.no_grad()
-    def write(self, keys: torch.Tensor, value_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def write(self, keys: torch.Tensor, value_ids: torch.Tensor,
+              value_scale: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A (L, n, d_in), B (L, D, n), H (L, n, n) storing keys[:, j] (L, n, d_in) -> the embedding of token
-        value_ids[j] (through the meta-trained transforms when the generator has them); H as in `associative_write`."""
+        value_ids[j] (through the meta-trained transforms when the generator has them); H as in `associative_write`.
+        `value_scale`: instead of the config's (`value_gain`)."""
         L, n, d_in = keys.shape
         if n == 0:
             return torch.zeros(L, n, d_in), torch.zeros(L, self.emb.shape[1], n), torch.zeros(L, n, n)
-        return associative_write(keys, self.values(value_ids), self.stats["c_inv"], self.value_gain(), self.transforms,
+        return associative_write(keys, self.values(value_ids), self.stats["c_inv"], self.value_gain(value_scale), self.transforms,
                                  return_gram=True)
 
     def combine(self, adapters: Sequence[LoraWeights]) -> LoraWeights:
@@ -316,9 +318,10 @@ class MemoryGenerator:
         values = self.emb[value_ids].detach().float().cpu()
         return values / values.norm(dim=-1, keepdim=True)
 
-    def value_gain(self) -> torch.Tensor:
-        """(L,) length of a written value at each target layer: value_scale x the layer's mean residual norm."""
-        return self.config.value_scale * self.stats["resid"]
+    def value_gain(self, value_scale: float | None = None) -> torch.Tensor:
+        """(L,) length of a written value at each target layer: value_scale (default the config's) x the layer's mean
+        residual norm."""
+        return (self.config.value_scale if value_scale is None else value_scale) * self.stats["resid"]
 
     def generate(self, texts: Sequence[Text]) -> list[LoraWeights]:
         """One adapter per text (or its pieces, `token_pieces`): rank positions_per_chunk * number of chunks (fewer
@@ -333,18 +336,21 @@ class MemoryGenerator:
             out.append(self._lora(a, b, {"chunks": len(chunks)}, {GRAM: h}))
         return out
 
-    def generate_for(self, text: str, question: str, embedder: Any, sentences: int = 1) -> LoraWeights:
+    def generate_for(self, text: str, question: str, embedder: Any, sentences: int = 1,
+                     spans: Sequence[tuple[int, int]] | None = None, titles: Sequence[str | None] | None = None) -> LoraWeights:
         """An adapter of `text` for one question: the write holds every position of the `sentences` sentences of the
-        text closest to the question (`select.closest_sentences`, `embedder` e.g. the store's MiniLM) and no other key.
-        One forward pass over the text, as `generate`; the selection costs one embedding per sentence."""
+        text closest to the question (`select.closest_sentences`, `embedder` e.g. the store's MiniLM) and no other key,
+        its values at `config.selected_value_scale`. `spans`, `titles`: the text's sentences and the title each is
+        scored after (`select.joined` for several texts; default `select.sentence_spans` and the text's first line).
+        One forward pass over the chunks that hold the chosen sentences; the selection costs one embedding per sentence."""
         from .select import closest_sentences
 
         if not isinstance(text, str) or not text.strip():
             raise InputError("generate_for needs the text as a non-empty string")
         if not isinstance(sentences, int) or sentences < 1:
             raise InputError(f"sentences must be an int >= 1, got {sentences!r}")
-        record = self.selected_record(text, closest_sentences(text, question, embedder, sentences))
-        a, b, h = self.write(self.keys(record), record.value_ids)
+        record = self.selected_record(text, closest_sentences(text, question, embedder, sentences, spans, titles=titles))
+        a, b, h = self.write(self.keys(record), record.value_ids, self.config.selected_value_scale)
         return self._lora(a, b, {"chunks": record.meta["chunks"], "selected_for": question, "sentences": sentences}, {GRAM: h})
 
     def selected_record(self, text: str, spans: Sequence[tuple[int, int]]) -> MemoryRecord:

@@ -43,11 +43,47 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def sentence_vectors(text: str, spans: Sequence[tuple[int, int]], embedder: Any) -> torch.Tensor:
-    """(len(spans), dim) unit vectors of the sentences `spans` of `text`, each embedded after the first (its title)."""
+def first_sentence(text: str) -> str | None:
+    """The text's first sentence or line (its title, where it has one); None for a text without one."""
+    spans = sentence_spans(text)
+    return text[spans[0][0]:spans[0][1]] if spans else None
+
+
+def titled(text: str, spans: Sequence[tuple[int, int]], titles: Sequence[str | None] | None = None) -> list[str]:
+    """The sentences `spans` of `text` as they are scored: each after its title (`titles[i]`, default the text's first
+    sentence, so that a sentence naming its subject only as "she" still matches a question that names it); a sentence
+    that is its own title, or has none, alone."""
     shown = [text[a:b] for a, b in spans]
-    shown = [shown[0]] + [f"{shown[0]}. {s}" for s in shown[1:]]  # the title's context on every sentence
-    docs = torch.tensor(embedder.embed_documents(shown), dtype=torch.float32)
+    if titles is None:
+        titles = [shown[0] if shown else None] * len(shown)
+    if len(titles) != len(shown):
+        raise ValueError(f"titled got {len(titles)} titles for {len(shown)} sentences")
+    return [s if not t or t == s else f"{t}. {s}" for s, t in zip(shown, titles)]
+
+
+def joined(texts: Sequence[str], separator: str, titles: Sequence[str | None] | None = None
+           ) -> tuple[str, list[tuple[int, int]], list[str | None]]:
+    """Several texts as one (`separator` between them, as a prompt joins them), the spans of their sentences in it and
+    each sentence's title: `titles[i]` for the sentences of text i (e.g. its document's first line) where given, else
+    text i's own first sentence."""
+    if titles is not None and len(titles) != len(texts):
+        raise ValueError(f"joined got {len(titles)} titles for {len(texts)} texts")
+    spans: list[tuple[int, int]] = []
+    heads: list[str | None] = []
+    start = 0
+    for i, text in enumerate(texts):
+        own = sentence_spans(text)
+        head = titles[i] if titles is not None and titles[i] else first_sentence(text)
+        spans += [(start + a, start + b) for a, b in own]
+        heads += [head] * len(own)
+        start += len(text) + len(separator)
+    return separator.join(texts), spans, heads
+
+
+def sentence_vectors(text: str, spans: Sequence[tuple[int, int]], embedder: Any,
+                     titles: Sequence[str | None] | None = None) -> torch.Tensor:
+    """(len(spans), dim) unit vectors of the sentences `spans` of `text`, each embedded after its title (`titled`)."""
+    docs = torch.tensor(embedder.embed_documents(titled(text, spans, titles)), dtype=torch.float32)
     return docs / docs.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
@@ -68,27 +104,29 @@ def bm25(sentences: Sequence[str], question: str, k1: float = 1.5, b: float = 0.
 
 
 def sentence_scores(text: str, question: str, embedder: Any, spans: Sequence[tuple[int, int]],
-                    vectors: torch.Tensor | None = None, lexical: float = LEXICAL_WEIGHT) -> torch.Tensor:
-    """Each span's score for `question`: cosine of `embedder`'s vectors (the title's context on each sentence) plus
-    `lexical` x its BM25 score (same context) over the largest one. `vectors`: the spans' `sentence_vectors`."""
-    docs = vectors if vectors is not None else sentence_vectors(text, spans, embedder)
+                    vectors: torch.Tensor | None = None, lexical: float = LEXICAL_WEIGHT,
+                    titles: Sequence[str | None] | None = None) -> torch.Tensor:
+    """Each span's score for `question`: cosine of `embedder`'s vectors (each sentence after its title, `titled`) plus
+    `lexical` x its BM25 score (same titles) over the largest one. `vectors`: the spans' `sentence_vectors`."""
+    docs = vectors if vectors is not None else sentence_vectors(text, spans, embedder, titles)
     query = torch.tensor(embedder.embed_query(question), dtype=torch.float32)
     score = docs @ (query / query.norm().clamp(min=1e-12))
     if lexical:
-        shown = [text[a:b] for a, b in spans]
-        lex = bm25([shown[0]] + [f"{shown[0]} {s}" for s in shown[1:]], question)
+        lex = bm25(titled(text, spans, titles), question)
         score = score + lexical * lex / lex.max().clamp(min=1e-9)
     return score
 
 
 def closest_sentences(text: str, question: str, embedder: Any, top: int, spans: Sequence[tuple[int, int]] | None = None,
-                      vectors: torch.Tensor | None = None, lexical: float = LEXICAL_WEIGHT) -> list[tuple[int, int]]:
+                      vectors: torch.Tensor | None = None, lexical: float = LEXICAL_WEIGHT,
+                      titles: Sequence[str | None] | None = None) -> list[tuple[int, int]]:
     """The `top` sentence spans of `text` that best match `question` (`sentence_scores`), best first. `vectors`: the
-    spans' `sentence_vectors`, when several questions ask about one text; `lexical` 0: the embedder's cosine alone."""
+    spans' `sentence_vectors`, when several questions ask about one text; `lexical` 0: the embedder's cosine alone;
+    `titles`: each span's title (`titled`; default the text's first sentence)."""
     spans = list(spans) if spans is not None else sentence_spans(text)
     if not spans:
         return []
-    order = sentence_scores(text, question, embedder, spans, vectors, lexical).argsort(descending=True).tolist()
+    order = sentence_scores(text, question, embedder, spans, vectors, lexical, titles).argsort(descending=True).tolist()
     return [spans[j] for j in order[:top]]
 
 

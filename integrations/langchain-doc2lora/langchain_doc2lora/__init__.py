@@ -3,7 +3,8 @@
 - `AdapterVectorStore`: documents become adapters; search routes queries to them.
 - `AdapterRetriever`: a retriever with its own `k` (``as_retriever()`` works too).
 - `ChatDoc2LoRA`: the base LLM as a chat model, adapters switched in with ``adapter_ids=[...]``.
-- `create_adapter_documents_chain`: drop-in for ``create_stuff_documents_chain``, ``mode="adapter" | "hybrid" | "selected" | "rag"``.
+- `create_adapter_documents_chain`: drop-in for ``create_stuff_documents_chain``, ``mode="adapter" | "hybrid" | "selected" | "rag"``
+  (default: the store's, ``selected`` for a memory-generator store).
 - `create_cascade_chain`: local answer with adapters when routing is confident, else your own chat model.
 - `AdapterRoutingMiddleware`: agent middleware routing each model call (needs ``langchain`` v1).
 - `MiniLMEmbeddings`: the routing embedder as LangChain ``Embeddings``.

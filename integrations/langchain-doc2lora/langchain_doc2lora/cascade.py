@@ -19,7 +19,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from doc2lora_rag import InputError
 
-from .chains import check_documents, create_adapter_documents_chain
+from .chains import chain_mode, check_documents, create_adapter_documents_chain
 
 __all__ = ["create_cascade_chain", "is_confident"]
 
@@ -46,7 +46,7 @@ def create_cascade_chain(
     fallback: BaseChatModel,
     *,
     threshold: float,
-    mode: str = "adapter",
+    mode: str | None = None,
     prompt: BasePromptTemplate | None = None,
     fallback_prompt: BasePromptTemplate | None = None,
     document_variable_name: str = "context",
@@ -58,14 +58,17 @@ def create_cascade_chain(
         fallback: any chat model; it receives the question and the documents' text (``mode="rag"``).
         threshold: the routing score the best document must reach for the local answer (cosine for
             dense routing; see ``AdapterVectorStore.similarity_search_with_score``).
-        mode: the local chain's mode, ``"adapter"`` or ``"hybrid"``.
+        mode: the local chain's mode, ``"adapter"``, ``"selected"`` or ``"hybrid"``; None (default): its store's default
+            (``chain_mode``).
         prompt / fallback_prompt: the two chains' prompts (see ``create_adapter_documents_chain``;
             the fallback's must use ``{context}``).
     """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
         raise InputError(f"threshold must be a number (a routing score), got {threshold!r}")
-    if mode not in ("adapter", "hybrid"):
-        raise InputError(f"the local answer's mode must be 'adapter' or 'hybrid', got {mode!r}; the fallback always receives the text")
+    mode = chain_mode(local, mode)
+    if mode not in ("adapter", "selected", "hybrid"):
+        raise InputError(f"the local answer's mode must be 'adapter', 'selected' or 'hybrid', got {mode!r}; the fallback always receives "
+                         "the text")
     local_chain = create_adapter_documents_chain(local, prompt, mode=mode, document_variable_name=document_variable_name)
     fallback_chain = create_adapter_documents_chain(fallback, fallback_prompt, mode="rag", document_variable_name=document_variable_name)
 

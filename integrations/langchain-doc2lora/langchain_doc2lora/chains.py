@@ -9,6 +9,9 @@ document's adapter id and calls the chat model with those adapters active:
            write: the sentences that best match the question, nothing else); no text in the prompt
   rag      the text only (classic stuffing; any chat model, hosted ones included)
 
+Without a mode the chain answers in its store's default (`doc2lora_rag.rag.default_mode`: ``selected`` for a
+store of the memory generator, else ``adapter``); a chat model without a store answers in ``adapter`` mode.
+
 It takes the same input (`{"input": ..., "context": [Document, ...]}`) and returns a string, so
 `create_retrieval_chain(retriever, create_adapter_documents_chain(llm))` gives the usual
 `{"input", "context", "answer"}` output.
@@ -27,8 +30,11 @@ from langchain_core.prompts import BasePromptTemplate, PromptTemplate, format_do
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from doc2lora_rag import InputError
+from doc2lora_rag.rag import default_mode
+from doc2lora_rag.serving import core_store
 
-__all__ = ["MODES", "adapter_ids_from_documents", "check_documents", "create_adapter_documents_chain", "question_text", "routing_scores"]
+__all__ = ["MODES", "adapter_ids_from_documents", "chain_mode", "check_documents", "create_adapter_documents_chain", "question_text",
+           "routing_scores"]
 
 MODES = ("adapter", "hybrid", "selected", "rag")
 NO_TEXT = ("adapter", "selected")  # the modes that put no document text in the prompt
@@ -82,6 +88,14 @@ def question_text(inputs: dict[str, Any]) -> str:
     raise InputError(f"no question in the chain input: expected a non-empty str under one of {list(QUESTION_KEYS)}, got keys {sorted(inputs)}")
 
 
+def chain_mode(llm: Any, mode: str | None) -> str:
+    """`mode`, or when None the default mode of the store `llm` answers from (``adapter`` when it has none)."""
+    if mode is not None:
+        return mode
+    store = getattr(llm, "store", None)
+    return default_mode(core_store(store)) if store is not None else "adapter"
+
+
 def _check_prompt(prompt: Any, mode: str, variable: str) -> None:
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(map(repr, MODES))}")
@@ -103,7 +117,7 @@ def create_adapter_documents_chain(
     llm: BaseChatModel,
     prompt: BasePromptTemplate | None = None,
     *,
-    mode: str = "adapter",
+    mode: str | None = None,
     document_variable_name: str = "context",
     document_prompt: BasePromptTemplate | None = None,
     document_separator: str = "\n\n",
@@ -122,11 +136,13 @@ def create_adapter_documents_chain(
             ``{context}``); ``hybrid``/``rag``: with ``{context}``, which receives the documents' text.
             None: the question (``input``, ``question`` or ``query`` key) as one human message,
             preceded in ``hybrid``/``rag`` mode by a system message holding the documents' text.
-        mode: ``"adapter"`` (default), ``"hybrid"``, ``"selected"`` or ``"rag"``.
+        mode: ``"adapter"``, ``"hybrid"``, ``"selected"`` or ``"rag"``; None (default): the store's default mode
+            (``chain_mode``).
         document_variable_name: the input key holding the documents (as in the stuff chain).
     """
     if not isinstance(llm, Runnable) or not callable(getattr(llm, "bind", None)):
         raise InputError(f"llm must be a LangChain chat model (ChatDoc2LoRA), got {type(llm).__name__}")
+    mode = chain_mode(llm, mode)
     _check_prompt(prompt, mode, document_variable_name)
     doc_prompt = document_prompt or DEFAULT_DOCUMENT_PROMPT
 

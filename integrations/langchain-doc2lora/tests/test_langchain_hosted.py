@@ -58,7 +58,7 @@ def test_cascade_bad_input_is_refused(store, llm) -> None:
     hosted = FakeListChatModel(responses=["x"])
     with pytest.raises(InputError, match="threshold"):
         create_cascade_chain(llm, hosted, threshold="high")
-    with pytest.raises(InputError, match="'adapter' or 'hybrid'"):
+    with pytest.raises(InputError, match="'adapter', 'selected' or 'hybrid'"):
         create_cascade_chain(llm, hosted, threshold=0.5, mode="rag")
     docs = store.similarity_search(QUESTION, k=1)
     docs[0].metadata.pop("score")

@@ -13,6 +13,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_doc2lora import AdapterVectorStore, create_adapter_documents_chain
+from langchain_doc2lora.chains import chain_mode
 
 from doc2lora_rag import InputError
 
@@ -85,6 +86,9 @@ def test_selected_mode_writes_one_adapter_for_the_question_over_the_documents(ma
     want = write_for_question(core_store(vs), QUESTION, [DOCS[i] for i in ids])
     assert out == engine.answer(QUESTION, [want], max_new_tokens=MAX_TOKENS).text  # the question alone in the prompt
     assert "".join(c.content for c in llm.stream(QUESTION, select_ids=ids)) == out
+    # no mode: a memory-generator store's default is the selected write (a store of another generator: adapter)
+    assert chain_mode(llm, None) == "selected" and chain_mode(llm, "rag") == "rag"
+    assert create_adapter_documents_chain(llm).invoke({"input": QUESTION, "context": docs}) == out
     with pytest.raises(InputError, match="mode='selected' puts no document text"):
         create_adapter_documents_chain(llm, STUFFING, mode="selected")
     vs.delete(["lighthouse"])
@@ -100,6 +104,7 @@ def test_selected_mode_needs_a_memory_generator_store(store, llm) -> None:
 
 
 def test_routing_scores_adapter_ids_and_timings_reach_response_metadata(store, llm) -> None:
+    assert chain_mode(llm, None) == "adapter"  # the default of a store whose generator does not write for a question
     seen = LastResponse()
     docs = store.similarity_search(QUESTION, k=2)
     create_adapter_documents_chain(llm).invoke({"input": QUESTION, "context": docs}, config={"callbacks": [seen]})

@@ -128,6 +128,9 @@ def test_selected_query_engine_writes_one_adapter_for_the_question(make_tiny_bas
         assert response.response == engine.answer(QUESTION, [want], max_new_tokens=MAX_TOKENS).text  # the question alone
         out = llm.complete(QUESTION, select_ids=ids)
         assert out.text == response.response and out.additional_kwargs["select_ids"] == ids and out.additional_kwargs["adapter_ids"] == []
+        # no `selected`: the memory-generator store's default mode, the selected write
+        assert idx.as_query_engine(llm=llm, similarity_top_k=2).query(QUESTION).response == response.response
+        assert not idx.as_query_engine(llm=llm, similarity_top_k=2, selected=False)._response_synthesizer.selected
 
 
 async def test_query_engine_async_matches_sync(index, llm, calls) -> None:

@@ -120,10 +120,11 @@ class AdapterIndex:
     def as_retriever(self, similarity_top_k: int = 2, **kwargs: Any) -> Doc2LoRARetriever:
         return Doc2LoRARetriever(self.store, similarity_top_k, **kwargs)
 
-    def as_query_engine(self, llm: Any = None, *, streaming: bool = False, similarity_top_k: int = 2, selected: bool = False,
+    def as_query_engine(self, llm: Any = None, *, streaming: bool = False, similarity_top_k: int = 2, selected: bool | None = None,
                         **kwargs: Any) -> RetrieverQueryEngine:
         """LlamaIndex's RetrieverQueryEngine with this index's retriever and an AdapterSynthesizer (`selected`: one adapter
-        written for each question over the retrieved nodes' texts, `AdapterSynthesizer(selected=True)`)."""
+        written for each question over the retrieved nodes' texts, `AdapterSynthesizer(selected=True)`; None: the
+        store's default mode, selected for a memory-generator store)."""
         unknown = sorted(set(kwargs) - set(_QUERY_ENGINE_KWARGS))
         if unknown:
             raise InputError(

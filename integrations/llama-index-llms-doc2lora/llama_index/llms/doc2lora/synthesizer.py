@@ -20,6 +20,7 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.types import RESPONSE_TEXT_TYPE
 
 from doc2lora_rag import InputError
+from doc2lora_rag.rag import default_mode
 
 __all__ = ["AdapterSynthesizer", "adapter_ids_from_nodes"]
 
@@ -46,7 +47,9 @@ class AdapterSynthesizer(BaseSynthesizer):
     accept ``adapter_ids`` in ``complete``/``stream_complete``. ``hybrid=True``: the nodes' text goes
     in as well (``context=``, placed before the question), next to their adapters. ``selected=True``: instead of
     the nodes' adapters, one adapter written for the question over their texts (``select_ids=``: the memory
-    generator's selected write, only the sentences that best match the question). With no nodes it returns the
+    generator's selected write, only the sentences that best match the question); ``selected=None`` (default): so
+    where the LLM's store answers in selected mode by default (a memory-generator store, ``rag.default_mode``) and
+    ``hybrid`` is off. With no nodes it returns the
     "Empty Response" like the built-in synthesizers.
     """
 
@@ -56,7 +59,7 @@ class AdapterSynthesizer(BaseSynthesizer):
         *,
         streaming: bool = False,
         hybrid: bool = False,
-        selected: bool = False,
+        selected: bool | None = None,
         callback_manager: CallbackManager | None = None,
         empty_response: str | None = None,
     ) -> None:
@@ -64,6 +67,9 @@ class AdapterSynthesizer(BaseSynthesizer):
             raise InputError(f"llm must be a LlamaIndex LLM accepting adapter_ids (Doc2LoRALLM), got {type(llm).__name__}")
         super().__init__(llm=llm, callback_manager=callback_manager, streaming=streaming, empty_response=empty_response)
         self.hybrid = bool(hybrid)
+        if selected is None:
+            store = getattr(llm, "store", None)
+            selected = not hybrid and store is not None and default_mode(store) == "selected"
         self.selected = bool(selected)
 
     def _ids(self, nodes: Sequence[NodeWithScore]) -> dict[str, list[str]]:
