@@ -143,7 +143,7 @@ def test_evaluate_selected_modes_write_one_adapter_per_question(gens, tmp_path) 
 
 
 def test_store_selected_mode_writes_the_routed_texts_closest_sentences(gens, tmp_path) -> None:
-    from doc2lora_rag.rag import CONTEXT_SEPARATOR, StoreQA
+    from doc2lora_rag.rag import CONTEXT_SEPARATOR, StoreQA, write_for_question
     from doc2lora_rag.store import AdapterStore
 
     gen, _ = gens
@@ -158,6 +158,9 @@ def test_store_selected_mode_writes_the_routed_texts_closest_sentences(gens, tmp
     # each routed text's sentences scored after their document's first line
     heads = [first_sentence(store.first_texts([d.metadata["doc_id"]])[d.metadata["doc_id"]]) for d, _ in hits]
     assert set(heads) <= {first_sentence(t) for t in TEXTS}
+    assert store.first_texts(["merros", "nope"]).keys() == {"merros"}  # unknown ids are skipped
+    with pytest.raises(InputError, match="one per text"):
+        write_for_question(store, q, [d.text for d, _ in hits], 2, ["merros"] * 3)
     text, spans, titles = joined([d.text for d, _ in hits], CONTEXT_SEPARATOR, heads)
     want = gen.generate_for(text, q, embedder, 2, spans, titles)
     assert res.answer == engine.answer(q, want, max_new_tokens=5).text
