@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from doc2lora_rag.evaluation import bootstrap_ci, load_qa, load_split
-from doc2lora_rag.generators.memory.select import bm25, closest_sentences, joined, sentence_scores, sentence_spans, sentence_vectors
+from doc2lora_rag.generators.memory.select import bm25, closest_sentences, first_sentence, joined, sentence_scores, sentence_spans, sentence_vectors
 from doc2lora_rag.routing.embedders import MiniLMEmbedder
 
 
@@ -102,7 +102,7 @@ def routed_rows(root: Path, part: list[str], items: list, embedder, ks: list[int
         with AdapterStore(Path(tmp) / "store", make_generator("memory"), adapter_format="tokens") as store:
             loaded = load_paths([docs])
             store.add_documents(loaded, ids=[f"{d.metadata['file_name']}:p{d.metadata.get('page', 0)}" for d in loaded])
-            first: dict[str, str] = {}
+            first: dict[str, str | None] = {}
             for item in items:
                 for k in ks:
                     hits = store.search(item.question, k)
@@ -110,9 +110,7 @@ def routed_rows(root: Path, part: list[str], items: list, embedder, ks: list[int
                     for d, _ in hits:
                         doc_id = d.metadata["doc_id"]
                         if doc_id not in first:
-                            head = min(store.entries(doc_id), key=lambda e: e.group_index).text
-                            spans = sentence_spans(head)
-                            first[doc_id] = head[spans[0][0]:spans[0][1]] if spans else ""
+                            first[doc_id] = first_sentence(store.first_texts([doc_id])[doc_id])
                     for rule in ("joined", "group", "doc"):
                         titles = [first[d.metadata["doc_id"]] for d, _ in hits] if rule == "doc" else None
                         text, spans, heads = joined(texts, CONTEXT_SEPARATOR, titles)

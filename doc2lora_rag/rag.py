@@ -15,8 +15,8 @@ Modes (`StoreQA.MODES`):
   none     the bare base model (no routing)
 
 Default mode (`default_mode`): "selected" for a store of the memory generator that routes with an embedder (it
-answered 0.346 of the prose test questions and 0.316 of the technical ones where the whole-group adapters answered
-0.150 and 0.017, README), "adapter" for every other store.
+answered 0.346 of the prose test questions and 0.347 of the technical ones where the whole-document adapters answered
+0.150 and 0.084, README), "adapter" for every other store.
 
 Relevance gate: with `threshold`, when the best routing score is below it nothing retrieved is used
 (no adapter, no text) and the result says so (`gated=True`). Routing scores depend on the router
