@@ -5,7 +5,8 @@ question; the answer comes from that store's routed adapters, one adapter writte
 routed texts (selected), its routed text, both, or the bare model (default: the store's `rag.default_mode`,
 selected for a memory-generator store, else adapter). Besides the OpenAI fields (`messages`, `max_tokens` / `max_completion_tokens`,
 `temperature`, `stop`, `stream`, `n` = 1) a request may carry `k` (chunk groups to route to) and
-`mode` ("adapter", "rag", "hybrid", "selected", "none"); OpenAI clients send them through `extra_body`. The
+`mode` ("adapter", "rag", "hybrid", "selected", "none"; hybrid's adapters are the store's
+`rag.default_hybrid_adapters`); OpenAI clients send them through `extra_body`. The
 response is a `chat.completion` (or `chat.completion.chunk` events) with a `doc2lora` field: mode, k,
 the adapter ids switched in, the routed sources and `batch` (the rows of the `generate` that answered). `GET /v1/models` lists the stores, `GET /health`
 answers "ok". Errors use OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`.
@@ -201,16 +202,17 @@ class ChatService:
         return req
 
     def _route(self, req: ChatRequest) -> _Routed:
-        from .rag import CONTEXT_SEPARATOR, default_mode
+        from .rag import CONTEXT_SEPARATOR, default_hybrid_adapters, default_mode
 
         store = self.stores[req.model]
         if req.mode is None:
             req = replace(req, mode=default_mode(store))
         with self._locks[req.model]:
             hits = [] if req.mode == "none" else store.search(req.question, req.k)
-        ids = [doc.id for doc, _ in hits] if req.mode in ("adapter", "hybrid") else []
+        selected = req.mode == "selected" or (req.mode == "hybrid" and default_hybrid_adapters(store) == "selected")
+        ids = [doc.id for doc, _ in hits] if req.mode in ("adapter", "hybrid") and not selected else []
         context = CONTEXT_SEPARATOR.join(doc.text for doc, _ in hits) if req.mode in ("rag", "hybrid") and hits else None
-        select = [doc.id for doc, _ in hits] if req.mode == "selected" else []
+        select = [doc.id for doc, _ in hits] if selected else []
         return _Routed(req, ids, context, [dict(doc.metadata) for doc, _ in hits], select)
 
     def _adapters(self, routed: _Routed) -> list[Any]:
@@ -289,7 +291,7 @@ class ChatService:
             try:
                 routed = self._route(self.parse(body))
                 req = routed.request
-                if req.temperature > 0 or req.stop or (routed.adapter_ids and routed.context is not None):
+                if req.temperature > 0 or req.stop or ((routed.adapter_ids or routed.select_ids) and routed.context is not None):
                     results[i] = self._complete(routed)
                     continue
                 adapters = self._adapters(routed)

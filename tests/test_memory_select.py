@@ -175,12 +175,14 @@ def test_store_selected_mode_writes_the_routed_texts_closest_sentences(gens, tmp
     default = qa.answer(q, k=2, max_new_tokens=5)
     assert default.mode == "selected" and default.answer == res.answer
     assert "".join(qa.stream(q, k=2, max_new_tokens=5)) == res.answer
+    # hybrid without hybrid_adapters named: such a store's hybrid uses the selected write too
+    assert qa.hybrid_adapters == "selected" and qa.answer(q, mode="hybrid", k=2, max_new_tokens=5).answer == hy.answer
     with pytest.raises(InputError, match="sentences must be an int >= 1"):
         StoreQA(store, engine, sentences=0)
     store.close()
     other = AdapterStore(tmp_path / "hyper", router=HashEmbedder(), chunk_tokens=16, generator=_hypernet(gen.base))
     other.add_texts(TEXTS[:1], ids=["merros"])
-    assert StoreQA(other, engine).default_mode == "adapter"
+    assert StoreQA(other, engine).default_mode == "adapter" and StoreQA(other, engine).hybrid_adapters == "same"
     with pytest.raises(InputError, match="needs a store built with the memory generator"):
         StoreQA(other, engine).answer(q, mode="selected", k=1)
     with pytest.raises(InputError, match="needs a store built with the memory generator"):

@@ -164,6 +164,54 @@ def test_selected_training_writes_each_question_its_sentence(fitted, tmp_path) -
     assert KVTransforms.load(final, fitted.base).trained_steps == 12
 
 
+def _gold_teacher(gen: MemoryGenerator, docs, folder) -> None:
+    """A teacher cache whose answers are the gold ones with all probability on them (the format `build_teacher_cache`
+    writes), so that the teacher loss must teach what the gold loss teaches."""
+    from safetensors.torch import save_file
+
+    from doc2lora_rag.training.common import answer_ids
+    from doc2lora_rag.training.teacher import _key
+
+    folder.mkdir(parents=True)
+    ids, index, offsets = [], {}, [0]
+    for doc in docs:
+        for qa in doc.qas:
+            index[_key(doc.doc_id, qa.question)] = ["shard-00000.safetensors", len(offsets) - 1]
+            ids += answer_ids(gen.base.tokenizer, qa.answers[0])
+            offsets.append(len(ids))
+    top = torch.tensor(ids)[:, None].repeat(1, 16)
+    top[:, 1:] = (top[:, 1:] + torch.arange(1, 16)) % gen.base.config.vocab_size
+    logp = torch.full(top.shape, -30.0)
+    logp[:, 0] = 0.0
+    save_file({"ids": torch.tensor(ids, dtype=torch.int32), "topk_ids": top.to(torch.int32),
+               "topk_logp": logp.half(), "offsets": torch.tensor(offsets)}, str(folder / "shard-00000.safetensors"))
+    (folder / "index.json").write_text(json.dumps(index))
+
+
+def test_teacher_loss_trains_on_the_cached_answers(fitted, tmp_path) -> None:
+    """loss="teacher": the rows are the teacher's answers (here the gold ones) and their top-k; the text the teacher
+    reads for a selected record is its sentence after the document's first line."""
+    from test_store import HashEmbedder
+
+    from doc2lora_rag.training.memory_trainer import per_question, stored_text
+
+    docs, _ = _split(_cfg(tmp_path))
+    doc, spans = per_question(docs[:3], 2, 1, HashEmbedder(), 0)[1]
+    shown = stored_text(doc, spans)
+    first = doc.text[: doc.text.index(".")]
+    assert shown.doc_id == doc.doc_id and shown.qas == doc.qas and doc.text[slice(*spans[0])] in shown.text
+    assert shown.text.startswith(first) and len(shown.text) < len(doc.text)
+    assert stored_text(doc, None) is doc
+    _gold_teacher(fitted, docs, tmp_path / "teacher")
+    final = train_memory(_cfg(tmp_path, steps=12, write="selected", docs_per_step=2, loss="teacher",
+                              teacher_cache=str(tmp_path / "teacher")), progress=False, generator=fitted, embedder=HashEmbedder())
+    history = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["history"]
+    assert history[-1]["own"] < history[0]["own"] - 0.05, history  # gold NLL on the validation documents
+    assert KVTransforms.load(final, fitted.base).trained_steps == 12
+    with pytest.raises(ConfigError, match="loss"):
+        MemoryTrainConfig(loss="kl")
+
+
 def test_training_config_is_checked(tmp_path) -> None:
     with pytest.raises(ConfigError, match="kind"):
         MemoryTrainConfig(kind="hypernet")

@@ -14,6 +14,11 @@ question time) or, where that sentence does not hold the gold answer, of the fir
 wrong choice teaches the transforms nothing they could use). A row's adapter is then written from ~20-40 keys
 of one sentence, and the loss teaches the keys to single out the answer's position among them.
 
+`loss: "teacher"` replaces the gold answer by the frozen base model's own answer with the stored text in the prompt
+(the whole document, or for the selected write its chosen sentences after the document's first line): its tokens and
+top-16 log-probs (`teacher.build_teacher_cache`, built once). The adapter is then taught to stand in for that text in
+the prompt, answering in the model's own words rather than in the span the corpus builder cut.
+
 `doc2lora train --config configs/train_memory_smollm2.json` runs it (resuming from OUT_DIR/checkpoint).
 """
 
@@ -77,6 +82,8 @@ class MemoryTrainConfig:
     write: str = "document"  # "document": the whole-document write; "selected": one record per question (module docstring)
     sentences: int = 1  # selected write: sentences chosen per question
     selected_qas_per_doc: int = 4  # selected write: questions of each training document kept (one record each)
+    loss: str = "gold"  # "gold": the gold answer's cross-entropy; "teacher": the base model's answer with the stored text
+    teacher_cache: str = ""  # loss "teacher": its cache folder (built, resumably, on first use); "" = OUT_DIR/teacher
 
     def __post_init__(self) -> None:
         if self.kind != "memory":
@@ -90,6 +97,8 @@ class MemoryTrainConfig:
             raise ConfigError(f"MemoryTrainConfig.positions_per_chunk must be an int >= 0 (0 = the default), got {self.positions_per_chunk!r}")
         if self.write not in ("document", "selected"):
             raise ConfigError(f"MemoryTrainConfig.write must be 'document' or 'selected', got {self.write!r}")
+        if self.loss not in ("gold", "teacher"):
+            raise ConfigError(f"MemoryTrainConfig.loss must be 'gold' or 'teacher', got {self.loss!r}")
         for name in ("sentences", "selected_qas_per_doc"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"MemoryTrainConfig.{name} must be an int >= 1, got {getattr(self, name)!r}")
@@ -161,25 +170,48 @@ def _records(gen: MemoryGenerator, docs: list[Any], progress: bool, c_inv: torch
     return out
 
 
-def _batch(gen: MemoryGenerator, docs: list[Any], picked: list[int], qas_per_doc: int, rng: random.Random):
-    rows = []
+def stored_text(doc: Any, spans: list | None) -> Any:
+    """`doc` with the text its record stores as its text: the whole document, or the chosen `spans` after the
+    document's first line (as the selected write scores them). What the teacher reads."""
+    from dataclasses import replace
+
+    from ..generators.memory.select import first_sentence
+
+    if spans is None:
+        return doc
+    body = " ".join(doc.text[a:b] for a, b in spans)
+    title = first_sentence(doc.text)
+    return replace(doc, text=body if not title or body.startswith(title) else f"{title}\n{body}")
+
+
+def _batch(gen: MemoryGenerator, docs: list[Any], picked: list[int], qas_per_doc: int, rng: random.Random,
+           teacher: Any = None):
+    rows, teach = [], []
     for d, i in enumerate(picked):
         qas = [q for q in docs[i].qas if q.answers]
         for qa in rng.sample(qas, min(qas_per_doc, len(qas))):
-            rows.append((d, qa.question, _answer_ids(gen.base.tokenizer, qa.answers[0])))
-    return build_student_batch(gen.base.tokenizer, rows, gen.base.device)
+            entry = teacher.get(docs[i].doc_id, qa.question) if teacher is not None else None
+            if entry is not None:
+                rows.append((d, qa.question, entry[0]))
+                teach.append((entry[1], entry[2]))
+            elif teacher is None:
+                rows.append((d, qa.question, _answer_ids(gen.base.tokenizer, qa.answers[0])))
+    if not rows:
+        return None
+    return build_student_batch(gen.base.tokenizer, rows, gen.base.device, teach if teacher is not None else None)
 
 
 def _live(gen: MemoryGenerator, records: list[Record], transforms: KVTransforms, row_doc: torch.Tensor,
-          c_inv: torch.Tensor) -> tuple[dict, dict, tuple[int, ...]]:
+          c_inv: torch.Tensor, value_scale: float | None = None) -> tuple[dict, dict, tuple[int, ...]]:
     """Per-row adapters (rank-padded) of the documents in `records`, differentiable in `transforms`.
 
     The write runs where the records, `c_inv` (C^-1 per layer) and the transforms are: the model's device, so a
     GPU step moves nothing between devices (with the write on the CPU beside a GPU student, a step of 16
-    documents at 48 positions took 3.4 s, nearly all of it the CPU write and the copies)."""
+    documents at 48 positions took 3.4 s, nearly all of it the CPU write and the copies). `value_scale`: the
+    write's (default the whole-document write's; the selected regime trains at `selected_value_scale`)."""
     dev = c_inv.device
     c_inv_p = c_inv @ transforms.P  # the same for every document: once, not per document
-    gain = gen.value_gain().to(dev)
+    gain = gen.value_gain(value_scale).to(dev)
     pairs = [factored_write(keys, c_keys, gen.values(ids).to(dev), c_inv_p, gain, transforms) for keys, c_keys, ids in records]
     n = max(a.shape[1] for a, _ in pairs)
     a = torch.stack([torch.nn.functional.pad(a, (0, 0, 0, n - a.shape[1])) for a, _ in pairs])
@@ -189,7 +221,7 @@ def _live(gen: MemoryGenerator, records: list[Record], transforms: KVTransforms,
 
 @torch.no_grad()
 def eval_nll(gen: MemoryGenerator, records, docs, transforms: KVTransforms, qas_per_doc: int,
-             c_inv: torch.Tensor) -> dict[str, float]:
+             c_inv: torch.Tensor, value_scale: float | None = None) -> dict[str, float]:
     """Teacher-forced gold NLL per answer token: each document's own adapter, and the next other document's."""
     batch = _batch(gen, docs, list(range(len(docs))), qas_per_doc, random.Random(1234))
     ids = [d.doc_id for d in docs]  # one-question documents of the selected regime share their document's id
@@ -197,7 +229,7 @@ def eval_nll(gen: MemoryGenerator, records, docs, transforms: KVTransforms, qas_
                           for i in range(len(ids))])
     out = {}
     for name, row_doc in (("own", batch.row_doc), ("wrong", other[batch.row_doc])):
-        logp = answer_logprobs(gen.base, batch, _live(gen, records, transforms, row_doc, c_inv))
+        logp = answer_logprobs(gen.base, batch, _live(gen, records, transforms, row_doc, c_inv, value_scale))
         out[name] = float(answer_losses(batch, logp, False).mean())
     out["gap"] = out["wrong"] - out["own"]
     return out
@@ -267,8 +299,18 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         held = per_question(eval_docs, cfg.qas_per_doc, cfg.sentences, embedder, cfg.seed + 1)
         (docs, spans), (eval_docs, eval_spans) = ([list(x) for x in zip(*items)], [list(x) for x in zip(*held)])
         rows, qas_per_doc = cfg.docs_per_step * cfg.qas_per_doc, 1
+        value_scale = gen.config.selected_value_scale
     else:
-        rows = cfg.docs_per_step
+        rows, value_scale = cfg.docs_per_step, None
+    teacher = None
+    if cfg.loss == "teacher":  # the base model with the stored text in the prompt answers every training question once
+        from .teacher import build_teacher_cache
+
+        teacher = build_teacher_cache([stored_text(d, spans[i] if spans else None) for i, d in enumerate(docs)], base,
+                                      cfg.teacher_cache or out / "teacher", progress=progress)
+        keep = [i for i, d in enumerate(docs) if any((d.doc_id, q.question) in teacher for q in d.qas if q.answers)]
+        logger.info("teacher answered %d of %d training items within its token cap", len(keep), len(docs))
+        docs, spans = [docs[i] for i in keep], ([spans[i] for i in keep] if spans else None)
     records = _records(gen, docs, progress, c_inv, spans)
     eval_records = _records(gen, eval_docs, False, c_inv, eval_spans)
     out.mkdir(parents=True, exist_ok=True)
@@ -284,7 +326,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
             _atomic_write(state_path, lambda tmp: Path(tmp).write_text(json.dumps(state, indent=1)))
 
     def evaluate(step: int, ema: float | None = None) -> None:
-        metrics = eval_nll(gen, eval_records, eval_docs, transforms, qas_per_doc, c_inv)
+        metrics = eval_nll(gen, eval_records, eval_docs, transforms, qas_per_doc, c_inv, value_scale)  # gold NLL
         metrics.update(step=step, loss_ema=ema, minutes=(time.perf_counter() - t_start) / 60)
         state["history"].append(metrics)
         logger.info("eval %s", json.dumps(metrics))
@@ -293,9 +335,12 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     def step_loss(step: int) -> tuple[torch.Tensor, float, int]:
         rng = random.Random(cfg.seed * 7919 + step)
         picked = rng.sample(range(len(docs)), min(rows, len(docs)))
-        batch = _batch(gen, docs, picked, qas_per_doc, rng)
-        logp = answer_logprobs(base, batch, _live(gen, [records[i] for i in picked], transforms, batch.row_doc, c_inv))
-        loss = per_doc_mean(answer_losses(batch, logp, False), batch.row_doc)
+        batch = _batch(gen, docs, picked, qas_per_doc, rng, teacher)
+        if batch is None:  # no row the teacher answered
+            return None
+        logp = answer_logprobs(base, batch, _live(gen, [records[i] for i in picked], transforms, batch.row_doc, c_inv,
+                                                  value_scale))
+        loss = per_doc_mean(answer_losses(batch, logp, teacher is not None), batch.row_doc)
         return loss, float(loss.detach()), batch.input_ids.shape[0]
 
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, dynamic_ncols=True)

@@ -10,7 +10,9 @@ document's adapter id and calls the chat model with those adapters active:
   rag      the text only (classic stuffing; any chat model, hosted ones included)
 
 Without a mode the chain answers in its store's default (`doc2lora_rag.rag.default_mode`: ``selected`` for a
-store of the memory generator, else ``adapter``); a chat model without a store answers in ``adapter`` mode.
+store of the memory generator, else ``adapter``); a chat model without a store answers in ``adapter`` mode. Hybrid's
+adapters follow the store the same way (`doc2lora_rag.rag.default_hybrid_adapters`): the selected write next to the
+text for a memory-generator store, the documents' own adapters otherwise (``hybrid_adapters`` names one).
 
 It takes the same input (`{"input": ..., "context": [Document, ...]}`) and returns a string, so
 `create_retrieval_chain(retriever, create_adapter_documents_chain(llm))` gives the usual
@@ -30,11 +32,11 @@ from langchain_core.prompts import BasePromptTemplate, PromptTemplate, format_do
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from doc2lora_rag import InputError
-from doc2lora_rag.rag import default_mode
+from doc2lora_rag.rag import default_hybrid_adapters, default_mode
 from doc2lora_rag.serving import core_store
 
-__all__ = ["MODES", "adapter_ids_from_documents", "chain_mode", "check_documents", "create_adapter_documents_chain", "question_text",
-           "routing_scores"]
+__all__ = ["MODES", "adapter_ids_from_documents", "chain_hybrid_adapters", "chain_mode", "check_documents",
+           "create_adapter_documents_chain", "question_text", "routing_scores"]
 
 MODES = ("adapter", "hybrid", "selected", "rag")
 NO_TEXT = ("adapter", "selected")  # the modes that put no document text in the prompt
@@ -96,6 +98,17 @@ def chain_mode(llm: Any, mode: str | None) -> str:
     return default_mode(core_store(store)) if store is not None else "adapter"
 
 
+def chain_hybrid_adapters(llm: Any, hybrid_adapters: str | None) -> str:
+    """`hybrid_adapters` ("same" or "selected"), or when None the default of the store `llm` answers from ("same" when
+    it has none)."""
+    if hybrid_adapters is None:
+        store = getattr(llm, "store", None)
+        return default_hybrid_adapters(core_store(store)) if store is not None else "same"
+    if hybrid_adapters not in ("same", "selected"):
+        raise InputError(f"hybrid_adapters must be 'same', 'selected' or None, got {hybrid_adapters!r}")
+    return hybrid_adapters
+
+
 def _check_prompt(prompt: Any, mode: str, variable: str) -> None:
     if mode not in MODES:
         raise InputError(f"unknown mode {mode!r}; choose one of {', '.join(map(repr, MODES))}")
@@ -121,6 +134,7 @@ def create_adapter_documents_chain(
     document_variable_name: str = "context",
     document_prompt: BasePromptTemplate | None = None,
     document_separator: str = "\n\n",
+    hybrid_adapters: str | None = None,
 ) -> Runnable[dict[str, Any], str]:
     """A Runnable ``{"input": question, "context": [Document, ...], ...} -> answer str``.
 
@@ -139,11 +153,14 @@ def create_adapter_documents_chain(
         mode: ``"adapter"``, ``"hybrid"``, ``"selected"`` or ``"rag"``; None (default): the store's default mode
             (``chain_mode``).
         document_variable_name: the input key holding the documents (as in the stuff chain).
+        hybrid_adapters: in ``hybrid`` mode, ``"same"`` (the documents' adapters) or ``"selected"`` (one adapter
+            written for the question over their texts); None (default): the store's (``chain_hybrid_adapters``).
     """
     if not isinstance(llm, Runnable) or not callable(getattr(llm, "bind", None)):
         raise InputError(f"llm must be a LangChain chat model (ChatDoc2LoRA), got {type(llm).__name__}")
     mode = chain_mode(llm, mode)
     _check_prompt(prompt, mode, document_variable_name)
+    select = mode == "selected" or (mode == "hybrid" and chain_hybrid_adapters(llm, hybrid_adapters) == "selected")
     doc_prompt = document_prompt or DEFAULT_DOCUMENT_PROMPT
 
     def messages(inputs: dict[str, Any], text: str) -> list[BaseMessage]:
@@ -161,7 +178,7 @@ def create_adapter_documents_chain(
             raise InputError(f"the chain input has no {document_variable_name!r} key (the retrieved documents); got keys {sorted(inputs)}")
         documents = check_documents(inputs[document_variable_name])
         model = llm
-        if mode == "selected":
+        if select:
             model = llm.bind(select_ids=adapter_ids_from_documents(documents))
         elif mode != "rag":
             ids = adapter_ids_from_documents(documents)

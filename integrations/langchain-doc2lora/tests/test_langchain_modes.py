@@ -13,9 +13,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_doc2lora import AdapterVectorStore, create_adapter_documents_chain
-from langchain_doc2lora.chains import chain_mode
+from langchain_doc2lora.chains import chain_hybrid_adapters, chain_mode
 
 from doc2lora_rag import InputError
+from doc2lora_rag.rag import HYBRID_DEFER
 
 STUFFING = ChatPromptTemplate.from_messages([("system", "Context:\n{context}"), ("human", "{input}")])
 
@@ -89,6 +90,17 @@ def test_selected_mode_writes_one_adapter_for_the_question_over_the_documents(ma
     # no mode: a memory-generator store's default is the selected write (a store of another generator: adapter)
     assert chain_mode(llm, None) == "selected" and chain_mode(llm, "rag") == "rag"
     assert create_adapter_documents_chain(llm).invoke({"input": QUESTION, "context": docs}) == out
+    # hybrid: such a store's adapters next to the text are the selected write too, deferring to the text
+    assert chain_hybrid_adapters(llm, None) == "selected"
+    hybrid = create_adapter_documents_chain(llm, mode="hybrid").invoke({"input": QUESTION, "context": docs}, config={"callbacks": [seen]})
+    assert seen.metadata["select_ids"] == ids and seen.metadata["adapter_ids"] == []
+    text = "\n\n".join(DOCS[i] for i in ids)
+    assert hybrid == engine.answer(QUESTION, [want], text, max_new_tokens=MAX_TOKENS, defer_to_text=HYBRID_DEFER).text
+    create_adapter_documents_chain(llm, mode="hybrid", hybrid_adapters="same").invoke({"input": QUESTION, "context": docs},
+                                                                                     config={"callbacks": [seen]})
+    assert seen.metadata["adapter_ids"] == ids and "select_ids" not in seen.metadata
+    with pytest.raises(InputError, match="hybrid_adapters must be"):
+        create_adapter_documents_chain(llm, mode="hybrid", hybrid_adapters="next")
     with pytest.raises(InputError, match="mode='selected' puts no document text"):
         create_adapter_documents_chain(llm, STUFFING, mode="selected")
     vs.delete(["lighthouse"])
@@ -105,6 +117,7 @@ def test_selected_mode_needs_a_memory_generator_store(store, llm) -> None:
 
 def test_routing_scores_adapter_ids_and_timings_reach_response_metadata(store, llm) -> None:
     assert chain_mode(llm, None) == "adapter"  # the default of a store whose generator does not write for a question
+    assert chain_hybrid_adapters(llm, None) == "same"
     seen = LastResponse()
     docs = store.similarity_search(QUESTION, k=2)
     create_adapter_documents_chain(llm).invoke({"input": QUESTION, "context": docs}, config={"callbacks": [seen]})

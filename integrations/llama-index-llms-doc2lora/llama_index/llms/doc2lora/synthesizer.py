@@ -47,9 +47,9 @@ class AdapterSynthesizer(BaseSynthesizer):
     accept ``adapter_ids`` in ``complete``/``stream_complete``. ``hybrid=True``: the nodes' text goes
     in as well (``context=``, placed before the question), next to their adapters. ``selected=True``: instead of
     the nodes' adapters, one adapter written for the question over their texts (``select_ids=``: the memory
-    generator's selected write, only the sentences that best match the question); ``selected=None`` (default): so
-    where the LLM's store answers in selected mode by default (a memory-generator store, ``rag.default_mode``) and
-    ``hybrid`` is off. With no nodes it returns the
+    generator's selected write, only the sentences that best match the question), next to the text when ``hybrid``;
+    ``selected=None`` (default): so where the LLM's store answers in selected mode by default (a memory-generator
+    store, ``rag.default_mode`` and ``rag.default_hybrid_adapters``). With no nodes it returns the
     "Empty Response" like the built-in synthesizers.
     """
 
@@ -69,7 +69,7 @@ class AdapterSynthesizer(BaseSynthesizer):
         self.hybrid = bool(hybrid)
         if selected is None:
             store = getattr(llm, "store", None)
-            selected = not hybrid and store is not None and default_mode(store) == "selected"
+            selected = store is not None and default_mode(store) == "selected"
         self.selected = bool(selected)
 
     def _ids(self, nodes: Sequence[NodeWithScore]) -> dict[str, list[str]]:
