@@ -111,8 +111,11 @@ def routed_rows(root: Path, part: list[str], items: list, embedder, ks: list[int
                         doc_id = d.metadata["doc_id"]
                         if doc_id not in first:
                             first[doc_id] = first_sentence(store.first_texts([doc_id])[doc_id])
-                    for rule in ("joined", "group", "doc"):
-                        titles = [first[d.metadata["doc_id"]] for d, _ in hits] if rule == "doc" else None
+                    for rule in ("joined", "group", "doc", "doc+group"):
+                        titles = [first[d.metadata["doc_id"]] for d, _ in hits] if rule.startswith("doc") else None
+                        if rule == "doc+group":  # the document's title, then the group's own first line where it differs
+                            titles = [t if not t or first_sentence(x) in (None, t) else f"{t}. {first_sentence(x)}"
+                                      for t, x in zip(titles, texts)]
                         text, spans, heads = joined(texts, CONTEXT_SEPARATOR, titles)
                         chosen = closest_sentences(text, item.question, embedder, max(tops), spans,
                                                    titles=None if rule == "joined" else heads)

@@ -48,6 +48,14 @@ def _bm25_class() -> Any:
     return _BM25_CLASS
 
 
+def okapi_scores(token_lists: Sequence[Sequence[str]], query: Sequence[str], k1: float = 1.5, b: float = 0.75) -> np.ndarray:
+    """BM25 (Okapi, Lucene's always-positive idf, `rank_bm25`) of the word tokens `query` against each of
+    `token_lists`; all 0.0 when the query or every list is empty."""
+    if not token_lists or not query or not any(token_lists):
+        return np.zeros(len(token_lists), dtype=np.float64)
+    return np.asarray(_bm25_class()([list(t) for t in token_lists], k1=k1, b=b).get_scores(list(query)), dtype=np.float64)
+
+
 class BM25Index:
     """BM25 (Okapi, Lucene idf) over lower-cased word tokens; ``add`` replaces an existing id's text.
 

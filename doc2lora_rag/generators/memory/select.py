@@ -17,15 +17,13 @@ chosen sentence holds the answer for 0.707 of the prose dev questions and 0.440 
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from ...routing.lexical import tokenize_words
+from ...routing.lexical import okapi_scores, tokenize_words
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 LEXICAL_WEIGHT = 0.3  # the BM25 share of a sentence's score (module docstring)
@@ -88,19 +86,10 @@ def sentence_vectors(text: str, spans: Sequence[tuple[int, int]], embedder: Any,
 
 
 def bm25(sentences: Sequence[str], question: str, k1: float = 1.5, b: float = 0.75) -> torch.Tensor:
-    """Okapi BM25 of `question` against each sentence (the routing index's word tokens and always-positive idf
-    log(1 + (N - n + 0.5) / (n + 0.5)), N and n counted over these sentences; each distinct question word counted
-    once, where the routing index's `BM25Index` counts a repeated word again)."""
-    docs = [tokenize_words(s) for s in sentences]
-    avg = max(sum(map(len, docs)) / max(len(docs), 1), 1e-9)
-    df = Counter(w for d in docs for w in set(d))
-    words = set(tokenize_words(question))
-    out = []
-    for d in docs:
-        tf = Counter(d)
-        out.append(sum(math.log(1 + (len(docs) - df[w] + 0.5) / (df[w] + 0.5)) * tf[w] * (k1 + 1)
-                       / (tf[w] + k1 * (1 - b + b * len(d) / avg)) for w in words if w in tf))
-    return torch.tensor(out, dtype=torch.float32)
+    """Okapi BM25 of `question` against each sentence: the routing index's word tokens and scorer
+    (`routing.lexical.okapi_scores`, Lucene's idf counted over these sentences), each distinct question word once."""
+    words = list(dict.fromkeys(tokenize_words(question)))
+    return torch.from_numpy(okapi_scores([tokenize_words(s) for s in sentences], words, k1, b)).float()
 
 
 def sentence_scores(text: str, question: str, embedder: Any, spans: Sequence[tuple[int, int]],
