@@ -35,7 +35,8 @@ def _bm25_class() -> Any:
             from rank_bm25 import BM25Okapi
         except ImportError as exc:
             raise MissingDependencyError(
-                "BM25 routing needs rank_bm25, which is not installed; run pip install 'doc2lora-rag[routing]'."
+                "BM25 scoring (BM25 routing, the selected write's sentence choice) needs rank_bm25, which is not installed; "
+                "run pip install 'doc2lora-rag[routing]'."
             ) from exc
 
         class _PositiveIdfBM25(BM25Okapi):
