@@ -164,9 +164,9 @@ def test_selected_training_writes_each_question_its_sentence(fitted, tmp_path) -
     assert KVTransforms.load(final, fitted.base).trained_steps == 12
 
 
-def _gold_teacher(gen: MemoryGenerator, docs, folder) -> None:
+def _gold_teacher(gen: MemoryGenerator, docs, folder, wrong: str = "") -> None:
     """A teacher cache whose answers are the gold ones with all probability on them (the format `build_teacher_cache`
-    writes), so that the teacher loss must teach what the gold loss teaches."""
+    writes), so that the teacher loss must teach what the gold loss teaches; the question `wrong` answered "nobody"."""
     from safetensors.torch import save_file
 
     from doc2lora_rag.training.common import answer_ids
@@ -177,7 +177,7 @@ def _gold_teacher(gen: MemoryGenerator, docs, folder) -> None:
     for doc in docs:
         for qa in doc.qas:
             index[_key(doc.doc_id, qa.question)] = ["shard-00000.safetensors", len(offsets) - 1]
-            ids += answer_ids(gen.base.tokenizer, qa.answers[0])
+            ids += answer_ids(gen.base.tokenizer, "nobody" if qa.question == wrong else qa.answers[0])
             offsets.append(len(ids))
     top = torch.tensor(ids)[:, None].repeat(1, 16)
     top[:, 1:] = (top[:, 1:] + torch.arange(1, 16)) % gen.base.config.vocab_size
@@ -193,7 +193,8 @@ def test_teacher_loss_trains_on_the_cached_answers(fitted, tmp_path) -> None:
     reads for a selected record is its sentence after the document's first line."""
     from test_store import HashEmbedder
 
-    from doc2lora_rag.training.memory_trainer import per_question, stored_text
+    from doc2lora_rag.training.memory_trainer import _taught, per_question, stored_text
+    from doc2lora_rag.training.teacher import TeacherCache
 
     docs, _ = _split(_cfg(tmp_path))
     doc, spans = per_question(docs[:3], 2, 1, HashEmbedder(), 0)[1]
@@ -202,7 +203,11 @@ def test_teacher_loss_trains_on_the_cached_answers(fitted, tmp_path) -> None:
     assert shown.doc_id == doc.doc_id and shown.qas == doc.qas and doc.text[slice(*spans[0])] in shown.text
     assert shown.text.startswith(first) and len(shown.text) < len(doc.text)
     assert stored_text(doc, None) is doc
-    _gold_teacher(fitted, docs, tmp_path / "teacher")
+    _gold_teacher(fitted, docs, tmp_path / "teacher", wrong=QUESTIONS[0][0])
+    cache = TeacherCache(tmp_path / "teacher")
+    every = {(d.doc_id, q.question) for d in docs for q in d.qas}
+    assert _taught(docs, cache, fitted.base.tokenizer, False) == every  # all answered
+    assert _taught(docs, cache, fitted.base.tokenizer, True) == {k for k in every if k[1] != QUESTIONS[0][0]}  # holding gold
     final = train_memory(_cfg(tmp_path, steps=12, write="selected", docs_per_step=2, loss="teacher",
                               teacher_cache=str(tmp_path / "teacher")), progress=False, generator=fitted, embedder=HashEmbedder())
     history = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["history"]

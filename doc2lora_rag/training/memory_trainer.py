@@ -16,8 +16,9 @@ of one sentence, and the loss teaches the keys to single out the answer's positi
 
 `loss: "teacher"` replaces the gold answer by the frozen base model's own answer with the stored text in the prompt
 (the whole document, or for the selected write its chosen sentences after the document's first line): its tokens and
-top-16 log-probs (`teacher.build_teacher_cache`, built once). The adapter is then taught to stand in for that text in
-the prompt, answering in the model's own words rather than in the span the corpus builder cut.
+top-16 log-probs (`teacher.build_teacher_cache`, built once), kept where it holds a gold answer (`teacher_gold`). The
+adapter is then taught to stand in for that text in the prompt, answering in the model's own words rather than in the
+span the corpus builder cut.
 
 `doc2lora train --config configs/train_memory_smollm2.json` runs it (resuming from OUT_DIR/checkpoint).
 """
@@ -84,6 +85,7 @@ class MemoryTrainConfig:
     selected_qas_per_doc: int = 4  # selected write: questions of each training document kept (one record each)
     loss: str = "gold"  # "gold": the gold answer's cross-entropy; "teacher": the base model's answer with the stored text
     teacher_cache: str = ""  # loss "teacher": its cache folder (built, resumably, on first use); "" = OUT_DIR/teacher
+    teacher_gold: bool = True  # loss "teacher": train only on the teacher's answers that hold a gold answer
 
     def __post_init__(self) -> None:
         if self.kind != "memory":
@@ -184,17 +186,31 @@ def stored_text(doc: Any, spans: list | None) -> Any:
     return replace(doc, text=body if not title or body.startswith(title) else f"{title}\n{body}")
 
 
+def _taught(docs: list[Any], teacher: Any, tokenizer: Any, gold: bool) -> set[tuple[str, str]]:
+    """(doc id, question) of every question the teacher answered (with an answer holding one of its gold answers, with
+    `gold`): the rows a teacher step trains on."""
+    out = set()
+    for doc in docs:
+        for qa in doc.qas:
+            entry = teacher.get(doc.doc_id, qa.question) if qa.answers else None
+            if entry is not None and (not gold or any(a.lower() in tokenizer.decode(entry[0]).lower() for a in qa.answers)):
+                out.add((doc.doc_id, qa.question))
+    return out
+
+
 def _batch(gen: MemoryGenerator, docs: list[Any], picked: list[int], qas_per_doc: int, rng: random.Random,
-           teacher: Any = None):
+           teacher: Any = None, taught: set[tuple[str, str]] | None = None):
+    """The student rows of the documents `picked`: gold answers, or with `teacher` its answers to the questions in
+    `taught` (the others are left out)."""
     rows, teach = [], []
     for d, i in enumerate(picked):
-        qas = [q for q in docs[i].qas if q.answers]
+        qas = [q for q in docs[i].qas if q.answers and (teacher is None or (docs[i].doc_id, q.question) in taught)]
         for qa in rng.sample(qas, min(qas_per_doc, len(qas))):
-            entry = teacher.get(docs[i].doc_id, qa.question) if teacher is not None else None
-            if entry is not None:
-                rows.append((d, qa.question, entry[0]))
-                teach.append((entry[1], entry[2]))
-            elif teacher is None:
+            if teacher is not None:
+                ids, top_ids, top_logp = teacher.get(docs[i].doc_id, qa.question)
+                rows.append((d, qa.question, ids))
+                teach.append((top_ids, top_logp))
+            else:
                 rows.append((d, qa.question, _answer_ids(gen.base.tokenizer, qa.answers[0])))
     if not rows:
         return None
@@ -302,14 +318,16 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         value_scale = gen.config.selected_value_scale
     else:
         rows, value_scale = cfg.docs_per_step, None
-    teacher = None
+    teacher = taught = None
     if cfg.loss == "teacher":  # the base model with the stored text in the prompt answers every training question once
         from .teacher import build_teacher_cache
 
         teacher = build_teacher_cache([stored_text(d, spans[i] if spans else None) for i, d in enumerate(docs)], base,
                                       cfg.teacher_cache or out / "teacher", progress=progress)
-        keep = [i for i, d in enumerate(docs) if any((d.doc_id, q.question) in teacher for q in d.qas if q.answers)]
-        logger.info("teacher answered %d of %d training items within its token cap", len(keep), len(docs))
+        taught = _taught(docs, teacher, base.tokenizer, cfg.teacher_gold)
+        keep = [i for i, d in enumerate(docs) if any((d.doc_id, q.question) in taught for q in d.qas)]
+        logger.info("training on %d of %d items: the teacher answered within its token cap%s", len(keep), len(docs),
+                    " and its answer holds a gold answer" if cfg.teacher_gold else "")
         docs, spans = [docs[i] for i in keep], ([spans[i] for i in keep] if spans else None)
     records = _records(gen, docs, progress, c_inv, spans)
     eval_records = _records(gen, eval_docs, False, c_inv, eval_spans)
@@ -335,7 +353,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     def step_loss(step: int) -> tuple[torch.Tensor, float, int]:
         rng = random.Random(cfg.seed * 7919 + step)
         picked = rng.sample(range(len(docs)), min(rows, len(docs)))
-        batch = _batch(gen, docs, picked, qas_per_doc, rng, teacher)
+        batch = _batch(gen, docs, picked, qas_per_doc, rng, teacher, taught)
         if batch is None:  # no row the teacher answered
             return None
         logp = answer_logprobs(base, batch, _live(gen, [records[i] for i in picked], transforms, batch.row_doc, c_inv,
