@@ -144,9 +144,10 @@ class StoreQA:
                  sentences: int = 1) -> None:
         """`hybrid_scale`: in hybrid mode the adapters are scaled by this factor, so that the text in the
         prompt decides where it holds the answer (1.0 = the adapters at full strength). `hybrid_adapters`:
-        "same", "next" or "selected" (module docstring); None: the store's `default_hybrid_adapters`. `hybrid_defer`: in hybrid mode the text in the prompt decides
-        each token that its reading without adapters gives at least this probability (`AnswerEngine.answer`'s
-        `defer_to_text`); None switches the adapters in for every token. `sentences`: in selected mode, the
+        "same", "next" or "selected" (module docstring); None: the store's `default_hybrid_adapters`.
+        `hybrid_defer`: in hybrid mode the text in the prompt decides each token that its reading without adapters
+        gives at least this probability (`AnswerEngine.answer`'s `defer_to_text`); None switches the adapters in for
+        every token. `sentences`: in selected mode, the
         sentences of the routed texts the write holds."""
         if not isinstance(sentences, int) or isinstance(sentences, bool) or sentences < 1:
             raise InputError(f"sentences must be an int >= 1, got {sentences!r}")
