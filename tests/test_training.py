@@ -93,3 +93,11 @@ def test_teacher_cache_is_resumable_and_holds_topk(tmp_path, real_base) -> None:
     again = build_teacher_cache([short], real_base, tmp_path / "teacher", batch_size=2, max_new_tokens=24, progress=False)
     assert len(again) == len(cache) and sorted(p.name for p in (tmp_path / "teacher").iterdir()) == files
     assert len(TeacherCache(tmp_path / "teacher")) == len(cache)
+    assert len(cache.index) == 2 and all(cache.asked(short.doc_id, q.question) for q in short.qas)
+    # answers cut by the cap are dropped and kept as asked: a resumed build does not ask them again
+    tight = build_teacher_cache([short], real_base, tmp_path / "tight", batch_size=2, max_new_tokens=1, progress=False)
+    assert len(tight.index) == 2 and len(tight) < 2 and any(v is None for v in tight.index.values())
+    assert (short.doc_id, short.qas[0].question) not in tight or tight.get(short.doc_id, short.qas[0].question) is not None
+    before = (tmp_path / "tight" / "index.json").stat().st_mtime_ns
+    build_teacher_cache([short], real_base, tmp_path / "tight", batch_size=2, max_new_tokens=1, progress=False)
+    assert (tmp_path / "tight" / "index.json").stat().st_mtime_ns == before  # nothing asked, nothing written

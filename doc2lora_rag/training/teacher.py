@@ -4,7 +4,8 @@ For every (document, question) the teacher answers greedily; its answer tokens a
 log-probs at every answer position are stored compactly (int32 ids, fp16 log-probs) in safetensors
 shards plus a JSON index. Building is resumable: questions already in the index are skipped, and a
 shard is written atomically before the index that points at it. Answers that do not end with the
-end-of-turn token within the token cap are dropped.
+end-of-turn token within the token cap are dropped, and the index keeps them as asked (null), so that a
+resumed build does not ask them again.
 """
 
 from __future__ import annotations
@@ -36,10 +37,15 @@ class TeacherCache:
         self._shards: dict[str, dict[str, torch.Tensor]] = {}
 
     def __len__(self) -> int:
-        return len(self.index)
+        return sum(entry is not None for entry in self.index.values())
 
     def __contains__(self, item: tuple[str, str]) -> bool:
-        return _key(*item) in self.index
+        """Whether the teacher answered (doc_id, question)."""
+        return self.index.get(_key(*item)) is not None
+
+    def asked(self, doc_id: str, question: str) -> bool:
+        """Whether the question was put to the teacher, answered or dropped."""
+        return _key(doc_id, question) in self.index
 
     def get(self, doc_id: str, question: str):
         entry = self.index.get(_key(doc_id, question))
@@ -65,17 +71,22 @@ def build_teacher_cache(docs: Sequence, base: BaseModel, out_dir: str | Path, *,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = TeacherCache(out)
-    todo = [(d, qa.question) for d in docs for qa in d.qas if (d.doc_id, qa.question) not in cache]
+    todo = [(d, qa.question) for d in docs for qa in d.qas if not cache.asked(d.doc_id, qa.question)]
     tok = base.tokenizer
     end_id = tok.convert_tokens_to_ids("<|im_end|>")
     if not isinstance(end_id, int) or end_id == tok.unk_token_id:
         end_id = tok.eos_token_id
     pending: list[tuple[str, list[int], torch.Tensor, torch.Tensor]] = []
-    n_shards = len({s for s, _ in cache.index.values()})
+    dropped: list[str] = []
+    n_shards = len({entry[0] for entry in cache.index.values() if entry is not None})
 
     def flush() -> None:
-        nonlocal n_shards, pending
+        nonlocal n_shards, pending, dropped
         if not pending:
+            if dropped:
+                cache.index.update(dict.fromkeys(dropped))
+                atomic_write(out / "index.json", lambda tmp: Path(tmp).write_text(json.dumps(cache.index)))
+                dropped = []
             return
         name = f"shard-{n_shards:05d}.safetensors"
         offsets = [0]
@@ -90,6 +101,8 @@ def build_teacher_cache(docs: Sequence, base: BaseModel, out_dir: str | Path, *,
         atomic_write(out / name, lambda tmp: save_file(tensors, tmp))
         for row, (key, *_rest) in enumerate(pending):
             cache.index[key] = [name, row]
+        cache.index.update(dict.fromkeys(dropped))  # asked, no answer within the cap
+        dropped = []
         atomic_write(out / "index.json", lambda tmp: Path(tmp).write_text(json.dumps(cache.index)))
         n_shards += 1
         pending = []
@@ -110,7 +123,8 @@ def build_teacher_cache(docs: Sequence, base: BaseModel, out_dir: str | Path, *,
         for i, (d, q) in enumerate(chunk):
             seq = new[i].tolist()
             if end_id not in seq:
-                continue  # no stop token within the cap: dropped
+                dropped.append(_key(d.doc_id, q))  # no stop token within the cap: dropped
+                continue
             n = seq.index(end_id) + 1
             logp = F.log_softmax(logits[i, :n], dim=-1)
             top = logp.topk(top_k, dim=-1)
