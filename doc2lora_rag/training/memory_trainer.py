@@ -350,7 +350,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         logger.info("eval %s", json.dumps(metrics))
         bar.write(f"step {step}: validation NLL own {metrics['own']:.3f} wrong {metrics['wrong']:.3f}")
 
-    def step_loss(step: int) -> tuple[torch.Tensor, float, int]:
+    def step_loss(step: int) -> tuple[torch.Tensor, float, int] | None:
         rng = random.Random(cfg.seed * 7919 + step)
         picked = rng.sample(range(len(docs)), min(rows, len(docs)))
         batch = _batch(gen, docs, picked, qas_per_doc, rng, teacher, taught)

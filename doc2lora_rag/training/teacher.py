@@ -82,30 +82,26 @@ def build_teacher_cache(docs: Sequence, base: BaseModel, out_dir: str | Path, *,
 
     def flush() -> None:
         nonlocal n_shards, pending, dropped
-        if not pending:
-            if dropped:
-                cache.index.update(dict.fromkeys(dropped))
-                atomic_write(out / "index.json", lambda tmp: Path(tmp).write_text(json.dumps(cache.index)))
-                dropped = []
+        if not pending and not dropped:
             return
-        name = f"shard-{n_shards:05d}.safetensors"
-        offsets = [0]
-        for _, ids, _, _ in pending:
-            offsets.append(offsets[-1] + len(ids))
-        tensors = {
-            "ids": torch.tensor([i for _, ids, _, _ in pending for i in ids], dtype=torch.int32),
-            "topk_ids": torch.cat([p[2] for p in pending]).to(torch.int32),
-            "topk_logp": torch.cat([p[3] for p in pending]).to(torch.float16),
-            "offsets": torch.tensor(offsets, dtype=torch.int64),
-        }
-        atomic_write(out / name, lambda tmp: save_file(tensors, tmp))
-        for row, (key, *_rest) in enumerate(pending):
-            cache.index[key] = [name, row]
+        if pending:
+            name = f"shard-{n_shards:05d}.safetensors"
+            offsets = [0]
+            for _, ids, _, _ in pending:
+                offsets.append(offsets[-1] + len(ids))
+            tensors = {
+                "ids": torch.tensor([i for _, ids, _, _ in pending for i in ids], dtype=torch.int32),
+                "topk_ids": torch.cat([p[2] for p in pending]).to(torch.int32),
+                "topk_logp": torch.cat([p[3] for p in pending]).to(torch.float16),
+                "offsets": torch.tensor(offsets, dtype=torch.int64),
+            }
+            atomic_write(out / name, lambda tmp: save_file(tensors, tmp))
+            for row, (key, *_rest) in enumerate(pending):
+                cache.index[key] = [name, row]
+            n_shards += 1
         cache.index.update(dict.fromkeys(dropped))  # asked, no answer within the cap
-        dropped = []
         atomic_write(out / "index.json", lambda tmp: Path(tmp).write_text(json.dumps(cache.index)))
-        n_shards += 1
-        pending = []
+        pending, dropped = [], []
 
     bar = tqdm(total=len(todo), disable=not progress, desc="teacher")
     for start in range(0, len(todo), batch_size):

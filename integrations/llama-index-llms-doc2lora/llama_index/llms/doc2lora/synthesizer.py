@@ -20,11 +20,9 @@ from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.types import RESPONSE_TEXT_TYPE
 
 from doc2lora_rag import InputError
-from doc2lora_rag.rag import default_mode
+from doc2lora_rag.rag import CONTEXT_SEPARATOR, default_hybrid_adapters, default_mode
 
 __all__ = ["AdapterSynthesizer", "adapter_ids_from_nodes"]
-
-CONTEXT_SEPARATOR = "\n\n"
 
 
 def adapter_ids_from_nodes(nodes: Sequence[NodeWithScore]) -> list[str]:
@@ -69,7 +67,7 @@ class AdapterSynthesizer(BaseSynthesizer):
         self.hybrid = bool(hybrid)
         if selected is None:
             store = getattr(llm, "store", None)
-            selected = store is not None and default_mode(store) == "selected"
+            selected = store is not None and (default_hybrid_adapters(store) if hybrid else default_mode(store)) == "selected"
         self.selected = bool(selected)
 
     def _ids(self, nodes: Sequence[NodeWithScore]) -> dict[str, list[str]]:
