@@ -110,3 +110,16 @@ def test_attach_questions_names_a_bad_line(tmp_path):
     hand.write_text('{"id": "nat-00000", "questions": []}\n')
     with pytest.raises(ConfigError, match="line 1"):
         attach_questions([], hand)
+
+
+def test_the_handwritten_training_questions_are_well_formed():
+    from pathlib import Path
+
+    rows = [json.loads(line) for line in (Path(__file__).parents[1] / "data/train/handwritten_questions.jsonl").open()]
+    assert len(rows) >= 300 and len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert r["id"].startswith("nat-") and len(r["sha256"]) == 64 and int(r["sha256"], 16) >= 0
+        assert r["source"] in nc.SOURCES and r["questions"], r["id"]
+        for q in r["questions"]:
+            assert q["question"].strip().endswith("?"), q
+            assert q["answers"] and all(0 < len(a.split()) <= 6 for a in q["answers"]), q
