@@ -217,6 +217,20 @@ def test_teacher_loss_trains_on_the_cached_answers(fitted, tmp_path) -> None:
         MemoryTrainConfig(loss="kl")
 
 
+def test_sentence_targets_put_the_sentence_holding_the_answer_first() -> None:
+    from doc2lora_rag.synth.documents import QA, SynthDoc
+    from doc2lora_rag.training.memory_trainer import sentence_targets
+
+    long = "Later " + " ".join(["very"] * 40) + " long sentence naming Oslo."
+    doc = SynthDoc("d", "Merros Holdings was founded by Ada Quist. It employs 212 people. " + long,
+                   (QA("Who founded Merros Holdings?", ("Ada Quist", "Quist"), "x"),
+                    QA("How many staff?", ("212",), "x"), QA("Where?", ("Oslo",), "x"), QA("What?", ("absent",), "x")))
+    qas = sentence_targets(doc).qas
+    assert qas[0].answers == ("Merros Holdings was founded by Ada Quist.", "Ada Quist", "Quist")
+    assert qas[1].answers == ("It employs 212 people.", "212")
+    assert qas[2].answers == ("Oslo",) and qas[3].answers == ("absent",)  # too long a sentence; not in the text
+
+
 def test_training_config_is_checked(tmp_path) -> None:
     with pytest.raises(ConfigError, match="kind"):
         MemoryTrainConfig(kind="hypernet")
@@ -224,6 +238,8 @@ def test_training_config_is_checked(tmp_path) -> None:
         MemoryTrainConfig(rank=0)
     with pytest.raises(ConfigError, match="write"):
         MemoryTrainConfig(write="sentences")
+    with pytest.raises(ConfigError, match="target"):
+        MemoryTrainConfig(target="span")
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"kind": "memory", "docs": 10, "ranks": 4}))
     with pytest.raises(ConfigError, match="unknown training config keys \\['ranks'\\]"):

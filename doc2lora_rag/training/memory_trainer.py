@@ -86,6 +86,7 @@ class MemoryTrainConfig:
     loss: str = "gold"  # "gold": the gold answer's cross-entropy; "teacher": the base model's answer with the stored text
     teacher_cache: str = ""  # loss "teacher": its cache folder (built, resumably, on first use); "" = OUT_DIR/teacher
     teacher_gold: bool = True  # loss "teacher": train only on the teacher's answers that hold a gold answer
+    target: str = "answer"  # "answer": the gold answer; "sentence": the sentence of the text that holds it (<= 30 words)
 
     def __post_init__(self) -> None:
         if self.kind != "memory":
@@ -99,6 +100,8 @@ class MemoryTrainConfig:
             raise ConfigError(f"MemoryTrainConfig.positions_per_chunk must be an int >= 0 (0 = the default), got {self.positions_per_chunk!r}")
         if self.write not in ("document", "selected"):
             raise ConfigError(f"MemoryTrainConfig.write must be 'document' or 'selected', got {self.write!r}")
+        if self.target not in ("answer", "sentence"):
+            raise ConfigError(f"MemoryTrainConfig.target must be 'answer' or 'sentence', got {self.target!r}")
         if self.loss not in ("gold", "teacher"):
             raise ConfigError(f"MemoryTrainConfig.loss must be 'gold' or 'teacher', got {self.loss!r}")
         for name in ("sentences", "selected_qas_per_doc"):
@@ -130,6 +133,24 @@ def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
         raise ConfigError(f"{cfg.corpus} has {len(docs)} documents with gold answers; training needs at least eval_docs + "
                           f"docs_per_step = {cfg.eval_docs + cfg.docs_per_step} (add documents or lower those settings)")
     return docs[: -cfg.eval_docs], docs[-cfg.eval_docs :]
+
+
+def sentence_targets(doc: Any, max_words: int = 30) -> Any:
+    """`doc` with, before each question's gold answers, the sentence of its text that holds the first one, where that
+    sentence has at most `max_words` words (the trainer's target is the first answer: the model learns to say the
+    stored sentence back, as the untrained write does, rather than to cut one span out of it)."""
+    from dataclasses import replace
+
+    from ..generators.memory.select import sentence_spans
+
+    spans, qas = sentence_spans(doc.text), []
+    for qa in doc.qas:
+        at = doc.text.find(qa.answers[0]) if qa.answers else -1
+        hold = [doc.text[a:b].strip() for a, b in spans if a <= at < b] if at >= 0 else []
+        if hold and len(hold[0].split()) <= max_words and qa.answers[0] in hold[0]:
+            qa = replace(qa, answers=(hold[0], *qa.answers))
+        qas.append(qa)
+    return replace(doc, qas=tuple(qas))
 
 
 def per_question(docs: list[Any], per_doc: int, sentences: int, embedder: Any, seed: int) -> list[tuple[Any, list]]:
@@ -305,6 +326,8 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     if (ckpt / "optimizer.safetensors").is_file() and state["step"]:
         _load_optimizer(opt, ckpt / "optimizer.safetensors")
     docs, eval_docs = _split(cfg)
+    if cfg.target == "sentence":
+        docs, eval_docs = [sentence_targets(d) for d in docs], [sentence_targets(d) for d in eval_docs]
     spans = eval_spans = None
     qas_per_doc = cfg.qas_per_doc
     if cfg.write == "selected":  # one record per question; a step's rows are docs_per_step x qas_per_doc questions
