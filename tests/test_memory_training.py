@@ -231,6 +231,24 @@ def test_sentence_targets_put_the_sentence_holding_the_answer_first() -> None:
     assert qas[2].answers == ("Oslo",) and qas[3].answers == ("absent",)  # too long a sentence; not in the text
 
 
+def test_clause_targets_put_the_clause_holding_the_answer_first() -> None:
+    from doc2lora_rag.synth.documents import QA, SynthDoc
+    from doc2lora_rag.training.memory_trainer import clause_targets
+
+    text = ("Mehdi Dogguy led Debian from April 2016 until April 2017, when Chris Lamb took over. The ferry, run by "
+            "Cal Mac since 1967, carries cars. Later " + " ".join(["very"] * 20) + " long clause naming Oslo at last.")
+    doc = SynthDoc("d", text, (QA("When?", ("April 2016",), "x"), QA("Who?", ("Chris Lamb",), "x"),
+                               QA("Since?", ("1967",), "x"), QA("Where?", ("Oslo",), "x"), QA("What?", ("absent",), "x"),
+                               QA("Whole?", ("The ferry",), "x")))
+    qas = clause_targets(doc).qas
+    assert qas[0].answers == ("Mehdi Dogguy led Debian from April 2016 until April 2017", "April 2016")
+    assert qas[1].answers == ("when Chris Lamb took over.", "Chris Lamb")
+    assert qas[2].answers == ("run by Cal Mac since 1967", "1967")
+    assert qas[3].answers == ("long clause naming Oslo at last.", "Oslo")  # over 12 words: the answer and 3 words a side
+    assert qas[4].answers == ("absent",)  # not in the text: unchanged
+    assert qas[5].answers == ("The ferry",)  # the clause is the answer itself: nothing to put first
+
+
 def test_training_config_is_checked(tmp_path) -> None:
     with pytest.raises(ConfigError, match="kind"):
         MemoryTrainConfig(kind="hypernet")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -86,7 +87,8 @@ class MemoryTrainConfig:
     loss: str = "gold"  # "gold": the gold answer's cross-entropy; "teacher": the base model's answer with the stored text
     teacher_cache: str = ""  # loss "teacher": its cache folder (built, resumably, on first use); "" = OUT_DIR/teacher
     teacher_gold: bool = True  # loss "teacher": train only on the teacher's answers that hold a gold answer
-    target: str = "answer"  # "answer": the gold answer; "sentence": the sentence of the text that holds it (<= 30 words)
+    target: str = "answer"  # "answer": the gold answer; "sentence": the sentence of the text that holds it (<= 30 words);
+    # "clause": the clause around it (`clause_targets`, <= 12 words)
 
     def __post_init__(self) -> None:
         if self.kind != "memory":
@@ -100,8 +102,8 @@ class MemoryTrainConfig:
             raise ConfigError(f"MemoryTrainConfig.positions_per_chunk must be an int >= 0 (0 = the default), got {self.positions_per_chunk!r}")
         if self.write not in ("document", "selected"):
             raise ConfigError(f"MemoryTrainConfig.write must be 'document' or 'selected', got {self.write!r}")
-        if self.target not in ("answer", "sentence"):
-            raise ConfigError(f"MemoryTrainConfig.target must be 'answer' or 'sentence', got {self.target!r}")
+        if self.target not in ("answer", "sentence", "clause"):
+            raise ConfigError(f"MemoryTrainConfig.target must be 'answer', 'sentence' or 'clause', got {self.target!r}")
         if self.loss not in ("gold", "teacher"):
             raise ConfigError(f"MemoryTrainConfig.loss must be 'gold' or 'teacher', got {self.loss!r}")
         for name in ("sentences", "selected_qas_per_doc"):
@@ -149,6 +151,39 @@ def sentence_targets(doc: Any, max_words: int = 30) -> Any:
         hold = [doc.text[a:b].strip() for a, b in spans if a <= at < b] if at >= 0 else []
         if hold and len(hold[0].split()) <= max_words and qa.answers[0] in hold[0]:
             qa = replace(qa, answers=(hold[0], *qa.answers))
+        qas.append(qa)
+    return replace(doc, qas=tuple(qas))
+
+
+_CLAUSE_BREAK = re.compile(r"[,;:()\u2014]|\s[-\u2013]\s")
+
+
+def clause_targets(doc: Any, max_words: int = 12, around: int = 3) -> Any:
+    """`doc` with, before each question's gold answers, the clause of its text that holds the first one: the run of
+    the answer's sentence between commas, semicolons, colons, brackets or dashes that covers it, where that run has at
+    most `max_words` words, else the answer with up to `around` words of that run on either side. Between the bare
+    span (which training cuts short) and the whole sentence (which makes answers long)."""
+    from dataclasses import replace
+
+    from ..generators.memory.select import sentence_spans
+
+    spans, qas = sentence_spans(doc.text), []
+    for qa in doc.qas:
+        gold = qa.answers[0] if qa.answers else ""
+        at = doc.text.find(gold) if gold else -1
+        hold = [(a, b) for a, b in spans if a <= at < b] if at >= 0 else []
+        if hold and at + len(gold) <= hold[0][1]:
+            a, b = hold[0]
+            cuts = [a] + [a + m.end() for m in _CLAUSE_BREAK.finditer(doc.text[a:b])] + [b]
+            lo = max(c for c in cuts if c <= at)
+            hi = min((c for c in cuts if c >= at + len(gold)), default=b)
+            clause = doc.text[lo:hi].strip(" ,;:()\u2014-\u2013\n\t")
+            if len(clause.split()) > max_words or gold not in clause:
+                before = doc.text[lo:at].split()[-around:] if around else []
+                after = doc.text[at + len(gold):hi].split()[:around] if around else []
+                clause = " ".join([*before, gold, *after]).strip(" ,;:()\u2014-\u2013")
+            if gold in clause and clause != gold:
+                qa = replace(qa, answers=(clause, *qa.answers))
         qas.append(qa)
     return replace(doc, qas=tuple(qas))
 
@@ -326,8 +361,9 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     if (ckpt / "optimizer.safetensors").is_file() and state["step"]:
         _load_optimizer(opt, ckpt / "optimizer.safetensors")
     docs, eval_docs = _split(cfg)
-    if cfg.target == "sentence":
-        docs, eval_docs = [sentence_targets(d) for d in docs], [sentence_targets(d) for d in eval_docs]
+    if cfg.target != "answer":
+        make = sentence_targets if cfg.target == "sentence" else clause_targets
+        docs, eval_docs = [make(d) for d in docs], [make(d) for d in eval_docs]
     spans = eval_spans = None
     qas_per_doc = cfg.qas_per_doc
     if cfg.write == "selected":  # one record per question; a step's rows are docs_per_step x qas_per_doc questions
