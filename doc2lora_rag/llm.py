@@ -22,6 +22,9 @@ from .lora import LoraSlots, LoraWeights
 from .lora.manager import adapter_manager
 from .prompts import left_pad, prompt_ids
 
+# deferring decoding: an adapter token that would repeat a 4-token run of the answer goes to the text row (`_DeferToText`)
+DEFER_REPEAT_NGRAM = 4
+
 
 @dataclass
 class Answer:
@@ -123,8 +126,9 @@ class AnswerEngine:
 
         `defer_to_text` (with adapters and `context`, greedy): the text in the prompt wins where it holds the
         answer. Two rows decode in step, one without the adapters and one with them; each step both take the
-        first row's token when it gives that token at least this probability, else the second row's
-        (0: classic RAG; above 1: the adapters throughout). Twice the compute of one row.
+        first row's token when it gives that token at least this probability, else the second row's, unless
+        that one would repeat a run of `DEFER_REPEAT_NGRAM` tokens the answer already holds (0: classic RAG;
+        above 1: the adapters throughout, bar such loops). Twice the compute of one row.
         """
         adapters, ids, key = self._prepare(question, adapters, context, max_new_tokens)
         defer = self._check_defer(defer_to_text, adapters, context, temperature)
@@ -220,17 +224,33 @@ class AnswerEngine:
 
 class _DeferToText(LogitsProcessor):
     """Row 0 (text only) and row 1 (text and adapters) take one shared token per step: row 0's greedy
-    token when its probability reaches `threshold`, else row 1's."""
+    token when its probability reaches `threshold`, else row 1's, unless row 1's would repeat an n-gram of
+    `repeat_ngram` tokens the answer already holds (the loops a memory write falls into: "a week when a week
+    when ..."); row 0's then."""
 
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
+    def __init__(self, threshold: float, repeat_ngram: int = DEFER_REPEAT_NGRAM) -> None:
+        self.threshold, self.n, self.start = threshold, repeat_ngram, None
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.start is None:
+            self.start = input_ids.shape[1]  # the prompt's length: the answer is what follows
         text_row = scores[0].float().softmax(-1)
-        token = int(text_row.argmax()) if text_row.max() >= self.threshold else int(scores[1].argmax())
+        token = int(text_row.argmax())
+        if text_row.max() < self.threshold:
+            adapted = int(scores[1].argmax())
+            if not repeats_ngram(input_ids[0, self.start :].tolist() + [adapted], self.n):
+                token = adapted
         forced = torch.full_like(scores, float("-inf"))
         forced[:, token] = 0.0
         return forced
+
+
+def repeats_ngram(tokens: Sequence[int], n: int) -> bool:
+    """Whether the last `n` of `tokens` occur earlier in them (n <= 0: never)."""
+    if n <= 0 or len(tokens) <= n:
+        return False
+    last = tuple(tokens[-n:])
+    return any(tuple(tokens[i : i + n]) == last for i in range(len(tokens) - n))
 
 
 class _FirstRow:

@@ -220,3 +220,21 @@ def test_the_base_model_owns_one_set_of_slots(make_tiny_base) -> None:
     with pytest.raises(ConfigError, match="not wrapped"):
         base.ensure_slots(("q_proj",))
     assert base.ensure_slots() is first
+
+
+def test_deferring_decoding_hands_an_adapter_loop_to_the_text() -> None:
+    from doc2lora_rag.llm import _DeferToText, repeats_ngram
+
+    assert repeats_ngram([5, 6, 7, 8, 5, 6, 7, 8], 4) and not repeats_ngram([5, 6, 7, 8, 5, 6, 7, 9], 4)
+    assert not repeats_ngram([5, 5, 5], 4) and not repeats_ngram([5, 5, 5, 5, 5], 0)
+    flat = torch.zeros(2, 12)
+    flat[0, 3] = 0.5  # the text row's best token, far below 0.2 probability over 12 tokens
+    flat[1, 8] = 9.0  # the adapter row's: 8
+    proc = _DeferToText(0.2)
+    prompt = torch.tensor([[1, 2], [1, 2]])
+    assert int(proc(prompt, flat.clone()).argmax(-1)[1]) == 8  # no loop: the adapters decide
+    answer = torch.tensor([[1, 2, 5, 6, 7, 8, 5, 6, 7]] * 2)  # a second 8 would repeat 5 6 7 8
+    assert proc(answer, flat.clone()).argmax(-1).tolist() == [3, 3]
+    sure = flat.clone()
+    sure[0, 3] = 9.0  # the text is sure: its token, loop or not
+    assert proc(prompt, sure).argmax(-1).tolist() == [3, 3]
