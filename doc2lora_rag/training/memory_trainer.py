@@ -137,10 +137,9 @@ def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
     return docs[: -cfg.eval_docs], docs[-cfg.eval_docs :]
 
 
-def sentence_targets(doc: Any, max_words: int = 30) -> Any:
-    """`doc` with, before each question's gold answers, the sentence of its text that holds the first one, where that
-    sentence has at most `max_words` words (the trainer's target is the first answer: the model learns to say the
-    stored sentence back, as the untrained write does, rather than to cut one span out of it)."""
+def _targets(doc: Any, target: Any) -> Any:
+    """`doc` with `target(sentence span, at, gold)`'s text put before each question's gold answers, where the first
+    answer occurs in the text (`at`: where) inside one of its sentences and `target` gives a text (None: unchanged)."""
     from dataclasses import replace
 
     from ..generators.memory.select import sentence_spans
@@ -148,11 +147,22 @@ def sentence_targets(doc: Any, max_words: int = 30) -> Any:
     spans, qas = sentence_spans(doc.text), []
     for qa in doc.qas:
         at = doc.text.find(qa.answers[0]) if qa.answers else -1
-        hold = [doc.text[a:b].strip() for a, b in spans if a <= at < b] if at >= 0 else []
-        if hold and len(hold[0].split()) <= max_words and qa.answers[0] in hold[0]:
-            qa = replace(qa, answers=(hold[0], *qa.answers))
-        qas.append(qa)
+        hold = [(a, b) for a, b in spans if a <= at < b] if at >= 0 else []
+        said = target(hold[0], at, qa.answers[0]) if hold else None
+        qas.append(replace(qa, answers=(said, *qa.answers)) if said is not None else qa)
     return replace(doc, qas=tuple(qas))
+
+
+def sentence_targets(doc: Any, max_words: int = 30) -> Any:
+    """`doc` with, before each question's gold answers, the sentence of its text that holds the first one, where that
+    sentence has at most `max_words` words (the trainer's target is the first answer: the model learns to say the
+    stored sentence back, as the untrained write does, rather than to cut one span out of it)."""
+
+    def sentence(span: tuple[int, int], at: int, gold: str) -> str | None:
+        said = doc.text[span[0] : span[1]].strip()
+        return said if len(said.split()) <= max_words and gold in said else None
+
+    return _targets(doc, sentence)
 
 
 _CLAUSE_BREAK = re.compile(r"[,;:()\u2014]|\s[-\u2013]\s")
@@ -163,29 +173,23 @@ def clause_targets(doc: Any, max_words: int = 12, around: int = 3) -> Any:
     the answer's sentence between commas, semicolons, colons, brackets or dashes that covers it, where that run has at
     most `max_words` words, else the answer with up to `around` words of that run on either side. Between the bare
     span (which training cuts short) and the whole sentence (which makes answers long)."""
-    from dataclasses import replace
+    text = doc.text
 
-    from ..generators.memory.select import sentence_spans
+    def clause(span: tuple[int, int], at: int, gold: str) -> str | None:
+        a, b = span
+        if not gold or at + len(gold) > b:
+            return None
+        cuts = [a] + [a + m.end() for m in _CLAUSE_BREAK.finditer(text[a:b])] + [b]
+        lo = max(c for c in cuts if c <= at)
+        hi = min((c for c in cuts if c >= at + len(gold)), default=b)
+        said = text[lo:hi].strip(" ,;:()\u2014-\u2013\n\t")
+        if len(said.split()) > max_words or gold not in said:
+            before = text[lo:at].split()[-around:] if around else []
+            after = text[at + len(gold) : hi].split()[:around] if around else []
+            said = " ".join([*before, gold, *after]).strip(" ,;:()\u2014-\u2013")
+        return said if gold in said and said != gold else None
 
-    spans, qas = sentence_spans(doc.text), []
-    for qa in doc.qas:
-        gold = qa.answers[0] if qa.answers else ""
-        at = doc.text.find(gold) if gold else -1
-        hold = [(a, b) for a, b in spans if a <= at < b] if at >= 0 else []
-        if hold and at + len(gold) <= hold[0][1]:
-            a, b = hold[0]
-            cuts = [a] + [a + m.end() for m in _CLAUSE_BREAK.finditer(doc.text[a:b])] + [b]
-            lo = max(c for c in cuts if c <= at)
-            hi = min((c for c in cuts if c >= at + len(gold)), default=b)
-            clause = doc.text[lo:hi].strip(" ,;:()\u2014-\u2013\n\t")
-            if len(clause.split()) > max_words or gold not in clause:
-                before = doc.text[lo:at].split()[-around:] if around else []
-                after = doc.text[at + len(gold):hi].split()[:around] if around else []
-                clause = " ".join([*before, gold, *after]).strip(" ,;:()\u2014-\u2013")
-            if gold in clause and clause != gold:
-                qa = replace(qa, answers=(clause, *qa.answers))
-        qas.append(qa)
-    return replace(doc, qas=tuple(qas))
+    return _targets(doc, clause)
 
 
 def per_question(docs: list[Any], per_doc: int, sentences: int, embedder: Any, seed: int) -> list[tuple[Any, list]]:
