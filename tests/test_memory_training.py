@@ -249,6 +249,24 @@ def test_clause_targets_put_the_clause_holding_the_answer_first() -> None:
     assert qas[5].answers == ("The ferry",)  # the clause is the answer itself: nothing to put first
 
 
+def test_prefix_targets_say_the_sentence_up_to_the_answer() -> None:
+    from doc2lora_rag.synth.documents import QA, SynthDoc
+    from doc2lora_rag.training.memory_trainer import prefix_targets
+
+    text = ("Mehdi Dogguy led Debian from April 2016 until April 2017, when Chris Lamb took over. Cal Mac runs it, "
+            "they say. The ferry, run by Cal Mac, carries cars. Later " + " ".join(["very"] * 30) + " Oslo.")
+    doc = SynthDoc("d", text, (QA("When?", ("April 2016",), "x"), QA("Who?", ("Chris Lamb",), "x"),
+                               QA("Which?", ("Cal Mac",), "x"), QA("Where?", ("Oslo",), "x"),
+                               QA("What?", ("absent",), "x"), QA("Whole?", ("The ferry",), "x")))
+    qas = prefix_targets(doc).qas
+    assert qas[0].answers == ("Mehdi Dogguy led Debian from April 2016", "April 2016")  # stops at the answer
+    assert qas[1].answers == ("Mehdi Dogguy led Debian from April 2016 until April 2017, when Chris Lamb", "Chris Lamb")
+    assert qas[2].answers == ("Cal Mac runs it", "Cal Mac")  # opens its sentence: through the end of its clause
+    assert qas[3].answers == ("Oslo",)  # over 30 words: unchanged
+    assert qas[4].answers == ("absent",)  # not in the text: unchanged
+    assert qas[5].answers == ("The ferry",)  # opens its sentence and is its whole clause: nothing to put first
+
+
 def test_training_config_is_checked(tmp_path) -> None:
     with pytest.raises(ConfigError, match="kind"):
         MemoryTrainConfig(kind="hypernet")

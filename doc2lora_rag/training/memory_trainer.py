@@ -88,7 +88,8 @@ class MemoryTrainConfig:
     teacher_cache: str = ""  # loss "teacher": its cache folder (built, resumably, on first use); "" = OUT_DIR/teacher
     teacher_gold: bool = True  # loss "teacher": train only on the teacher's answers that hold a gold answer
     target: str = "answer"  # "answer": the gold answer; "sentence": the sentence of the text that holds it (<= 30 words);
-    # "clause": the clause around it (`clause_targets`, <= 12 words)
+    # "clause": the clause around it (`clause_targets`, <= 12 words); "prefix": its sentence up to the answer's end
+    # (`prefix_targets`)
 
     def __post_init__(self) -> None:
         if self.kind != "memory":
@@ -102,8 +103,8 @@ class MemoryTrainConfig:
             raise ConfigError(f"MemoryTrainConfig.positions_per_chunk must be an int >= 0 (0 = the default), got {self.positions_per_chunk!r}")
         if self.write not in ("document", "selected"):
             raise ConfigError(f"MemoryTrainConfig.write must be 'document' or 'selected', got {self.write!r}")
-        if self.target not in ("answer", "sentence", "clause"):
-            raise ConfigError(f"MemoryTrainConfig.target must be 'answer', 'sentence' or 'clause', got {self.target!r}")
+        if self.target not in TARGETS:
+            raise ConfigError(f"MemoryTrainConfig.target must be one of {', '.join(map(repr, TARGETS))}, got {self.target!r}")
         if self.loss not in ("gold", "teacher"):
             raise ConfigError(f"MemoryTrainConfig.loss must be 'gold' or 'teacher', got {self.loss!r}")
         for name in ("sentences", "selected_qas_per_doc"):
@@ -190,6 +191,29 @@ def clause_targets(doc: Any, max_words: int = 12, around: int = 3) -> Any:
         return said if gold in said and said != gold else None
 
     return _targets(doc, clause)
+
+
+def prefix_targets(doc: Any, max_words: int = 30) -> Any:
+    """`doc` with, before each question's gold answers, the answer's sentence from its start up to the end of the first
+    answer (through the end of the answer's clause where the answer opens the sentence), where that has at most
+    `max_words` words: the stored sentence said back, as the sentence target teaches, but stopping at the asked fact."""
+    text = doc.text
+
+    def prefix(span: tuple[int, int], at: int, gold: str) -> str | None:
+        a, b = span
+        if not gold or at + len(gold) > b:
+            return None
+        end = at + len(gold)
+        if not text[a:at].strip():  # the answer opens the sentence: say its clause
+            cut = _CLAUSE_BREAK.search(text, end, b)
+            end = cut.start() if cut else b
+        said = text[a:end].strip(" ,;:()\u2014-\u2013\n\t")
+        return said if gold in said and said != gold and len(said.split()) <= max_words else None
+
+    return _targets(doc, prefix)
+
+
+TARGETS = {"answer": None, "sentence": sentence_targets, "clause": clause_targets, "prefix": prefix_targets}
 
 
 def per_question(docs: list[Any], per_doc: int, sentences: int, embedder: Any, seed: int) -> list[tuple[Any, list]]:
@@ -366,7 +390,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         _load_optimizer(opt, ckpt / "optimizer.safetensors")
     docs, eval_docs = _split(cfg)
     if cfg.target != "answer":
-        make = sentence_targets if cfg.target == "sentence" else clause_targets
+        make = TARGETS[cfg.target]
         docs, eval_docs = [make(d) for d in docs], [make(d) for d in eval_docs]
     spans = eval_spans = None
     qas_per_doc = cfg.qas_per_doc
