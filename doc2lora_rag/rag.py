@@ -8,7 +8,7 @@ Modes (`StoreQA.MODES`):
            "same" the k groups whose text is in the prompt, "next" the k groups routed after them (the
            adapters carry what the prompt has no room for, never a second copy of its text), "selected" the
            selected write (below) over the texts in the prompt. The text decides every token it is sure of
-           (`hybrid_defer`, `HYBRID_DEFER`), the adapters the rest
+           (`hybrid_defer`, `default_hybrid_defer`), the adapters the rest
   selected one memory adapter written for the question: the routed texts are read once more and the write holds
            the positions of the `sentences` sentences among them closest to the question, by the router's
            embedder (`MemoryGenerator.generate_for`); no retrieved text in the prompt. Memory-generator stores only
@@ -34,7 +34,8 @@ from typing import Any
 from .errors import InputError
 from .lora import LoraWeights
 
-__all__ = ["MODES", "QAResult", "StoreQA", "default_hybrid_adapters", "default_mode", "write_for_question"]
+__all__ = ["MODES", "QAResult", "StoreQA", "default_hybrid_adapters", "default_hybrid_defer", "default_mode",
+           "write_for_question"]
 
 MODES = ("adapter", "rag", "hybrid", "selected", "none")
 HYBRID_SCALE = 1.0  # the adapters' strength next to the routed text in hybrid mode (benchmarks/memory_store.py)
@@ -42,6 +43,10 @@ HYBRID_ADAPTERS = ("same", "next", "selected")  # which routed groups' adapters 
 # hybrid mode: the text decides each token its reading without adapters gives >= this probability (prose dev, k=1:
 # 0.1 -> 0.453, 0.2 -> 0.467, 0.3 -> 0.440, 0.6 -> 0.240, adapters throughout 0.267; classic RAG 0.467)
 HYBRID_DEFER = 0.2
+# the same threshold next to the selected write (prose dev, n = 75, with the loop guard, sessions 19-20; classic RAG
+# 0.467 / 0.427 / 0.320 at k = 1 / 2 / 4): 0.2 -> 0.507 / 0.440 / 0.413, 0.3 -> 0.547 / 0.467 / 0.480,
+# 0.4 -> 0.533 / 0.520 / 0.467 (the best mean, and the best length-aware score at every k)
+HYBRID_DEFER_SELECTED = 0.4
 CONTEXT_SEPARATOR = "\n\n"
 
 
@@ -58,6 +63,12 @@ def default_hybrid_adapters(store: Any) -> str:
     0.480 / 0.387 against classic RAG's 0.467 / 0.320 (session 15); prose test, k = 1 / 2 / 4: 0.275 / 0.359 / 0.307
     against the groups' own adapters' 0.281 / 0.294 / 0.275 (sessions 11, 16)."""
     return "selected" if default_mode(store) == "selected" else "same"
+
+
+def default_hybrid_defer(hybrid_adapters: str) -> float:
+    """The deferring threshold of hybrid mode when none is named: `HYBRID_DEFER_SELECTED` next to the selected write,
+    `HYBRID_DEFER` next to the routed groups' own adapters ("same", "next"), each chosen on prose dev."""
+    return HYBRID_DEFER_SELECTED if hybrid_adapters == "selected" else HYBRID_DEFER
 
 
 def write_for_question(store: Any, question: str, texts: list[str], sentences: int = 1,
@@ -140,20 +151,20 @@ class StoreQA:
     MODES = MODES
 
     def __init__(self, store: Any, engine: Any = None, hybrid_scale: float = HYBRID_SCALE,
-                 hybrid_adapters: str | None = None, hybrid_defer: float | None = HYBRID_DEFER,
+                 hybrid_adapters: str | None = None, hybrid_defer: float | str | None = "auto",
                  sentences: int = 1) -> None:
         """`hybrid_scale`: in hybrid mode the adapters are scaled by this factor, so that the text in the
         prompt decides where it holds the answer (1.0 = the adapters at full strength). `hybrid_adapters`:
         "same", "next" or "selected" (module docstring); None: the store's `default_hybrid_adapters`.
         `hybrid_defer`: in hybrid mode the text in the prompt decides each token that its reading without adapters
-        gives at least this probability (`AnswerEngine.answer`'s `defer_to_text`); None switches the adapters in for
-        every token. `sentences`: in selected mode, the sentences of the routed texts the write holds."""
+        gives at least this probability (`AnswerEngine.answer`'s `defer_to_text`); "auto": `default_hybrid_defer` of
+        the hybrid adapters; None switches the adapters in for every token. `sentences`: in selected mode, the sentences of the routed texts the write holds."""
         if not isinstance(sentences, int) or isinstance(sentences, bool) or sentences < 1:
             raise InputError(f"sentences must be an int >= 1, got {sentences!r}")
         self.sentences = sentences
-        if hybrid_defer is not None and (not isinstance(hybrid_defer, (int, float)) or isinstance(hybrid_defer, bool) or hybrid_defer < 0):
-            raise InputError(f"hybrid_defer must be a number >= 0 or None, got {hybrid_defer!r}")
-        self.hybrid_defer = None if hybrid_defer is None else float(hybrid_defer)
+        if hybrid_defer is not None and hybrid_defer != "auto" and (
+                not isinstance(hybrid_defer, (int, float)) or isinstance(hybrid_defer, bool) or hybrid_defer < 0):
+            raise InputError(f"hybrid_defer must be a number >= 0, 'auto' or None, got {hybrid_defer!r}")
         if not isinstance(hybrid_scale, (int, float)) or isinstance(hybrid_scale, bool) or not 0 <= hybrid_scale <= 1:
             raise InputError(f"hybrid_scale must be a number in [0, 1], got {hybrid_scale!r}")
         if hybrid_adapters is not None and hybrid_adapters not in HYBRID_ADAPTERS:
@@ -165,6 +176,8 @@ class StoreQA:
         self.store = store
         self.default_mode = default_mode(store)
         self.hybrid_adapters = default_hybrid_adapters(store) if hybrid_adapters is None else hybrid_adapters
+        self.hybrid_defer = (default_hybrid_defer(self.hybrid_adapters) if hybrid_defer == "auto"
+                             else None if hybrid_defer is None else float(hybrid_defer))
         if engine is None:
             from .llm import AnswerEngine
 

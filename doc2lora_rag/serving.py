@@ -287,7 +287,7 @@ def answer(
     adapters = load_adapters(store, adapter_ids) + selected_adapters(store, question, select_ids)
     t1 = time.perf_counter()
     out = engine.answer(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop,
-                        defer_to_text=_defer(temperature))
+                        defer_to_text=_defer(temperature, bool(select_ids)))
     t2 = time.perf_counter()
     return cut_at_stop(out.text, stop), out, {"adapter_s": t1 - t0, "generate_s": t2 - t1, "total_s": t2 - t0}
 
@@ -311,15 +311,16 @@ def stream(
     check_question(question)
     adapters = load_adapters(store, adapter_ids) + selected_adapters(store, question, select_ids)
     pieces = engine.stream(question, adapters or None, context, max_new_tokens=max_new_tokens, temperature=temperature, stop=stop,
-                           defer_to_text=_defer(temperature))
+                           defer_to_text=_defer(temperature, bool(select_ids)))
     return _filtered(pieces, StopFilter(stop))
 
 
-def _defer(temperature: float) -> float | None:
-    """Adapters next to text in the prompt defer to it as in `StoreQA` hybrid mode (`rag.HYBRID_DEFER`); greedy only."""
-    from .rag import HYBRID_DEFER
+def _defer(temperature: float, selected: bool) -> float | None:
+    """Adapters next to text in the prompt defer to it as in `StoreQA` hybrid mode (`rag.default_hybrid_defer`: the
+    selected write's threshold where a write for the question is among them); greedy only."""
+    from .rag import default_hybrid_defer
 
-    return HYBRID_DEFER if temperature == 0 else None
+    return default_hybrid_defer("selected" if selected else "same") if temperature == 0 else None
 
 
 def _filtered(pieces: Iterator[str], stop_filter: StopFilter) -> Iterator[str]:

@@ -15,7 +15,7 @@ from test_store import DOCS, add_docs, open_store, small_generator
 from doc2lora_rag import InputError, LoraWeights, cli
 from doc2lora_rag.evaluation import QAItem, evaluate_store, load_qa
 from doc2lora_rag.llm import AnswerEngine
-from doc2lora_rag.rag import HYBRID_DEFER, MODES, QAResult, StoreQA
+from doc2lora_rag.rag import HYBRID_DEFER, HYBRID_DEFER_SELECTED, MODES, QAResult, StoreQA, default_hybrid_defer
 from doc2lora_rag.store import AdapterStore
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -106,6 +106,12 @@ def test_hybrid_defer_hands_each_token_to_the_text_or_the_adapters(qa: StoreQA, 
     qa.hybrid_defer = None
     with pytest.raises(InputError, match="hybrid_defer"):
         StoreQA(qa.store, qa.engine, hybrid_defer=-1)
+    with pytest.raises(InputError, match="'auto'"):
+        StoreQA(qa.store, qa.engine, hybrid_defer="0.3")
+    # "auto" (the default) follows the hybrid adapters: each kind keeps the threshold chosen for it
+    assert StoreQA(qa.store, qa.engine).hybrid_defer == HYBRID_DEFER == default_hybrid_defer("same")
+    assert StoreQA(qa.store, qa.engine, hybrid_adapters="selected").hybrid_defer == HYBRID_DEFER_SELECTED != HYBRID_DEFER
+    assert StoreQA(qa.store, qa.engine, hybrid_adapters="selected", hybrid_defer=0.1).hybrid_defer == 0.1
 
 
 def test_hybrid_next_adds_the_adapters_of_the_groups_beyond_the_prompt(qa: StoreQA, reference: AnswerEngine) -> None:

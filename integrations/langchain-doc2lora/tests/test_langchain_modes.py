@@ -16,7 +16,7 @@ from langchain_doc2lora import AdapterVectorStore, create_adapter_documents_chai
 from langchain_doc2lora.chains import chain_hybrid_adapters, chain_mode
 
 from doc2lora_rag import InputError
-from doc2lora_rag.rag import HYBRID_DEFER
+from doc2lora_rag.rag import HYBRID_DEFER_SELECTED
 
 STUFFING = ChatPromptTemplate.from_messages([("system", "Context:\n{context}"), ("human", "{input}")])
 
@@ -95,7 +95,7 @@ def test_selected_mode_writes_one_adapter_for_the_question_over_the_documents(ma
     hybrid = create_adapter_documents_chain(llm, mode="hybrid").invoke({"input": QUESTION, "context": docs}, config={"callbacks": [seen]})
     assert seen.metadata["select_ids"] == ids and seen.metadata["adapter_ids"] == []
     text = "\n\n".join(DOCS[i] for i in ids)
-    assert hybrid == engine.answer(QUESTION, [want], text, max_new_tokens=MAX_TOKENS, defer_to_text=HYBRID_DEFER).text
+    assert hybrid == engine.answer(QUESTION, [want], text, max_new_tokens=MAX_TOKENS, defer_to_text=HYBRID_DEFER_SELECTED).text
     create_adapter_documents_chain(llm, mode="hybrid", hybrid_adapters="same").invoke({"input": QUESTION, "context": docs},
                                                                                      config={"callbacks": [seen]})
     assert seen.metadata["adapter_ids"] == ids and "select_ids" not in seen.metadata

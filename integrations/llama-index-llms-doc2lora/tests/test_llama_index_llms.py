@@ -132,14 +132,14 @@ def test_selected_query_engine_writes_one_adapter_for_the_question(make_tiny_bas
         assert idx.as_query_engine(llm=llm, similarity_top_k=2).query(QUESTION).response == response.response
         assert not idx.as_query_engine(llm=llm, similarity_top_k=2, selected=False)._response_synthesizer.selected
         # hybrid: the nodes' text in the prompt, and for this store the selected write beside it (deferring to the text)
-        from doc2lora_rag.rag import CONTEXT_SEPARATOR, HYBRID_DEFER
+        from doc2lora_rag.rag import CONTEXT_SEPARATOR, HYBRID_DEFER_SELECTED
 
         hybrid = AdapterSynthesizer(llm, hybrid=True)
         assert hybrid.selected
         nodes = [NodeWithScore(node=n.node, score=n.score) for n in response.source_nodes]
         text = CONTEXT_SEPARATOR.join(n.node.get_content(metadata_mode=MetadataMode.LLM) for n in nodes)  # as synthesizers read them
         assert hybrid.synthesize(QUESTION, nodes).response == engine.answer(QUESTION, [want], text, max_new_tokens=MAX_TOKENS,
-                                                                            defer_to_text=HYBRID_DEFER).text
+                                                                            defer_to_text=HYBRID_DEFER_SELECTED).text
 
 
 async def test_query_engine_async_matches_sync(index, llm, calls) -> None:
