@@ -158,7 +158,8 @@ class StoreQA:
         "same", "next" or "selected" (module docstring); None: the store's `default_hybrid_adapters`.
         `hybrid_defer`: in hybrid mode the text in the prompt decides each token that its reading without adapters
         gives at least this probability (`AnswerEngine.answer`'s `defer_to_text`); "auto": `default_hybrid_defer` of
-        the hybrid adapters; None switches the adapters in for every token. `sentences`: in selected mode, the sentences of the routed texts the write holds."""
+        the hybrid adapters; None switches the adapters in for every token. `sentences`: in selected mode, the
+        sentences of the routed texts the write holds."""
         if not isinstance(sentences, int) or isinstance(sentences, bool) or sentences < 1:
             raise InputError(f"sentences must be an int >= 1, got {sentences!r}")
         self.sentences = sentences

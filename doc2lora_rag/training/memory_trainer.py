@@ -167,6 +167,7 @@ def sentence_targets(doc: Any, max_words: int = 30) -> Any:
 
 
 _CLAUSE_BREAK = re.compile(r"[,;:()\u2014]|\s[-\u2013]\s")
+_CLAUSE_EDGE = " ,;:()\u2014-\u2013\n\t"  # what a clause or a prefix of a sentence sheds at its ends
 
 
 def clause_targets(doc: Any, max_words: int = 12, around: int = 3) -> Any:
@@ -183,7 +184,7 @@ def clause_targets(doc: Any, max_words: int = 12, around: int = 3) -> Any:
         cuts = [a] + [a + m.end() for m in _CLAUSE_BREAK.finditer(text[a:b])] + [b]
         lo = max(c for c in cuts if c <= at)
         hi = min((c for c in cuts if c >= at + len(gold)), default=b)
-        said = text[lo:hi].strip(" ,;:()\u2014-\u2013\n\t")
+        said = text[lo:hi].strip(_CLAUSE_EDGE)
         if len(said.split()) > max_words or gold not in said:
             before = text[lo:at].split()[-around:] if around else []
             after = text[at + len(gold) : hi].split()[:around] if around else []
@@ -207,7 +208,7 @@ def prefix_targets(doc: Any, max_words: int = 30) -> Any:
         if not text[a:at].strip():  # the answer opens the sentence: say its clause
             cut = _CLAUSE_BREAK.search(text, end, b)
             end = cut.start() if cut else b
-        said = text[a:end].strip(" ,;:()\u2014-\u2013\n\t")
+        said = text[a:end].strip(_CLAUSE_EDGE)
         return said if gold in said and said != gold and len(said.split()) <= max_words else None
 
     return _targets(doc, prefix)
