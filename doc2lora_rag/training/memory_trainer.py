@@ -217,9 +217,16 @@ def prefix_targets(doc: Any, max_words: int = 30) -> Any:
 TARGETS = {"answer": None, "sentence": sentence_targets, "clause": clause_targets, "prefix": prefix_targets}
 
 
+def located(text: str, answers: tuple[str, ...] | list[str]) -> int:
+    """Where the first of `answers` that occurs in `text` starts (-1: none does). The first answer is the training
+    target; where it is not a span of the text (a generator's own answer, `self_targets`), a later gold answer places
+    the question's sentence."""
+    return next((at for at in (text.find(a) for a in answers) if at >= 0), -1)
+
+
 def per_question(docs: list[Any], per_doc: int, sentences: int, embedder: Any, seed: int) -> list[tuple[Any, list]]:
     """The selected regime's training items: (a one-question document, the sentence spans its record stores) for up to
-    `per_doc` seeded questions of each document whose gold answer occurs in its text. The spans: the `sentences`
+    `per_doc` seeded questions of each document one of whose answers occurs in its text (`located`). The spans: the `sentences`
     closest to the question when they hold the answer, else the first sentence that holds it."""
     from dataclasses import replace
 
@@ -228,12 +235,12 @@ def per_question(docs: list[Any], per_doc: int, sentences: int, embedder: Any, s
     rng, out = random.Random(seed), []
     for doc in docs:
         spans = sentence_spans(doc.text)
-        qas = [q for q in doc.qas if q.answers and q.answers[0] in doc.text]
+        qas = [q for q in doc.qas if located(doc.text, q.answers) >= 0]
         if not spans or not qas:
             continue
         vectors = sentence_vectors(doc.text, spans, embedder)  # once per document
         for qa in rng.sample(qas, min(per_doc, len(qas))):
-            at = doc.text.index(qa.answers[0])
+            at = located(doc.text, qa.answers)
             chosen = closest_sentences(doc.text, qa.question, embedder, sentences, spans, vectors)
             holding = [s for s in spans if s[0] <= at < s[1]]
             if holding and not any(a <= at < b for a, b in chosen):
