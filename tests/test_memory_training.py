@@ -352,3 +352,18 @@ def test_transforms_carry_the_position_scorer_they_were_trained_with(fitted, tmp
     save_file(tensors, str(tmp_path / "t" / "transforms.safetensors"))
     with pytest.raises(CorruptFileError, match="partial position scorer"):
         KVTransforms.load(tmp_path / "t", fitted.base)
+
+
+def test_hold_out_keeps_a_development_sets_passages_out_of_training(tmp_path) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": TEXTS[i % len(TEXTS)],
+                                          "questions": [{"question": "Who?", "answers": ["x"]}]}) + "\n" for i in range(12)))
+    ids = tmp_path / "ids.json"
+    ids.write_text(json.dumps(["d0", "d5", "d11"]))
+    train, held = _split(_cfg(tmp_path, corpus=str(corpus), hold_out=str(ids), eval_docs=2, docs_per_step=2))
+    assert [d.doc_id for d in train + held] == [f"d{i}" for i in range(12) if i not in (0, 5, 11)]
+    ids.write_text(json.dumps({"d0": 1}))
+    with pytest.raises(ConfigError, match="list of document ids"):
+        _split(_cfg(tmp_path, corpus=str(corpus), hold_out=str(ids)))
+    with pytest.raises(ConfigError, match="not a readable JSON"):
+        _split(_cfg(tmp_path, corpus=str(corpus), hold_out=str(tmp_path / "missing.json")))

@@ -26,6 +26,7 @@ def test_question_set_keeps_natural_passages_and_answerable_questions(tmp_path) 
     folders = question_set(_corpus(tmp_path), tmp_path / "set", docs=3, per_doc=4, parts=2, seed=0)
     assert [f.name for f in folders] == ["p0", "p1"]
     names = [n for f in folders for n in json.loads((f / "split.json").read_text())["dev"]]
+    assert sorted(json.loads((tmp_path / "set" / "ids.json").read_text())) == sorted(n.removesuffix(".txt") for n in names)
     assert len(names) == 3 and all(int(n.split("-")[1].split(".")[0]) % 2 for n in names)  # synthetic ones skipped
     qa = [json.loads(line) for f in folders for line in (f / "qa.jsonl").read_text().splitlines()]
     assert len(qa) == 6 and all(q["answers"][0] != "absent" for q in qa)

@@ -90,6 +90,7 @@ class MemoryTrainConfig:
     target: str = "answer"  # "answer": the gold answer; "sentence": the sentence of the text that holds it (<= 30 words);
     # "clause": the clause around it (`clause_targets`, <= 12 words); "prefix": its sentence up to the answer's end
     # (`prefix_targets`)
+    hold_out: str = ""  # a JSON list of corpus document ids never read in training (a development set's passages)
 
     def __post_init__(self) -> None:
         if self.kind != "memory":
@@ -118,6 +119,19 @@ class MemoryTrainConfig:
         return config_from_file(cls, path, overrides)
 
 
+def held_out_ids(path: str | Path) -> set[str]:
+    """The document ids in `path` (a JSON list of strings, e.g. the `ids.json` that `self_targets set` writes): passages
+    a development set is made of, which training must never read."""
+    try:
+        ids = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"MemoryTrainConfig.hold_out: {path} is not a readable JSON file ({exc}); give a JSON list of "
+                          "document ids") from exc
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ConfigError(f"MemoryTrainConfig.hold_out: {path} must hold a JSON list of document ids (strings)")
+    return set(ids)
+
+
 def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
     """(training documents, validation documents): seeded synthetic ones, or a JSONL corpus's last `eval_docs` held back."""
     from ..synth import load_jsonl_corpus, make_corpus
@@ -132,6 +146,9 @@ def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
 
         return make(cfg.docs, 777), make(cfg.eval_docs, 4242)
     docs = answered(load_jsonl_corpus(cfg.corpus))
+    if cfg.hold_out:
+        kept = held_out_ids(cfg.hold_out)
+        docs = [d for d in docs if d.doc_id not in kept]
     if len(docs) < cfg.eval_docs + cfg.docs_per_step:
         raise ConfigError(f"{cfg.corpus} has {len(docs)} documents with gold answers; training needs at least eval_docs + "
                           f"docs_per_step = {cfg.eval_docs + cfg.docs_per_step} (add documents or lower those settings)")

@@ -37,7 +37,8 @@ def question_set(corpus: str | Path, out: str | Path, docs: int = 180, per_doc: 
                  seed: int = 21, skip_sources: tuple[str, ...] = ("synthetic",)) -> list[Path]:
     """Evaluation-set folders (docs/, qa.jsonl, split.json with every document in "dev") of `docs` seeded passages of
     `corpus` (not from `skip_sources`), `per_doc` of each passage's questions whose first answer occurs in it, in
-    `parts` folders out/p0, out/p1, ... (answered one after another, so that a stopped run keeps the finished ones)."""
+    `parts` folders out/p0, out/p1, ... (answered one after another, so that a stopped run keeps the finished ones), and
+    their ids in out/ids.json."""
     rows = [r for r in _read(corpus) if r.get("source") not in skip_sources and r.get("questions")]
     random.Random(seed).shuffle(rows)
     rows = rows[:docs]
@@ -57,6 +58,8 @@ def question_set(corpus: str | Path, out: str | Path, docs: int = 180, per_doc: 
         (root / "qa.jsonl").write_text("".join(json.dumps(x) + "\n" for x in qa), encoding="utf-8")
         (root / "split.json").write_text(json.dumps({"dev": names, "test": []}), encoding="utf-8")
         folders.append(root)
+    # the passages' ids: MemoryTrainConfig(hold_out=...) keeps them out of a training run that these folders judge
+    (Path(out) / "ids.json").write_text(json.dumps([r["id"] for r in rows]), encoding="utf-8")
     return folders
 
 
