@@ -252,12 +252,11 @@ def per_question(docs: list[Any], per_doc: int, sentences: int, embedder: Any, s
     rng, out = random.Random(seed), []
     for doc in docs:
         spans = sentence_spans(doc.text)
-        qas = [q for q in doc.qas if located(doc.text, q.answers) >= 0]
-        if not spans or not qas:
+        found = [(q, at) for q in doc.qas if (at := located(doc.text, q.answers)) >= 0]
+        if not spans or not found:
             continue
         vectors = sentence_vectors(doc.text, spans, embedder)  # once per document
-        for qa in rng.sample(qas, min(per_doc, len(qas))):
-            at = located(doc.text, qa.answers)
+        for qa, at in rng.sample(found, min(per_doc, len(found))):
             chosen = closest_sentences(doc.text, qa.question, embedder, sentences, spans, vectors)
             holding = [s for s in spans if s[0] <= at < s[1]]
             if holding and not any(a <= at < b for a, b in chosen):

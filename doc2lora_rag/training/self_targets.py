@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..evaluation import SHORT_WORDS
+from ..files import atomic_write
 
 
 def _read(corpus: str | Path) -> list[dict[str, Any]]:
@@ -88,8 +89,7 @@ def attach(corpus: str | Path, predictions: list[str | Path], out: str | Path, m
     lines = [json.dumps({**{k: v for k, v in by_id[i].items() if k not in ("questions", "questions_by")},
                          "questions": qs, "questions_by": "hand; answers: the generator's own"}) + "\n"
              for i, qs in kept.items()]
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text("".join(lines), encoding="utf-8")
+    atomic_write(Path(out), lambda tmp: Path(tmp).write_text("".join(lines), encoding="utf-8"))
     return {"asked": asked, "kept": sum(map(len, kept.values())), "documents": len(kept)}
 
 
