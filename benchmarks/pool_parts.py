@@ -4,7 +4,8 @@
     python benchmarks/pool_parts.py runs/eval/new-p*.json --against runs/eval/packaged-p*.json
 
 Prints accuracy with its 95 % interval (bootstrap over documents), the length-aware score with its interval, F1, n and
-the number of documents; with --against, the same for the other files and the questions right only on each side.
+the number of documents; with --against, the same for the other files, the questions right only on each side and the
+paired difference with its interval.
 """
 
 from __future__ import annotations
@@ -46,6 +47,26 @@ def summary(records: list[dict[str, Any]]) -> str:
             f"median words {words:g}  n={len(records)} docs={len({r['doc'] for r in records})}")
 
 
+def paired_difference(new: list[dict[str, Any]], old: list[dict[str, Any]], key: str = "correct", n_boot: int = 2000,
+                      seed: int = 0) -> tuple[float, float, float]:
+    """Mean of `key` in `new` minus in `old` over the questions both hold, with a 95 % interval that resamples documents
+    (both runs' answers to a drawn document's questions count together, so the interval is of the paired difference)."""
+    import random
+
+    before = {(r["doc"], r["question"]): float(r[key]) for r in old}
+    by_doc: dict[str, list[float]] = {}
+    for r in new:
+        if (r["doc"], r["question"]) in before:
+            by_doc.setdefault(r["doc"], []).append(float(r[key]) - before[(r["doc"], r["question"])])
+    docs = [(sum(v), len(v)) for v in by_doc.values()]
+    if not docs:
+        raise InputError("the two runs share no question: compare runs over the same parts")
+    rng = random.Random(seed)
+    means = sorted(sum(s for s, _ in draw) / sum(c for _, c in draw)
+                   for draw in ([docs[rng.randrange(len(docs))] for _ in docs] for _ in range(n_boot)))
+    return sum(s for s, _ in docs) / sum(c for _, c in docs), means[int(0.025 * n_boot)], means[int(0.975 * n_boot) - 1]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("files", nargs="+", metavar="FILE.json")
@@ -61,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         both = [(bool(r["correct"]), key[(r["doc"], r["question"])]) for r in new if (r["doc"], r["question"]) in key]
         print(f"gained {sum(a and not b for a, b in both)}, lost {sum(b and not a for a, b in both)} "
               f"of {len(both)} questions in both")
+        for key in ("correct", "short_correct"):
+            d, lo, hi = paired_difference(new, old, key)
+            print(f"difference {key}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}] (paired, bootstrap over documents)")
     return 0
 
 
