@@ -47,24 +47,20 @@ def summary(records: list[dict[str, Any]]) -> str:
             f"median words {words:g}  n={len(records)} docs={len({r['doc'] for r in records})}")
 
 
-def paired_difference(new: list[dict[str, Any]], old: list[dict[str, Any]], key: str = "correct", n_boot: int = 2000,
-                      seed: int = 0) -> tuple[float, float, float]:
-    """Mean of `key` in `new` minus in `old` over the questions both hold, with a 95 % interval that resamples documents
-    (both runs' answers to a drawn document's questions count together, so the interval is of the paired difference)."""
-    import random
-
-    before = {(r["doc"], r["question"]): float(r[key]) for r in old}
-    by_doc: dict[str, list[float]] = {}
-    for r in new:
-        if (r["doc"], r["question"]) in before:
-            by_doc.setdefault(r["doc"], []).append(float(r[key]) - before[(r["doc"], r["question"])])
-    docs = [(sum(v), len(v)) for v in by_doc.values()]
-    if not docs:
+def paired(new: list[dict[str, Any]], old: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(new record, old record) for every question both runs answered."""
+    before = {(r["doc"], r["question"]): r for r in old}
+    pairs = [(r, before[(r["doc"], r["question"])]) for r in new if (r["doc"], r["question"]) in before]
+    if not pairs:
         raise InputError("the two runs share no question: compare runs over the same parts")
-    rng = random.Random(seed)
-    means = sorted(sum(s for s, _ in draw) / sum(c for _, c in draw)
-                   for draw in ([docs[rng.randrange(len(docs))] for _ in docs] for _ in range(n_boot)))
-    return sum(s for s, _ in docs) / sum(c for _, c in docs), means[int(0.025 * n_boot)], means[int(0.975 * n_boot) - 1]
+    return pairs
+
+
+def paired_difference(pairs: list[tuple[dict[str, Any], dict[str, Any]]], key: str = "correct") -> tuple[float, float, float]:
+    """Mean of `key` in the new runs minus in the old over `pairs`, with a 95 % interval that resamples documents (both
+    runs' answers to a drawn document's questions count together, so the interval is of the paired difference)."""
+    diffs = [{"doc": a["doc"], "diff": float(a[key]) - float(b[key])} for a, b in pairs]
+    return statistics.fmean(d["diff"] for d in diffs), *bootstrap_ci(diffs, key="diff")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.against:
         old = pooled(args.against, args.mode)
         print(f"against  {args.mode}: {summary(old)}")
-        key = {(r["doc"], r["question"]): bool(r["correct"]) for r in old}
-        both = [(bool(r["correct"]), key[(r["doc"], r["question"])]) for r in new if (r["doc"], r["question"]) in key]
-        print(f"gained {sum(a and not b for a, b in both)}, lost {sum(b and not a for a, b in both)} "
-              f"of {len(both)} questions in both")
+        pairs = paired(new, old)
+        gained = sum(bool(a["correct"]) and not b["correct"] for a, b in pairs)
+        lost = sum(bool(b["correct"]) and not a["correct"] for a, b in pairs)
+        print(f"gained {gained}, lost {lost} of {len(pairs)} questions in both")
         for key in ("correct", "short_correct"):
-            d, lo, hi = paired_difference(new, old, key)
+            d, lo, hi = paired_difference(pairs, key)
             print(f"difference {key}: {d:+.3f} [{lo:+.3f}, {hi:+.3f}] (paired, bootstrap over documents)")
     return 0
 

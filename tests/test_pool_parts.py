@@ -34,8 +34,8 @@ def test_pools_parts_and_counts_gains(tmp_path, capsys):
     assert "against  selected: 0.500" in out
     assert "gained 2, lost 1 of 4 questions in both" in out
     assert "difference correct: +0.250" in out
-    diff, lo, hi = pool_parts.paired_difference(pool_parts.pooled([a, b], "selected"),
-                                                pool_parts.pooled([old_a, old_b], "selected"))
+    pairs = pool_parts.paired(pool_parts.pooled([a, b], "selected"), pool_parts.pooled([old_a, old_b], "selected"))
+    diff, lo, hi = pool_parts.paired_difference(pairs)
     assert diff == 0.25 and lo <= diff <= hi and -1.0 <= lo and hi <= 1.0
 
 
@@ -48,4 +48,4 @@ def test_refuses_overlapping_parts_and_missing_mode(tmp_path):
         pool_parts.pooled([a], "adapter")
     other = write(tmp_path / "c.json", [("d9", "q9", True)])
     with pytest.raises(InputError, match="share no question"):
-        pool_parts.paired_difference(pool_parts.pooled([a], "selected"), pool_parts.pooled([other], "selected"))
+        pool_parts.paired(pool_parts.pooled([a], "selected"), pool_parts.pooled([other], "selected"))

@@ -147,8 +147,8 @@ def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
         return make(cfg.docs, 777), make(cfg.eval_docs, 4242)
     docs = answered(load_jsonl_corpus(cfg.corpus))
     if cfg.hold_out:
-        kept = held_out_ids(cfg.hold_out)
-        docs = [d for d in docs if d.doc_id not in kept]
+        held = held_out_ids(cfg.hold_out)
+        docs = [d for d in docs if d.doc_id not in held]
     if len(docs) < cfg.eval_docs + cfg.docs_per_step:
         raise ConfigError(f"{cfg.corpus} has {len(docs)} documents with gold answers; training needs at least eval_docs + "
                           f"docs_per_step = {cfg.eval_docs + cfg.docs_per_step} (add documents or lower those settings)")
