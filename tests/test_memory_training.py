@@ -367,3 +367,28 @@ def test_hold_out_keeps_a_development_sets_passages_out_of_training(tmp_path) ->
         _split(_cfg(tmp_path, corpus=str(corpus), hold_out=str(ids)))
     with pytest.raises(ConfigError, match="not a readable JSON"):
         _split(_cfg(tmp_path, corpus=str(corpus), hold_out=str(tmp_path / "missing.json")))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(["d3"]))
+    (tmp_path / "more.json").write_text(json.dumps(["d7"]))
+    train, held = _split(_cfg(tmp_path, corpus=str(corpus), hold_out=[str(other), str(tmp_path / "more.json")],
+                              eval_docs=2, docs_per_step=2))
+    assert [d.doc_id for d in train + held] == [f"d{i}" for i in range(12) if i not in (3, 7)]
+    other.write_text(json.dumps(["n0", "n1"]))  # the ids of another corpus: training would read the development passages
+    with pytest.raises(ConfigError, match="none of the 2 ids"):
+        _split(_cfg(tmp_path, corpus=str(corpus), hold_out=str(other)))
+
+
+def test_selected_training_with_a_whole_document_term(fitted, tmp_path) -> None:
+    """doc_weight: a selected-write step also trains the whole-document write; its validation NLL is logged and falls."""
+    from test_store import HashEmbedder
+
+    train_memory(_cfg(tmp_path, steps=12, write="selected", docs_per_step=2, doc_weight=0.5), progress=False,
+                 generator=fitted, embedder=HashEmbedder())
+    history = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["history"]
+    assert history[-1]["document_own"] < history[0]["document_own"] - 0.05, history
+    assert history[-1]["own"] < history[0]["own"] - 0.05, history
+    with pytest.raises(ConfigError, match="doc_weight"):
+        _cfg(tmp_path, doc_weight=0.5)  # write 'document'
+    with pytest.raises(ConfigError, match="doc_weight"):
+        _cfg(tmp_path, write="selected", doc_weight=-1.0)
+

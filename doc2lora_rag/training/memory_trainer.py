@@ -14,6 +14,9 @@ question time) or, where that sentence does not hold the gold answer, of the fir
 wrong choice teaches the transforms nothing they could use). A row's adapter is then written from ~20-40 keys
 of one sentence, and the loss teaches the keys to single out the answer's position among them.
 
+`doc_weight` adds, to a selected-write step, the whole-document write's gold-answer loss on `docs_per_step` documents
+(weighted): the two writes share the transforms, and training one alone unlearns the other.
+
 `loss: "teacher"` replaces the gold answer by the frozen base model's own answer with the stored text in the prompt
 (the whole document, or for the selected write its chosen sentences after the document's first line): its tokens and
 top-16 log-probs (`teacher.build_teacher_cache`, built once), kept where it holds a gold answer (`teacher_gold`). The
@@ -90,7 +93,10 @@ class MemoryTrainConfig:
     target: str = "answer"  # "answer": the gold answer; "sentence": the sentence of the text that holds it (<= 30 words);
     # "clause": the clause around it (`clause_targets`, <= 12 words); "prefix": its sentence up to the answer's end
     # (`prefix_targets`)
-    hold_out: str = ""  # a JSON list of corpus document ids never read in training (a development set's passages)
+    hold_out: str | list[str] = ""  # JSON lists (one path or several) of corpus document ids never read in training
+    # (development sets' passages); every file must name documents of the corpus
+    doc_weight: float = 0.0  # selected write: weight of a whole-document term (`mode="adapter"`'s write of the same
+    # documents, their gold answers), so that training the selected write does not unlearn the whole-document one
 
     def __post_init__(self) -> None:
         if self.kind != "memory":
@@ -111,6 +117,11 @@ class MemoryTrainConfig:
         for name in ("sentences", "selected_qas_per_doc"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ConfigError(f"MemoryTrainConfig.{name} must be an int >= 1, got {getattr(self, name)!r}")
+        if not isinstance(self.doc_weight, (int, float)) or self.doc_weight < 0:
+            raise ConfigError(f"MemoryTrainConfig.doc_weight must be a number >= 0, got {self.doc_weight!r}")
+        if self.doc_weight and self.write != "selected":
+            raise ConfigError("MemoryTrainConfig.doc_weight adds a whole-document term to the selected write's training; "
+                              "with write 'document' that is the whole loss already (set doc_weight to 0)")
         if not self.lr > 0 or not self.scale_lr > 0:
             raise ConfigError(f"MemoryTrainConfig.lr and scale_lr must be > 0, got {self.lr}, {self.scale_lr}")
 
@@ -146,9 +157,14 @@ def _split(cfg: MemoryTrainConfig) -> tuple[list[Any], list[Any]]:
 
         return make(cfg.docs, 777), make(cfg.eval_docs, 4242)
     docs = answered(load_jsonl_corpus(cfg.corpus))
-    if cfg.hold_out:
-        held = held_out_ids(cfg.hold_out)
-        docs = [d for d in docs if d.doc_id not in held]
+    held: set[str] = set()
+    for path in [cfg.hold_out] if isinstance(cfg.hold_out, str) else cfg.hold_out:
+        ids = held_out_ids(path) if path else set()
+        if ids and not ids & {d.doc_id for d in docs}:  # a wrong file would let training read the development passages
+            raise ConfigError(f"MemoryTrainConfig.hold_out: none of the {len(ids)} ids in {path} is a document of "
+                              f"{cfg.corpus}; give the ids file of a development set built from this corpus")
+        held |= ids
+    docs = [d for d in docs if d.doc_id not in held]
     if len(docs) < cfg.eval_docs + cfg.docs_per_step:
         raise ConfigError(f"{cfg.corpus} has {len(docs)} documents with gold answers; training needs at least eval_docs + "
                           f"docs_per_step = {cfg.eval_docs + cfg.docs_per_step} (add documents or lower those settings)")
@@ -413,6 +429,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     if (ckpt / "optimizer.safetensors").is_file() and state["step"]:
         _load_optimizer(opt, ckpt / "optimizer.safetensors")
     docs, eval_docs = _split(cfg)
+    whole = (docs, eval_docs) if cfg.doc_weight else None  # the whole-document term: gold answers, as the write was trained
     if cfg.target != "answer":
         make = TARGETS[cfg.target]
         docs, eval_docs = [make(d) for d in docs], [make(d) for d in eval_docs]
@@ -442,6 +459,9 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         docs, spans = [docs[i] for i in keep], ([spans[i] for i in keep] if spans else None)
     records = _records(gen, docs, progress, c_inv, spans)
     eval_records = _records(gen, eval_docs, False, c_inv, eval_spans)
+    if whole is not None:
+        whole_records = _records(gen, whole[0], progress, c_inv)
+        whole_eval = _records(gen, whole[1], False, c_inv)
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / "train_config.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=2)))
     t_start = time.perf_counter() - state["train_seconds"]
@@ -456,6 +476,9 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
 
     def evaluate(step: int, ema: float | None = None) -> None:
         metrics = eval_nll(gen, eval_records, eval_docs, transforms, qas_per_doc, c_inv, value_scale)  # gold NLL
+        if whole is not None:
+            metrics.update({f"document_{k}": v for k, v in
+                            eval_nll(gen, whole_eval, whole[1], transforms, cfg.qas_per_doc, c_inv).items()})
         metrics.update(step=step, loss_ema=ema, minutes=(time.perf_counter() - t_start) / 60)
         state["history"].append(metrics)
         logger.info("eval %s", json.dumps(metrics))
@@ -470,7 +493,14 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         logp = answer_logprobs(base, batch, _live(gen, [records[i] for i in picked], transforms, batch.row_doc, c_inv,
                                                   value_scale))
         loss = per_doc_mean(answer_losses(batch, logp, teacher is not None), batch.row_doc)
-        return loss, float(loss.detach()), batch.input_ids.shape[0]
+        task, items = float(loss.detach()), batch.input_ids.shape[0]
+        if whole is not None:  # the same step also trains the whole-document write of docs_per_step documents
+            picked = rng.sample(range(len(whole[0])), min(cfg.docs_per_step, len(whole[0])))
+            batch = _batch(gen, whole[0], picked, cfg.qas_per_doc, rng)
+            logp = answer_logprobs(base, batch, _live(gen, [whole_records[i] for i in picked], transforms, batch.row_doc, c_inv))
+            loss = loss + cfg.doc_weight * per_doc_mean(answer_losses(batch, logp, False), batch.row_doc)
+            items += batch.input_ids.shape[0]
+        return loss, task, items
 
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=not progress, dynamic_ncols=True)
     step = state["step"]

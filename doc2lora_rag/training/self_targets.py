@@ -36,13 +36,16 @@ def _read(corpus: str | Path) -> list[dict[str, Any]]:
 
 def question_set(corpus: str | Path, out: str | Path, docs: int = 180, per_doc: int = 4, parts: int = 3,
                  seed: int = 21, skip_sources: tuple[str, ...] = ("synthetic",)) -> list[Path]:
-    """Evaluation-set folders (docs/, qa.jsonl, split.json with every document in "dev") of `docs` seeded passages of
-    `corpus` (not from `skip_sources`), `per_doc` of each passage's questions whose first answer occurs in it, in
-    `parts` folders out/p0, out/p1, ... (answered one after another, so that a stopped run keeps the finished ones), and
-    their ids in out/ids.json."""
+    """Evaluation-set folders of `docs` seeded passages of `corpus` (not from `skip_sources`): `write_set`."""
     rows = [r for r in _read(corpus) if r.get("source") not in skip_sources and r.get("questions")]
     random.Random(seed).shuffle(rows)
-    rows = rows[:docs]
+    return write_set(rows[:docs], out, per_doc, parts)
+
+
+def write_set(rows: list[dict[str, Any]], out: str | Path, per_doc: int = 4, parts: int = 1) -> list[Path]:
+    """Evaluation-set folders (docs/, qa.jsonl, split.json with every document in "dev") of the corpus `rows`,
+    `per_doc` of each passage's questions whose first answer occurs in it, in `parts` folders out/p0, out/p1, ...
+    (answered one after another, so that a stopped run keeps the finished ones), and their ids in out/ids.json."""
     size = -(-len(rows) // parts)
     folders = []
     for part in range(parts):
