@@ -12,6 +12,7 @@ from tiny import ANSWERS, TEXTS
 from doc2lora_rag import ConfigError, InputError
 from doc2lora_rag.errors import CorruptFileError, ModelMismatchError
 from doc2lora_rag.generators.memory import KVTransforms, MemoryConfig, MemoryGenerator, associative_write, factored_write
+from doc2lora_rag.training import memory_trainer
 from doc2lora_rag.training.memory_trainer import MemoryTrainConfig, _split, train_memory
 
 QUESTIONS = [["Who founded Merros Holdings?", "How many staff does Merros Holdings have?"],
@@ -378,7 +379,7 @@ def test_hold_out_keeps_a_development_sets_passages_out_of_training(tmp_path) ->
         _split(_cfg(tmp_path, corpus=str(corpus), hold_out=str(other)))
 
 
-def test_selected_training_with_a_whole_document_term(fitted, tmp_path) -> None:
+def test_selected_training_with_a_whole_document_term(fitted, tmp_path, monkeypatch) -> None:
     """doc_weight: a selected-write step also trains the whole-document write; its validation NLL is logged and falls."""
     from test_store import HashEmbedder
 
@@ -387,6 +388,15 @@ def test_selected_training_with_a_whole_document_term(fitted, tmp_path) -> None:
     history = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["history"]
     assert history[-1]["document_own"] < history[0]["document_own"] - 0.05, history
     assert history[-1]["own"] < history[0]["own"] - 0.05, history
+    assert len(list((tmp_path / "run" / "records").glob("records-*.pt"))) == 4  # selected and whole, training and held out
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a resumed run read its corpus again")
+
+    monkeypatch.setattr(memory_trainer, "_records", no_reading)
+    train_memory(_cfg(tmp_path, steps=14, write="selected", docs_per_step=2, doc_weight=0.5), progress=False,
+                 generator=fitted, embedder=HashEmbedder())
+    assert json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())["step"] == 14
     with pytest.raises(ConfigError, match="doc_weight"):
         _cfg(tmp_path, doc_weight=0.5)  # write 'document'
     with pytest.raises(ConfigError, match="doc_weight"):
