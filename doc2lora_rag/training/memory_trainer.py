@@ -296,17 +296,25 @@ def _records(gen: MemoryGenerator, docs: list[Any], progress: bool, c_inv: torch
     return out
 
 
-def cached_records(gen: MemoryGenerator, docs: list[Any], progress: bool, c_inv: torch.Tensor, folder: Path,
-                   spans: list[list] | None = None) -> list[Record]:
-    """`_records`, kept in `folder` (and read back memory-mapped) under a key of what they are read from (the documents' texts, the stored spans,
-    the reading's statistics and positions), so that a resumed run does not read its corpus again (the reading is
-    most of a short run's time: ~20 min for ~2,500 records on 2 CPU cores)."""
+def reading_key(gen: MemoryGenerator) -> str:
+    """What a record depends on besides its document: the base model, the positions per chunk and the statistics."""
     import hashlib
 
-    h = hashlib.sha256(json.dumps([gen.base.name, gen.config.positions_per_chunk, [d.text for d in docs], spans]).encode())
+    h = hashlib.sha256(json.dumps([gen.base.name, gen.config.positions_per_chunk]).encode())
     for key in sorted(gen.stats):
         h.update(key.encode() + gen.stats[key].float().cpu().numpy().tobytes())
-    path = folder / f"records-{h.hexdigest()[:16]}.pt"
+    return h.hexdigest()
+
+
+def cached_records(gen: MemoryGenerator, docs: list[Any], progress: bool, c_inv: torch.Tensor, folder: Path,
+                   reading: str, spans: list[list] | None = None) -> list[Record]:
+    """`_records`, kept in `folder` (and read back memory-mapped) under a key of what they are read from (the
+    documents' texts, the stored spans and `reading`: `reading_key(gen)`), so that a resumed run does not read its
+    corpus again (the reading is most of a short run's time: ~20 min for ~2,500 records on 2 CPU cores)."""
+    import hashlib
+
+    key = hashlib.sha256(json.dumps([reading, [d.text for d in docs], spans]).encode()).hexdigest()
+    path = folder / f"records-{key[:16]}.pt"
     if not path.is_file():
         out = _records(gen, docs, progress, c_inv, spans)
         _atomic_write(path, lambda tmp: torch.save([tuple(t.cpu() for t in r) for r in out], tmp))
@@ -477,11 +485,12 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         logger.info("training on %d of %d items: the teacher answered within its token cap%s", len(keep), len(docs),
                     " and its answer holds a gold answer" if cfg.teacher_gold else "")
         docs, spans = [docs[i] for i in keep], ([spans[i] for i in keep] if spans else None)
-    records = cached_records(gen, docs, progress, c_inv, out / "records", spans)
-    eval_records = cached_records(gen, eval_docs, False, c_inv, out / "records", eval_spans)
+    reading = reading_key(gen)  # once: hashing the statistics is not free
+    records = cached_records(gen, docs, progress, c_inv, out / "records", reading, spans)
+    eval_records = cached_records(gen, eval_docs, False, c_inv, out / "records", reading, eval_spans)
     if whole is not None:
-        whole_records = cached_records(gen, whole[0], progress, c_inv, out / "records")
-        whole_eval = cached_records(gen, whole[1], False, c_inv, out / "records")
+        whole_records = cached_records(gen, whole[0], progress, c_inv, out / "records", reading)
+        whole_eval = cached_records(gen, whole[1], False, c_inv, out / "records", reading)
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / "train_config.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=2)))
     t_start = time.perf_counter() - state["train_seconds"]
