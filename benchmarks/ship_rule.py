@@ -51,32 +51,29 @@ def pairs_of(root: Path, name: str, new: str, old: str, mode: str) -> list[tuple
                              pool_parts.pooled(run_files(root, name, old), mode))
 
 
+def check(kind: str, name: str, key: str, pairs: list[tuple[dict[str, Any], dict[str, Any]]], failed) -> tuple[bool, str]:
+    """(fails, report line) of one paired difference; `failed(d, hi)` says whether it fails."""
+    d, lo, hi = pool_parts.paired_difference(pairs, key)
+    fails = failed(d, hi)
+    return fails, f"{'FAIL' if fails else 'ok  '} {kind:<8} {name:<12} {key:<13} {d:+.3f} [{lo:+.3f}, {hi:+.3f}] n={len(pairs)}"
+
+
 def judge(root: Path, new: str, old: str, primary: list[str], guard: list[str], adapter: list[str]) -> tuple[bool, list[str]]:
     """(passes, report lines) for run `new` against run `old`."""
-    lines: list[str] = []
-    ok = True
+    def clear_loss(d: float, hi: float) -> bool:
+        return hi < 0
+
+    results: list[tuple[bool, str]] = []
     pooled_pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for name in primary + guard:
         pairs = pairs_of(root, name, new, old, "selected")
         if name in primary:
             pooled_pairs += [({**a, "doc": f"{name}/{a['doc']}"}, b) for a, b in pairs]
-        for key in KEYS:
-            d, lo, hi = pool_parts.paired_difference(pairs, key)
-            clear_loss = hi < 0
-            ok &= not clear_loss
-            lines.append(f"{'FAIL' if clear_loss else 'ok  '} guard    {name:<12} {key:<13} {d:+.3f} [{lo:+.3f}, {hi:+.3f}] n={len(pairs)}")
-    for name in adapter:
-        pairs = pairs_of(root, name, new, old, "adapter")
-        d, lo, hi = pool_parts.paired_difference(pairs, "correct")
-        ok &= not hi < 0
-        lines.append(f"{'FAIL' if hi < 0 else 'ok  '} adapter  {name:<12} correct       {d:+.3f} [{lo:+.3f}, {hi:+.3f}] n={len(pairs)}")
+        results += [check("guard", name, key, pairs, clear_loss) for key in KEYS]
+    results += [check("adapter", name, "correct", pairs_of(root, name, new, old, "adapter"), clear_loss) for name in adapter]
     if primary:
-        for key in KEYS:
-            d, lo, hi = pool_parts.paired_difference(pooled_pairs, key)
-            ok &= d >= 0
-            lines.append(f"{'FAIL' if d < 0 else 'ok  '} primary  {'+'.join(primary)} {key} {d:+.3f} [{lo:+.3f}, {hi:+.3f}] "
-                         f"n={len(pooled_pairs)}")
-    return ok, lines
+        results += [check("primary", "+".join(primary), key, pooled_pairs, lambda d, hi: d < 0) for key in KEYS]
+    return not any(fails for fails, _ in results), [line for _, line in results]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,10 +15,10 @@ ship_rule = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(ship_rule)
 
 
-def write(path: Path, right: list[bool], adapter: list[bool] | None = None, docs: int = 10) -> None:
-    """One eval file: question i belongs to document i % docs."""
+def write(path: Path, right: list[bool], adapter: list[bool] | None = None, docs: int = 10, prefix: str = "") -> None:
+    """One eval file: question i belongs to document `prefix`d{i % docs}."""
     def rows(flags: list[bool]) -> list[dict]:
-        return [{"doc": f"d{i % docs}", "question": f"q{i}", "correct": c, "short_correct": c, "f1": float(c),
+        return [{"doc": f"{prefix}d{i % docs}", "question": f"q{i}", "correct": c, "short_correct": c, "f1": float(c),
                  "prediction": "an answer"} for i, c in enumerate(flags)]
     preds = {"selected": rows(right)}
     if adapter is not None:
@@ -43,13 +43,8 @@ def test_pools_parts_and_checks_guard_sets(tmp_path):
     write(tmp_path / "a-old.json", base)
     write(tmp_path / "a-new.json", [True] * 30)  # primary gains
     for part in (0, 1):  # a guard set scored in two parts, with a clear loss
-        write(tmp_path / f"g-old-p{part}.json", [True] * 20, docs=5)
-        rows = json.loads((tmp_path / f"g-old-p{part}.json").read_text())
-        for r in rows["predictions"]["selected"]:
-            r["doc"] = f"p{part}-{r['doc']}"
-        (tmp_path / f"g-old-p{part}.json").write_text(json.dumps(rows))
-        rows["predictions"]["selected"] = [{**r, "correct": False, "short_correct": False} for r in rows["predictions"]["selected"]]
-        (tmp_path / f"g-new-p{part}.json").write_text(json.dumps(rows))
+        write(tmp_path / f"g-old-p{part}.json", [True] * 20, docs=5, prefix=f"p{part}-")
+        write(tmp_path / f"g-new-p{part}.json", [False] * 20, docs=5, prefix=f"p{part}-")
     ok, lines = ship_rule.judge(tmp_path, "new", "old", ["a"], ["g"], [])
     assert not ok
     assert [line.split()[0] for line in lines if " g " in line] == ["FAIL", "FAIL"]
