@@ -128,16 +128,18 @@ def test_training_lowers_the_loss_and_resume_restores_the_step(fitted, tmp_path)
 
 def test_training_from_transforms_with_a_scorer_reads_with_that_scorer(fitted, tmp_path) -> None:
     """init transforms that carry a position scorer (the packaged ones do): the training documents are read with it,
-    so the keys trained on are the ones generation with the result stores."""
+    so the keys trained on are the ones generation with the result stores; the result counts the init's steps too."""
     t = _transforms(fitted)
     scorer = {k: fitted.stats[k].clone() for k in ("mu", "sd", "w")}
     scorer["w"] = -scorer["w"]
     t.scorer = scorer
+    t.trained_steps = 5
     t.save(tmp_path / "init", fitted.base)
     own_w = fitted.stats["w"].clone()
     final = train_memory(_cfg(tmp_path, steps=2, init=str(tmp_path / "init")), progress=False, generator=fitted)
     assert torch.equal(fitted.stats["w"], scorer["w"]) and not torch.equal(own_w, scorer["w"])
     assert torch.equal(KVTransforms.load(final, fitted.base).scorer["w"], scorer["w"])
+    assert KVTransforms.load(final, fitted.base).trained_steps == 5 + 2  # the starting transforms' steps and this run's
 
 
 def test_selected_training_writes_each_question_its_sentence(fitted, tmp_path) -> None:

@@ -435,8 +435,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
         if where is None:
             raise ConfigError(f"MemoryTrainConfig.init is 'packaged' but no transforms are packaged for {base.name}")
         transforms = KVTransforms.load(where, base)
-        transforms.trained_steps = 0
-        state = {"step": 0, "history": [], "train_seconds": 0.0, "init": str(where)}
+        state = {"step": 0, "history": [], "train_seconds": 0.0, "init": str(where), "init_steps": transforms.trained_steps}
     else:
         transforms = KVTransforms(len(gen.layers), gen.stats["c_inv"].shape[1], base.config.hidden_size, cfg.rank, seed=cfg.seed)
         state = {"step": 0, "history": [], "train_seconds": 0.0}
@@ -496,7 +495,7 @@ def train_memory(cfg: MemoryTrainConfig, progress: bool = True, generator: Memor
     t_start = time.perf_counter() - state["train_seconds"]
 
     def save(folder: Path, step: int, **meta: Any) -> None:
-        transforms.trained_steps = step
+        transforms.trained_steps = state.get("init_steps", 0) + step  # the starting transforms' steps count too
         state["step"], state["train_seconds"] = step, time.perf_counter() - t_start
         transforms.save(folder, base, training={"config": asdict(cfg), "train_seconds": state["train_seconds"], **meta})
         if folder == ckpt:
